@@ -1,0 +1,58 @@
+# hoard's developer entry points. `make` (or `make help`) lists the targets.
+#
+# The repository is a Go workspace (go.work): the root module plus one module
+# per heavy adapter or store and the examples. Every target that runs go over
+# "every module" asks the workspace for the module directories with
+# `go list -m -f '{{.Dir}}'` and runs inside each, stopping at the first error.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+
+# Tests that need external services (Redis, MongoDB, DynamoDB, ...) fail rather
+# than skip when this is 1. Override with `make test HOARD_REQUIRE_SERVICES=0`.
+HOARD_REQUIRE_SERVICES ?= 1
+export HOARD_REQUIRE_SERVICES
+
+# Runs its argument (a shell command) in every workspace module's directory.
+define each_module
+dirs=$$($(GO) list -m -f '{{.Dir}}'); \
+for dir in $$dirs; do \
+	echo "==> $$dir"; \
+	(cd "$$dir" && $(1)) || exit 1; \
+done
+endef
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: test
+test: ## Start the services tests need (if any), then vet and race-test every module
+	@if [ -x scripts/services.sh ]; then \
+		scripts/services.sh up; \
+		set -a; eval "$$(scripts/services.sh env)"; set +a; \
+	fi; \
+	$(call each_module,$(GO) vet ./... && $(GO) test -race -count=1 ./...)
+
+.PHONY: bench
+bench: ## Run every module's benchmarks (no tests)
+	@$(call each_module,$(GO) test -run '^$$' -bench . -benchmem ./...)
+
+.PHONY: demo
+demo: ## Run the offline demo: 100 requests against a slow local origin, through the cache
+	cd examples && $(GO) run ./demo
+
+.PHONY: fmt
+fmt: ## Format every Go file (gofmt -s)
+	gofmt -s -w .
+
+.PHONY: vet
+vet: ## Run go vet in every module
+	@$(call each_module,$(GO) vet ./...)
+
+.PHONY: tidy
+tidy: ## Run go mod tidy in every module
+	@$(call each_module,$(GO) mod tidy)

@@ -1,0 +1,162 @@
+package nethttpcache_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	nethttpcache "github.com/hoardhttp/hoard/adapters/nethttp"
+	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/stores/memstore"
+)
+
+// canned is a RoundTripper that answers every request with the same
+// response, without a network: the floor of any client-side cache hit.
+type canned struct {
+	status int
+	header http.Header
+	body   []byte
+	n      atomic.Int64
+}
+
+func (c *canned) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return &http.Response{
+		Status: strconv.Itoa(c.status), StatusCode: c.status, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: c.header, Body: io.NopCloser(bytes.NewReader(c.body)), ContentLength: int64(len(c.body)), Request: req,
+	}, nil
+}
+
+func newCanned(size int, cc string) *canned {
+	return &canned{status: 200, body: bytes.Repeat([]byte("x"), size), header: http.Header{
+		"Content-Type":   {"application/json"},
+		"Content-Length": {strconv.Itoa(size)},
+		"Cache-Control":  {cc},
+		"Etag":           {`"v1"`},
+		"Date":           {time.Now().UTC().Format(http.TimeFormat)},
+	}}
+}
+
+func drainResp(b *testing.B, resp *http.Response, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+func newBenchClient(b *testing.B, base http.RoundTripper, opts ...core.Option) (*http.Client, *core.Cache) {
+	st, err := memstore.New(&memstore.Options{MaxBytes: 256 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := core.New(st, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return nethttpcache.NewClient(c, base), c
+}
+
+// BenchmarkFloor is http.Client.Do over a RoundTripper that returns a canned
+// 1 KiB response.
+func BenchmarkFloor(b *testing.B) {
+	client := &http.Client{Transport: newCanned(1<<10, "max-age=3600")}
+	req, _ := http.NewRequest(http.MethodGet, "http://example.test/item", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Do(req)
+		drainResp(b, resp, err)
+	}
+}
+
+// BenchmarkHit is a fresh hit through http.Client + nethttpcache + memstore.
+func BenchmarkHit(b *testing.B) {
+	for _, size := range []int{1 << 10, 64 << 10} {
+		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
+			base := newCanned(size, "max-age=3600")
+			client, _ := newBenchClient(b, base)
+			req, _ := http.NewRequest(http.MethodGet, "http://example.test/item?b=2&a=1", nil)
+			resp, err := client.Do(req)
+			drainResp(b, resp, err)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for b.Loop() {
+				resp, err := client.Do(req)
+				drainResp(b, resp, err)
+			}
+			if base.n.Load() != 1 {
+				b.Fatalf("origin hits = %d, want 1", base.n.Load())
+			}
+		})
+	}
+}
+
+// BenchmarkHitParallel is BenchmarkHit/1KiB from GOMAXPROCS goroutines.
+func BenchmarkHitParallel(b *testing.B) {
+	base := newCanned(1<<10, "max-age=3600")
+	client, _ := newBenchClient(b, base)
+	req, _ := http.NewRequest(http.MethodGet, "http://example.test/item", nil)
+	resp, err := client.Do(req)
+	drainResp(b, resp, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
+
+// BenchmarkMissStore is a miss whose 1 KiB response is stored: a new URL
+// every iteration.
+func BenchmarkMissStore(b *testing.B) {
+	base := newCanned(1<<10, "max-age=3600")
+	client, _ := newBenchClient(b, base)
+	reqs := make([]*http.Request, 1<<16)
+	for i := range reqs {
+		reqs[i], _ = http.NewRequest(http.MethodGet, "http://example.test/item/"+strconv.Itoa(i), nil)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		resp, err := client.Do(reqs[i%len(reqs)].WithContext(core.ForceRefresh(context.Background())))
+		drainResp(b, resp, err)
+		i++
+	}
+}
+
+// BenchmarkRevalidate304 is a stale 1 KiB entry revalidated by a 304 and
+// rewritten, every iteration.
+func BenchmarkRevalidate304(b *testing.B) {
+	base := newCanned(1<<10, "max-age=0")
+	client, _ := newBenchClient(b, base)
+	req, _ := http.NewRequest(http.MethodGet, "http://example.test/item", nil)
+	resp, err := client.Do(req)
+	drainResp(b, resp, err)
+	base.status = http.StatusNotModified
+	base.body = nil
+	base.header = http.Header{"Etag": {`"v1"`}, "Cache-Control": {"max-age=0"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Do(req)
+		drainResp(b, resp, err)
+		if !core.InfoOf(resp).Revalidated {
+			b.Fatalf("not revalidated: %v", resp.Header.Get("Cache-Status"))
+		}
+	}
+}

@@ -1,0 +1,86 @@
+// Package nethttpcache plugs a hoard cache into net/http as an
+// http.RoundTripper.
+//
+//	cache, _ := core.New(store)
+//	client := nethttpcache.NewClient(cache, nil)
+//
+// Install and Uninstall put the cache under http.DefaultTransport, the
+// analogue of requests-cache's install_cache, for code that uses
+// http.DefaultClient or http.Get.
+package nethttpcache
+
+import (
+	"net/http"
+	"sync"
+
+	"github.com/hoardhttp/hoard/core"
+)
+
+// Transport is an http.RoundTripper that answers from a cache and sends
+// everything else to Base. It obeys the RoundTripper contract: it never
+// modifies the request (conditional requests are sent on clones), it closes
+// the request body on every path, and it is safe for concurrent use.
+type Transport struct {
+	// Cache is the cache consulted for every request.
+	Cache *core.Cache
+	// Base sends requests to the network; nil means http.DefaultTransport.
+	Base http.RoundTripper
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// NewTransport returns a Transport over cache; a nil base means
+// http.DefaultTransport.
+func NewTransport(cache *core.Cache, base http.RoundTripper) *Transport {
+	return &Transport{Cache: cache, Base: base}
+}
+
+// NewClient returns an *http.Client whose transport is NewTransport(cache, base).
+func NewClient(cache *core.Cache, base http.RoundTripper) *http.Client {
+	return &http.Client{Transport: NewTransport(cache, base)}
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	return http.DefaultTransport
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.Cache.Do(req, t.base().RoundTrip)
+}
+
+var installed struct {
+	sync.Mutex
+	previous http.RoundTripper
+	active   bool
+}
+
+// Install makes http.DefaultTransport answer from cache, sending to the
+// transport it replaces. Calling Install again replaces the cache; Uninstall
+// restores the original transport. Install and Uninstall are safe for
+// concurrent use with each other, but not with requests in flight that read
+// http.DefaultTransport: call them at program start and end.
+func Install(cache *core.Cache) {
+	installed.Lock()
+	defer installed.Unlock()
+	if !installed.active {
+		installed.previous = http.DefaultTransport
+		installed.active = true
+	}
+	http.DefaultTransport = NewTransport(cache, installed.previous)
+}
+
+// Uninstall restores the http.DefaultTransport that Install replaced. It does
+// nothing when the cache is not installed.
+func Uninstall() {
+	installed.Lock()
+	defer installed.Unlock()
+	if !installed.active {
+		return
+	}
+	http.DefaultTransport = installed.previous
+	installed.previous, installed.active = nil, false
+}

@@ -1,0 +1,146 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+)
+
+// Cache is an RFC 9111 HTTP cache over a Store. It is safe for concurrent use
+// by multiple goroutines; create one per store and share it.
+type Cache struct {
+	store    Store
+	cfg      config
+	stats    counters
+	flights  flightGroup
+	bg       sync.WaitGroup
+	bgMu     sync.Mutex
+	bgKeys   map[string]bool
+	closeMu  sync.Mutex
+	isClosed bool
+}
+
+// New returns a Cache over store configured by opts. It fails on a nil store
+// and on invalid options.
+func New(store Store, opts ...Option) (*Cache, error) {
+	if store == nil {
+		return nil, errors.New("core: New: nil store")
+	}
+	c := &Cache{store: store, cfg: defaultConfig(), bgKeys: map[string]bool{}}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.apply(&c.cfg); err != nil {
+			return nil, err
+		}
+	}
+	c.flights.m = map[string]*flight{}
+	return c, nil
+}
+
+// Stats returns a snapshot of the cache's counters.
+func (c *Cache) Stats() Stats { return c.stats.snapshot() }
+
+// Wait blocks until every background refresh started so far has finished.
+func (c *Cache) Wait() { c.bg.Wait() }
+
+// Close waits for background refreshes and closes the store if it implements
+// io.Closer. The Cache must not be used afterwards.
+func (c *Cache) Close() error {
+	c.closeMu.Lock()
+	if c.isClosed {
+		c.closeMu.Unlock()
+		return nil
+	}
+	c.isClosed = true
+	c.closeMu.Unlock()
+	c.bg.Wait()
+	if cl, ok := c.store.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}
+
+// Error is a store or codec failure, wrapped once with the operation and key.
+type Error struct {
+	Op  string // "get", "set", "delete", "decode", "list", ...
+	Key string
+	Err error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("core: %s %s: %v", e.Op, e.Key, e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// storeCtx applies the per-operation timeout.
+func (c *Cache) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.cfg.storeTimeout > 0 {
+		return context.WithTimeout(ctx, c.cfg.storeTimeout)
+	}
+	return ctx, func() {}
+}
+
+func (c *Cache) storeFailed(ctx context.Context, op, key string, err error) {
+	c.stats.storeErrors.Add(1)
+	c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: store error; request fails open",
+		slog.String("op", op), slog.String("key", key), slog.Any("error", err))
+}
+
+// readEntry reads and decodes key into e. A miss returns ErrNotFound; a store
+// error is logged, counted and returned (the caller fails open); a corrupt
+// entry is deleted, counted and reported as ErrNotFound.
+func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
+	sctx, cancel := c.storeCtx(ctx)
+	data, err := c.store.Get(sctx, key)
+	cancel()
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return ErrNotFound
+		}
+		c.storeFailed(ctx, "get", key, err)
+		return &Error{Op: "get", Key: key, Err: err}
+	}
+	if err := c.cfg.codec.Decode(data, e); err != nil {
+		c.stats.corrupt.Add(1)
+		c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: undecodable entry deleted",
+			slog.String("key", key), slog.Any("error", err))
+		c.deleteKey(ctx, key)
+		return ErrNotFound
+	}
+	return nil
+}
+
+// writeEntry encodes and stores e under key; failures are logged and counted.
+func (c *Cache) writeEntry(ctx context.Context, key string, e *Entry) bool {
+	data, err := c.cfg.codec.Encode(e)
+	if err != nil {
+		c.storeFailed(ctx, "encode", key, err)
+		return false
+	}
+	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Size: int64(len(data)), Created: e.Created}
+	sctx, cancel := c.storeCtx(ctx)
+	err = c.store.Set(sctx, key, data, meta)
+	cancel()
+	if err != nil {
+		c.storeFailed(ctx, "set", key, err)
+		return false
+	}
+	c.stats.stores.Add(1)
+	return true
+}
+
+func (c *Cache) deleteKey(ctx context.Context, key string) bool {
+	sctx, cancel := c.storeCtx(ctx)
+	err := c.store.Delete(sctx, key)
+	cancel()
+	if err != nil {
+		c.storeFailed(ctx, "delete", key, err)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,285 @@
+package core
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Codec turns an Entry into bytes and back. Implementations must be safe for
+// concurrent use. Every encoding starts with a format identifier and version,
+// so that bytes written by another codec or a newer version fail to decode
+// (ErrCorrupt) instead of decoding to garbage; the cache treats such an entry
+// as a miss and deletes it.
+//
+// Decode may make e.Body alias data (stores promise not to modify what Get
+// returned), so a hit serves the body without a copy.
+type Codec interface {
+	Encode(e *Entry) ([]byte, error)
+	Decode(data []byte, e *Entry) error
+}
+
+// ErrCorrupt is returned (wrapped) by codecs for bytes they cannot decode:
+// truncated, tampered, of another format, or of an unknown version.
+var ErrCorrupt = errors.New("core: corrupt or unknown entry encoding")
+
+// binaryV1 is the leading format byte of BinaryCodec version 1.
+const binaryV1 = 0xB1
+
+// BinaryCodec is the default codec: a compact length-prefixed binary format
+// whose first byte is a format and version identifier (0xB1). Decoding
+// allocates one string for all header text and aliases the body.
+type BinaryCodec struct{}
+
+const (
+	flagUncompressed = 1 << iota
+	flagNoCache
+	flagMustRevalidate
+	flagImmutable
+	flagAllHeaders
+)
+
+// Encode implements Codec.
+func (BinaryCodec) Encode(e *Entry) ([]byte, error) {
+	var text []byte
+	nvals := 0
+	text = appendString(text, e.Method)
+	text = appendString(text, e.URL)
+	text = appendString(text, e.Proto)
+	for _, h := range [...]http.Header{e.Header, e.Trailer, e.VaryHeader} {
+		text = binary.AppendUvarint(text, uint64(len(h)))
+		for k, vs := range h {
+			text = appendString(text, k)
+			text = binary.AppendUvarint(text, uint64(len(vs)))
+			for _, v := range vs {
+				text = appendString(text, v)
+			}
+			nvals += len(vs)
+		}
+	}
+	var flags byte
+	var gen uint64
+	kind := byte(0)
+	var names []string
+	if e.Variants != nil {
+		kind = 1
+		names = e.Variants.Names
+		gen = e.Variants.Generation
+		if e.Variants.AllHeaders {
+			flags |= flagAllHeaders
+		}
+	}
+	text = binary.AppendUvarint(text, uint64(len(names)))
+	for _, n := range names {
+		text = appendString(text, n)
+	}
+	if e.Uncompressed {
+		flags |= flagUncompressed
+	}
+	if e.NoCache {
+		flags |= flagNoCache
+	}
+	if e.MustRevalidate {
+		flags |= flagMustRevalidate
+	}
+	if e.Immutable {
+		flags |= flagImmutable
+	}
+	out := make([]byte, 0, 64+len(text)+len(e.Body))
+	out = append(out, binaryV1, kind, flags)
+	out = binary.AppendUvarint(out, uint64(e.Status))
+	for _, t := range [...]time.Time{e.RequestTime, e.ResponseTime, e.Created, e.Expires, e.Deletion} {
+		out = binary.AppendVarint(out, unixNano(t))
+	}
+	for _, d := range [...]time.Duration{e.InitialAge, e.StaleWhileRevalidate, e.StaleIfError} {
+		out = binary.AppendVarint(out, int64(d))
+	}
+	out = binary.AppendUvarint(out, gen)
+	out = binary.AppendUvarint(out, uint64(nvals))
+	out = binary.AppendUvarint(out, uint64(len(text)))
+	out = append(out, text...)
+	out = binary.AppendUvarint(out, uint64(len(e.Body)))
+	out = append(out, e.Body...)
+	return out, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Decode implements Codec.
+func (BinaryCodec) Decode(data []byte, e *Entry) error {
+	if len(data) < 3 || data[0] != binaryV1 {
+		return fmt.Errorf("%w: not a binary v1 entry", ErrCorrupt)
+	}
+	kind, flags := data[1], data[2]
+	if kind > 1 {
+		return fmt.Errorf("%w: unknown kind %d", ErrCorrupt, kind)
+	}
+	r := byteReader{b: data, off: 3}
+	status := r.uvarint()
+	var times [5]int64
+	for i := range times {
+		times[i] = r.varint()
+	}
+	var durs [3]int64
+	for i := range durs {
+		durs[i] = r.varint()
+	}
+	gen := r.uvarint()
+	nvals := r.uvarint()
+	textLen := r.uvarint()
+	if r.err || status > 999 || textLen > uint64(len(data)-r.off) || nvals > textLen {
+		return fmt.Errorf("%w: bad header", ErrCorrupt)
+	}
+	text := string(data[r.off : r.off+int(textLen)])
+	r.off += int(textLen)
+	bodyLen := r.uvarint()
+	if r.err || bodyLen != uint64(len(data)-r.off) {
+		return fmt.Errorf("%w: bad body length", ErrCorrupt)
+	}
+	body := data[r.off:len(data):len(data)]
+
+	t := stringReader{s: text}
+	*e = Entry{
+		Status:               int(status),
+		Uncompressed:         flags&flagUncompressed != 0,
+		NoCache:              flags&flagNoCache != 0,
+		MustRevalidate:       flags&flagMustRevalidate != 0,
+		Immutable:            flags&flagImmutable != 0,
+		RequestTime:          fromUnixNano(times[0]),
+		ResponseTime:         fromUnixNano(times[1]),
+		Created:              fromUnixNano(times[2]),
+		Expires:              fromUnixNano(times[3]),
+		Deletion:             fromUnixNano(times[4]),
+		InitialAge:           time.Duration(durs[0]),
+		StaleWhileRevalidate: time.Duration(durs[1]),
+		StaleIfError:         time.Duration(durs[2]),
+		Body:                 body,
+	}
+	e.Method = t.str()
+	e.URL = t.str()
+	e.Proto = t.str()
+	backing := make([]string, nvals)
+	var hs [3]http.Header
+	for i := range hs {
+		n := t.uvarint()
+		if t.err || n > uint64(len(t.s)) {
+			return fmt.Errorf("%w: bad header count", ErrCorrupt)
+		}
+		if n == 0 {
+			continue
+		}
+		h := make(http.Header, n)
+		for j := uint64(0); j < n; j++ {
+			k := t.str()
+			nv := t.uvarint()
+			if t.err || nv > uint64(len(backing)) {
+				return fmt.Errorf("%w: bad header values", ErrCorrupt)
+			}
+			vs := backing[:nv:nv]
+			backing = backing[nv:]
+			for v := range vs {
+				vs[v] = t.str()
+			}
+			h[k] = vs
+		}
+		hs[i] = h
+	}
+	e.Header, e.Trailer, e.VaryHeader = hs[0], hs[1], hs[2]
+	nnames := t.uvarint()
+	if t.err || nnames > uint64(len(t.s)) {
+		return fmt.Errorf("%w: bad variant names", ErrCorrupt)
+	}
+	if kind == 1 {
+		v := &Variants{Generation: gen, AllHeaders: flags&flagAllHeaders != 0}
+		if nnames > 0 {
+			v.Names = make([]string, nnames)
+			for i := range v.Names {
+				v.Names[i] = t.str()
+			}
+		}
+		e.Variants = v
+	}
+	if t.err || len(backing) != 0 {
+		return fmt.Errorf("%w: truncated text", ErrCorrupt)
+	}
+	return nil
+}
+
+type byteReader struct {
+	b   []byte
+	off int
+	err bool
+}
+
+func (r *byteReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		r.err = true
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *byteReader) varint() int64 {
+	v, n := binary.Varint(r.b[r.off:])
+	if n <= 0 {
+		r.err = true
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+type stringReader struct {
+	s   string
+	err bool
+}
+
+func (r *stringReader) uvarint() uint64 {
+	var x uint64
+	var s uint
+	for i := 0; i < len(r.s) && i < binary.MaxVarintLen64; i++ {
+		c := r.s[i]
+		if c < 0x80 {
+			r.s = r.s[i+1:]
+			return x | uint64(c)<<s
+		}
+		x |= uint64(c&0x7f) << s
+		s += 7
+	}
+	r.err = true
+	r.s = ""
+	return 0
+}
+
+func (r *stringReader) str() string {
+	n := r.uvarint()
+	if r.err || n > uint64(len(r.s)) {
+		r.err = true
+		r.s = ""
+		return ""
+	}
+	v := r.s[:n]
+	r.s = r.s[n:]
+	return v
+}

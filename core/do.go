@@ -1,0 +1,248 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/hoardhttp/hoard/core/internal/rfc9111"
+)
+
+// Do runs the whole caching algorithm for req, calling send (the next
+// RoundTripper's RoundTrip, typically) whenever the origin must be asked:
+// lookup; a fresh hit answered without send; identical concurrent misses and
+// revalidations collapsed into one send; stale-while-revalidate refreshes in
+// the background on a context detached from req's; stale-if-error; storing;
+// and invalidation after unsafe methods (RFC 9111 §4.4).
+//
+// Do follows the http.RoundTripper contract: it does not modify req, it
+// closes req.Body on every path, it returns a non-nil error only without a
+// response, and it is safe for concurrent use.
+func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	ctx := req.Context()
+	var l lookup
+	if err := c.lookup(ctx, req, &l); err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	switch l.act {
+	case Hit:
+		closeBody(req)
+		if InfoOf(l.resp).Stale {
+			c.stats.staleHits.Add(1)
+		} else {
+			c.stats.hits.Add(1)
+		}
+		return l.resp, nil
+	case StaleWhileRevalidate:
+		closeBody(req)
+		c.stats.staleHits.Add(1)
+		c.refreshInBackground(req, &l, send)
+		return l.resp, nil
+	case Revalidate:
+		return c.doRevalidate(ctx, req, &l, send)
+	case Miss:
+		return c.doMiss(ctx, req, &l, send)
+	}
+	resp, err := send(l.send)
+	if err != nil {
+		return nil, err
+	}
+	c.invalidateAfter(ctx, req, resp)
+	cs := csBypass
+	if l.fwd == "method" {
+		cs = csMethod
+	}
+	c.markForwarded(req, resp, cs, nil, "")
+	return resp, nil
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// doMiss sends a miss, collapsing identical concurrent ones.
+func (c *Cache) doMiss(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	c.stats.misses.Add(1)
+	if !l.collapse {
+		return c.sendAndStore(ctx, req, l, send)
+	}
+	f, leader := c.flights.join("m" + l.primary)
+	if !leader {
+		if err := f.wait(ctx); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		if r := c.fromFlight(req, l, f, "miss"); r != nil {
+			closeBody(req)
+			return r, nil
+		}
+		return c.sendAndStore(ctx, req, l, send)
+	}
+	var shared *Entry
+	var key string
+	defer func() { c.flights.finish("m"+l.primary, f, shared, key, Info{}) }()
+	resp, err := c.sendAndStoreEntry(ctx, req, l, send, &shared, &key)
+	if shared != nil {
+		f.index = l.index
+	}
+	return resp, err
+}
+
+func (c *Cache) sendAndStore(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	var e *Entry
+	var key string
+	return c.sendAndStoreEntry(ctx, req, l, send, &e, &key)
+}
+
+func (c *Cache) sendAndStoreEntry(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error), e **Entry, key *string) (*http.Response, error) {
+	l.reqTime = c.cfg.now()
+	resp, err := send(l.send)
+	if err != nil {
+		return nil, err
+	}
+	c.invalidateAfter(ctx, req, resp)
+	out, ent, k := c.storeResponse(ctx, req, resp, l)
+	*e, *key = ent, k
+	return out, nil
+}
+
+// fromFlight serves a waiter from the leader's shared entry when the entry
+// applies to this request too (same Vary selection).
+func (c *Cache) fromFlight(req *http.Request, l *lookup, f *flight, fwd string) *http.Response {
+	if f.entry == nil {
+		return nil
+	}
+	if f.index != nil {
+		sel, _, ok := c.selection(req, f.index)
+		if !ok || variantKey(l.primary, f.index, sel) != f.key {
+			return nil
+		}
+	}
+	c.stats.collapsed.Add(1)
+	return c.serveEntry(req, f.entry, f.key, fwdStatus(fwd, 0, false, true), l.method != http.MethodHead)
+}
+
+// doRevalidate sends a revalidation, collapsing identical concurrent ones.
+func (c *Cache) doRevalidate(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	fk := "r" + l.key + "\x00" + l.method
+	f, leader := c.flights.join(fk)
+	if !leader {
+		if err := f.wait(ctx); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		if r := c.fromFlight(req, l, f, l.fwd); r != nil {
+			closeBody(req)
+			return r, nil
+		}
+		return c.revalidateOnce(ctx, req, l, send, nil, nil)
+	}
+	var shared *Entry
+	var key string
+	defer func() { c.flights.finish(fk, f, shared, key, Info{}) }()
+	resp, err := c.revalidateOnce(ctx, req, l, send, &shared, &key)
+	if shared != nil {
+		f.index = l.index
+	}
+	return resp, err
+}
+
+func (c *Cache) revalidateOnce(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error), shared **Entry, key *string) (*http.Response, error) {
+	l.reqTime = c.cfg.now()
+	resp, err := send(l.send)
+	if err == nil {
+		c.invalidateAfter(ctx, req, resp)
+	}
+	out, e, k, rerr := c.revalidate(ctx, req, l, resp, err)
+	if errors.Is(rerr, errValidatorMismatch) {
+		// The 304 is for another representation: fetch it unconditionally.
+		l.cond, l.send = false, l.plain
+		if l.plain.GetBody != nil {
+			l.plain.Body, _ = l.plain.GetBody()
+		}
+		resp, err = send(l.plain)
+		if err != nil {
+			return nil, err
+		}
+		out, e, k = c.storeResponse(ctx, req, resp, l)
+		rerr = nil
+	}
+	if shared != nil {
+		*shared, *key = e, k
+	}
+	return out, rerr
+}
+
+// refreshInBackground starts one stale-while-revalidate refresh per key, on
+// a context detached from the caller's (so it survives the caller's cancel)
+// and bounded by WithBackgroundTimeout.
+func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) {
+	key := l.key + "\x00" + l.method
+	c.bgMu.Lock()
+	if c.bgKeys[key] {
+		c.bgMu.Unlock()
+		return
+	}
+	c.bgKeys[key] = true
+	c.bg.Add(1)
+	c.bgMu.Unlock()
+	c.stats.background.Add(1)
+
+	bl := *l // the caller's lookup lives on its stack
+	bl.resp = nil
+	detached := context.WithoutCancel(req.Context())
+	go func() {
+		defer func() {
+			c.bgMu.Lock()
+			delete(c.bgKeys, key)
+			c.bgMu.Unlock()
+			c.bg.Done()
+		}()
+		ctx, cancel := context.WithTimeout(detached, c.cfg.backgroundTO)
+		defer cancel()
+		r := bl.send.Clone(ctx)
+		bl.send = r
+		bl.reqTime = c.cfg.now()
+		resp, err := send(r)
+		out, _, _, err := c.revalidate(ctx, r, &bl, resp, err)
+		if err != nil {
+			c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: background refresh failed",
+				slog.String("url", req.URL.Redacted()), slog.Any("error", err))
+			return
+		}
+		if out != nil && out.Body != nil {
+			drain(out)
+		}
+	}()
+}
+
+// invalidateAfter implements RFC 9111 §4.4: after a non-error response to an
+// unsafe method, the stored GET and HEAD responses (every variant) of the
+// target URI and of same-origin Location / Content-Location are removed.
+func (c *Cache) invalidateAfter(ctx context.Context, req *http.Request, resp *http.Response) {
+	if rfc9111.Safe(req.Method) || req.Method == "" || !rfc9111.NonError(resp.StatusCode) {
+		return
+	}
+	for _, u := range rfc9111.InvalidationTargets(req.URL, resp.Header) {
+		c.invalidateURL(ctx, req.Header, u)
+	}
+}
+
+// invalidateURL deletes the GET and HEAD primary keys of u (entries or
+// variant indexes: deleting an index makes all its variants unreachable).
+func (c *Cache) invalidateURL(ctx context.Context, h http.Header, u *url.URL) int {
+	n := 0
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		r := (&http.Request{Method: m, URL: u, Header: h, Host: u.Host}).WithContext(ctx)
+		if c.deleteKey(ctx, c.primaryKeyFor(r, m, "")) {
+			c.stats.invalidations.Add(1)
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,104 @@
+// Package core is hoard's framework-agnostic HTTP cache: RFC 9111 caching for
+// Go HTTP clients over a pluggable Store.
+//
+// A *Cache is built with New(store, opts...) and used through an adapter
+// (adapters/nethttp for net/http) or directly through Do, which runs the whole
+// algorithm over a send function. Do is built on three hooks that adapters
+// with unusual middleware models can call themselves:
+//
+//   - Lookup(ctx, req): key, read, decode, Vary match and freshness, giving a
+//     LookupResult that says Fresh, Stale, Revalidate, Miss or Bypass.
+//   - Store(ctx, req, resp): storability (RFC 9111 §3 plus the settings), then
+//     the response with its body buffered and written to the store.
+//   - Revalidate(ctx, req, lookup, resp, err): the §4.3.4 304 merge, a
+//     replacement on a full response, stale-if-error on a 5xx or transport
+//     error.
+//
+// # Semantics
+//
+// By default the cache is private (like a browser and like requests-cache) and
+// follows RFC 9111: freshness from max-age, Expires and the Last-Modified
+// heuristic (§4.2); the full §4.2.3 age calculation, emitted as an Age header on
+// every stored response served; no-store, no-cache, must-revalidate,
+// immutable, must-understand; request max-age, min-fresh, max-stale,
+// no-cache, no-store and only-if-cached; Vary with several variants per URL;
+// ETag / Last-Modified revalidation; stale-while-revalidate and stale-if-error
+// (RFC 5861); invalidation after unsafe methods (§4.4). WithShared switches to
+// shared-cache rules. Every response that went through the cache carries an
+// RFC 9211 Cache-Status field ("hoard; hit", "hoard; fwd=miss; stored", ...);
+// InfoOf reads it back.
+//
+// # Precedence
+//
+// The lifetime of a response that is stored comes from the first row that
+// applies:
+//
+//	| # | source                                    | applies when                          |
+//	|---|-------------------------------------------|---------------------------------------|
+//	| 1 | DoNotCache from ExpireAfter(ctx),         | any of them is DoNotCache, checked in |
+//	|   | WithURLExpireAfter or WithExpireAfter     | this order: the request is a bypass   |
+//	| 2 | per-request ExpireAfter(ctx, d)           | set on the request's context          |
+//	| 3 | WithURLExpireAfter(pattern, d)            | first pattern that matches the URL    |
+//	| 4 | response s-maxage (shared) / max-age /    | WithCacheControl(true) (the default)  |
+//	|   | Expires; immutable without max-age = ∞    | and the response has one              |
+//	| 5 | WithExpireAfter(d)                        | set                                   |
+//	| 6 | heuristic: 10% of Date − Last-Modified    | WithCacheControl(true), status        |
+//	|   | (at most WithHeuristicCap)                | heuristically cacheable               |
+//	| 7 | NeverExpire                               | WithCacheControl(false)               |
+//	| 8 | not stored (no usable lifetime)           | otherwise                             |
+//
+// Whatever the lifetime, a response is not stored when: the method is not in
+// WithAllowableMethods; the status is not in WithAllowableCodes; the request
+// has no-store; the response has no-store (with Cache-Control honoured;
+// must-understand with a known status overrides it); the response is
+// private or answers an Authorization request without public, s-maxage or
+// must-revalidate (shared cache only); WithFilter rejects it; WithReadOnly is
+// set; the lifetime is zero (ExpireImmediately) and the response has no
+// validator and no stale window; it has Vary: *, or varies on an ignored
+// parameter the request carries; or its body exceeds WithMaxBodySize.
+//
+// A stored response is used, for the first row that applies:
+//
+//	| # | condition                                            | outcome                              |
+//	|---|------------------------------------------------------|--------------------------------------|
+//	| 1 | Disable(ctx), WithDisabled or DoNotCache             | bypass: forwarded, nothing read      |
+//	| 2 | method not allowable (unsafe ones still invalidate)  | forwarded                            |
+//	| 3 | ForceRefresh(ctx)                                    | forwarded unconditionally, stored    |
+//	| 4 | nothing stored / Vary mismatch / filter rejects      | miss: forwarded, stored              |
+//	|   |   …with OnlyIfCached(ctx) or only-if-cached          | synthetic 504, nothing forwarded     |
+//	| 5 | Refresh(ctx), request no-cache (or Pragma: no-cache),| revalidated (conditional when there  |
+//	|   | request max-age=0, ExpireAfter(ctx, 0), entry        | is a validator, full otherwise);     |
+//	|   | no-cache, WithAlwaysRevalidate (validator needed,    | OnlyIfCached serves it as stored     |
+//	|   | not while fresh and immutable)                       |                                      |
+//	| 6 | fresh, age ≤ request max-age / ExpireAfter(ctx),     | hit: served, no store write          |
+//	|   | remaining freshness ≥ request min-fresh              |                                      |
+//	| 7 | stale, must-revalidate (proxy-revalidate if shared)  | revalidated; never served stale      |
+//	| 8 | stale within request max-stale                       | served stale                         |
+//	| 9 | stale within stale-while-revalidate (response or     | served stale, one background refresh |
+//	|   | WithStaleWhileRevalidate)                            | per key on a detached context        |
+//	|10 | stale, OnlyIfCached                                  | served if within stale-if-error,     |
+//	|   |                                                      | else synthetic 504                   |
+//	|11 | stale                                                | revalidated                          |
+//
+// When a revalidation or refresh fails with a transport error or a 5xx, the
+// stale response is served if it is within the largest stale-if-error window
+// of the stored response, the request and WithStaleIfError, and the response
+// is not must-revalidate; otherwise the error or the 5xx reaches the caller.
+// Boolean settings combine with their per-request forms by OR.
+//
+// # Keys
+//
+// A key is derived, under a versioned format ("h1:"), from the method, the
+// normalised URL (scheme and host lower-cased, default port dropped, query
+// sorted, ignored parameters removed, fragment dropped) and, for methods other
+// than GET and HEAD, a digest of the body (JSON objects with sorted keys, form
+// fields sorted, ignored parameters removed). Matched headers and Vary select
+// among variants stored below that key, so invalidating a URL reaches every
+// variant and every matched-header partition at once.
+//
+// # Stores
+//
+// A Store is three methods over bytes (Get, Set, Delete) with optional
+// Lister, Clearer and io.Closer. Store errors fail open: the request goes to
+// the origin, the error is logged with log/slog and counted in Stats.
+package core

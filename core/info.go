@@ -1,0 +1,141 @@
+package core
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Info describes how the cache produced a response. Get it with InfoOf.
+type Info struct {
+	// FromCache is true when the response's content came from the store:
+	// fresh and stale hits, revalidated responses, and the synthetic 504 of
+	// only-if-cached.
+	FromCache bool
+	// Revalidated is true when a 304 confirmed the stored response.
+	Revalidated bool
+	// Stale is true when a stale response was served (stale-while-revalidate,
+	// stale-if-error, max-stale).
+	Stale bool
+	// Synthetic is true for the 504 the cache made itself (only-if-cached).
+	Synthetic bool
+	// Stored is true when this response was written to the store.
+	Stored bool
+	// Collapsed is true when the request waited for an identical one in
+	// flight and shares its response.
+	Collapsed bool
+	// Created is when the stored response was first written.
+	Created time.Time
+	// Expires is when the stored response stops being fresh (zero: never).
+	Expires time.Time
+	// Key is the store key of the response.
+	Key string
+}
+
+type infoKey struct{}
+
+// InfoOf returns how the cache produced resp. It reads the information the
+// cache attached to the response's request context; for a response whose
+// Request was replaced on the way, it falls back to the Cache-Status field,
+// which carries everything but Created and Expires. A response that did not go
+// through a hoard cache gives the zero Info.
+func InfoOf(resp *http.Response) Info {
+	if resp == nil {
+		return Info{}
+	}
+	if b, ok := resp.Body.(*body); ok && b.info != nil {
+		return *b.info
+	}
+	if resp.Request != nil {
+		if in, ok := resp.Request.Context().Value(infoKey{}).(*Info); ok {
+			return *in
+		}
+	}
+	return infoFromCacheStatus(resp.Header)
+}
+
+// CacheStatusName is the cache name hoard writes in Cache-Status fields.
+const CacheStatusName = "hoard"
+
+// infoFromCacheStatus parses hoard's member of the Cache-Status field (RFC 9211).
+func infoFromCacheStatus(h http.Header) Info {
+	var in Info
+	for _, line := range h.Values("Cache-Status") {
+		for _, member := range strings.Split(line, ",") {
+			params := strings.Split(member, ";")
+			if strings.TrimSpace(params[0]) != CacheStatusName {
+				continue
+			}
+			for _, p := range params[1:] {
+				k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+				switch k {
+				case "hit":
+					in.FromCache = true
+				case "stored":
+					in.Stored = true
+				case "collapsed":
+					in.Collapsed = true
+				case "fwd-status":
+					if v == "304" {
+						in.Revalidated, in.FromCache = true, true
+					}
+				case "key":
+					in.Key = strings.Trim(v, `"`)
+				case "detail":
+					switch strings.Trim(v, `"`) {
+					case "stale", "stale-while-revalidate", "stale-if-error":
+						in.Stale, in.FromCache = true, true
+					case "only-if-cached":
+						in.Synthetic, in.FromCache = true, true
+					}
+				}
+			}
+		}
+	}
+	return in
+}
+
+// body is the Body of every response the cache builds from a stored entry: a
+// reader over the stored bytes (no copy) that also carries the Info.
+type body struct {
+	data []byte
+	off  int
+	info *Info
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.off >= len(b.data) {
+		return 0, io.EOF
+	}
+	n := copy(p, b.data[b.off:])
+	b.off += n
+	return n, nil
+}
+
+// WriteTo lets io.Copy and io.ReadAll skip an intermediate buffer.
+func (b *body) WriteTo(w io.Writer) (int64, error) {
+	if b.off >= len(b.data) {
+		return 0, nil
+	}
+	n, err := w.Write(b.data[b.off:])
+	b.off += n
+	return int64(n), err
+}
+
+func (b *body) Close() error { return nil }
+
+// infoContext carries an Info in a request context without a second
+// allocation: it is allocated together with the response.
+type infoContext struct {
+	context.Context
+	info *Info
+}
+
+func (c *infoContext) Value(key any) any {
+	if _, ok := key.(infoKey); ok {
+		return c.info
+	}
+	return c.Context.Value(key)
+}

@@ -1,0 +1,418 @@
+package core
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Expiration values for WithExpireAfter, WithURLExpireAfter and ExpireAfter,
+// with requests-cache's meanings. Any positive duration is a lifetime.
+const (
+	// NeverExpire keeps a response fresh forever (requests-cache NEVER_EXPIRE).
+	NeverExpire time.Duration = -1
+	// ExpireImmediately stores a response only when it has a validator
+	// (ETag or Last-Modified), and revalidates it on every use
+	// (requests-cache EXPIRE_IMMEDIATELY).
+	ExpireImmediately time.Duration = 0
+	// DoNotCache neither reads nor writes the cache (requests-cache DO_NOT_CACHE).
+	DoNotCache time.Duration = -2
+)
+
+// Forever is an unbounded window for WithStaleIfError and
+// WithStaleWhileRevalidate (requests-cache's True).
+const Forever time.Duration = math.MaxInt64
+
+// DefaultIgnoredParameters are the credential names removed from cache keys
+// and redacted in stored requests unless WithIgnoredParameters replaces them:
+// the same list as requests-cache. Header names match case-insensitively;
+// query and body parameter names match exactly.
+func DefaultIgnoredParameters() []string {
+	return []string{
+		"Authorization", "Proxy-Authorization", "X-API-Key", "X-Auth-Token",
+		"X-API-Token", "X-Access-Token", "access_token", "api_key", "apikey",
+	}
+}
+
+// Option configures a Cache. Options are applied in order; later ones win.
+type Option interface{ apply(*config) error }
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+type urlRule struct {
+	pattern string // scheme stripped, trailing '*' trimmed
+	expire  time.Duration
+}
+
+type config struct {
+	shared           bool
+	now              func() time.Time
+	logger           *slog.Logger
+	codec            Codec
+	expireAfter      time.Duration
+	hasExpireAfter   bool
+	urlRules         []urlRule
+	cacheControl     bool
+	codes            map[int]bool
+	methods          map[string]bool
+	alwaysRevalidate bool
+	ignored          []string
+	matchHeaders     []string
+	matchAll         bool
+	filter           func(*http.Response) bool
+	keyFunc          func(req *http.Request, defaultKey string) string
+	staleIfError     time.Duration
+	staleWhileReval  time.Duration
+	readOnly         bool
+	disabled         bool
+	storeTimeout     time.Duration
+	heuristicCap     time.Duration
+	staleRetention   time.Duration
+	maxBodySize      int64
+	backgroundTO     time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		now:            time.Now,
+		logger:         slog.Default(),
+		codec:          BinaryCodec{},
+		cacheControl:   true,
+		codes:          map[int]bool{http.StatusOK: true},
+		methods:        map[string]bool{http.MethodGet: true, http.MethodHead: true},
+		ignored:        DefaultIgnoredParameters(),
+		heuristicCap:   24 * time.Hour,
+		staleRetention: 24 * time.Hour,
+		maxBodySize:    64 << 20,
+		backgroundTO:   30 * time.Second,
+	}
+}
+
+func checkExpiration(what string, d time.Duration) error {
+	if d < 0 && d != NeverExpire && d != DoNotCache {
+		return fmt.Errorf("core: %s %v: negative durations other than NeverExpire and DoNotCache are not allowed", what, d)
+	}
+	return nil
+}
+
+// WithShared switches to shared-cache rules (RFC 9111): s-maxage wins over
+// max-age, responses marked private are not stored, proxy-revalidate acts as
+// must-revalidate, and responses to requests with Authorization are stored
+// only when public, must-revalidate or s-maxage allow it (§3.5). The default
+// is a private cache, like a browser and like requests-cache.
+func WithShared() Option {
+	return optionFunc(func(c *config) error { c.shared = true; return nil })
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option {
+	return optionFunc(func(c *config) error {
+		if now == nil {
+			return fmt.Errorf("core: WithClock: nil clock")
+		}
+		c.now = now
+		return nil
+	})
+}
+
+// WithLogger sets the logger for store errors and background refreshes
+// (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) error {
+		if l != nil {
+			c.logger = l
+		}
+		return nil
+	})
+}
+
+// WithCodec sets the codec entries are stored with (default BinaryCodec).
+func WithCodec(codec Codec) Option {
+	return optionFunc(func(c *config) error {
+		if codec == nil {
+			return fmt.Errorf("core: WithCodec: nil codec")
+		}
+		c.codec = codec
+		return nil
+	})
+}
+
+// WithExpireAfter sets the lifetime of responses whose own headers give none
+// (requests-cache expire_after): a duration, NeverExpire, ExpireImmediately or
+// DoNotCache. Unset, such responses follow RFC 9111 alone (heuristic
+// freshness from Last-Modified, otherwise not stored). With
+// WithCacheControl(false) it applies to every response.
+func WithExpireAfter(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if err := checkExpiration("WithExpireAfter", d); err != nil {
+			return err
+		}
+		c.expireAfter, c.hasExpireAfter = d, true
+		return nil
+	})
+}
+
+// WithURLExpireAfter sets the lifetime for URLs matching a glob pattern
+// (requests-cache urls_expire_after). Patterns are tried in the order they
+// were added and the first match wins. The scheme is ignored on both sides,
+// '*' matches any run of characters including '/', and every pattern is a
+// prefix match: "api.example.com/v1" covers everything below /v1. A URL rule
+// overrides the response's own Cache-Control lifetime (see the precedence
+// table in the package doc); DoNotCache under "*" turns the rules into an
+// allowlist.
+func WithURLExpireAfter(pattern string, d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if err := checkExpiration("WithURLExpireAfter", d); err != nil {
+			return err
+		}
+		p := pattern
+		if i := strings.Index(p, "://"); i >= 0 {
+			p = p[i+3:]
+		}
+		p = strings.TrimRight(p, "*")
+		c.urlRules = append(c.urlRules, urlRule{pattern: p, expire: d})
+		return nil
+	})
+}
+
+// WithCacheControl turns the use of response Cache-Control, Expires and
+// Pragma on or off (requests-cache cache_control; default on here). Off, the
+// lifetime comes from the expire-after settings alone (NeverExpire when none
+// is set) and response directives such as no-store are ignored. Request
+// directives from the caller are honoured either way; Vary and validators are
+// always used.
+func WithCacheControl(on bool) Option {
+	return optionFunc(func(c *config) error { c.cacheControl = on; return nil })
+}
+
+// WithAllowableCodes sets the status codes that may be stored (default 200).
+func WithAllowableCodes(codes ...int) Option {
+	return optionFunc(func(c *config) error {
+		m := make(map[int]bool, len(codes))
+		for _, code := range codes {
+			if code < 100 || code > 999 {
+				return fmt.Errorf("core: WithAllowableCodes: invalid status %d", code)
+			}
+			m[code] = true
+		}
+		c.codes = m
+		return nil
+	})
+}
+
+// WithAllowableMethods sets the methods whose responses are read from and
+// written to the cache (default GET and HEAD). Methods are upper-cased. For
+// methods other than GET and HEAD the request body is part of the key.
+func WithAllowableMethods(methods ...string) Option {
+	return optionFunc(func(c *config) error {
+		m := make(map[string]bool, len(methods))
+		for _, meth := range methods {
+			if meth == "" {
+				return fmt.Errorf("core: WithAllowableMethods: empty method")
+			}
+			m[strings.ToUpper(meth)] = true
+		}
+		c.methods = m
+		return nil
+	})
+}
+
+// WithAlwaysRevalidate sends a conditional request on every use of a stored
+// response that has a validator, even a fresh one (requests-cache
+// always_revalidate). Responses without a validator are unaffected, and so are
+// fresh responses marked immutable.
+func WithAlwaysRevalidate() Option {
+	return optionFunc(func(c *config) error { c.alwaysRevalidate = true; return nil })
+}
+
+// WithIgnoredParameters replaces DefaultIgnoredParameters: names removed from
+// cache keys (query parameters, JSON and form body keys, matched headers) and
+// redacted in what is stored. To extend the defaults pass
+// append(core.DefaultIgnoredParameters(), "my_token").
+func WithIgnoredParameters(names ...string) Option {
+	return optionFunc(func(c *config) error { c.ignored = append([]string(nil), names...); return nil })
+}
+
+// WithMatchHeaders adds the named request headers to the cache key
+// (requests-cache match_headers). Like Vary, each distinct combination of
+// values is its own stored variant.
+func WithMatchHeaders(names ...string) Option {
+	return optionFunc(func(c *config) error {
+		for _, n := range names {
+			if n == "" {
+				return fmt.Errorf("core: WithMatchHeaders: empty header name")
+			}
+			c.matchHeaders = append(c.matchHeaders, http.CanonicalHeaderKey(n))
+		}
+		return nil
+	})
+}
+
+// WithMatchAllHeaders keys responses by every request header except ignored
+// parameters (requests-cache match_headers=True).
+func WithMatchAllHeaders() Option {
+	return optionFunc(func(c *config) error { c.matchAll = true; return nil })
+}
+
+// WithFilter sets a function that decides whether a response may be stored
+// and served (requests-cache filter_fn). It runs before a response is stored
+// and before a stored response is served; a stored response it rejects is
+// deleted and the request goes to the origin.
+func WithFilter(f func(*http.Response) bool) Option {
+	return optionFunc(func(c *config) error { c.filter = f; return nil })
+}
+
+// WithKeyFunc replaces the cache key (requests-cache key_fn). It receives the
+// request and the default key and returns the key to use; returning
+// defaultKey + something extends the default. Vary and matched headers still
+// select variants below the returned key, and invalidation computes the key
+// of a GET and a HEAD request for each invalidated URL, with the unsafe
+// request's headers.
+func WithKeyFunc(f func(req *http.Request, defaultKey string) string) Option {
+	return optionFunc(func(c *config) error { c.keyFunc = f; return nil })
+}
+
+// WithStaleIfError serves a stale response, up to d past its expiry, when
+// refreshing it fails with a transport error or a 5xx (requests-cache
+// stale_if_error; RFC 5861 §4). Forever means no bound. A response's own
+// stale-if-error and the request's are honoured too; the largest window wins.
+// Never applies to responses marked must-revalidate.
+func WithStaleIfError(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("core: WithStaleIfError: negative window %v", d)
+		}
+		c.staleIfError = d
+		return nil
+	})
+}
+
+// WithStaleWhileRevalidate serves a response up to d past its expiry at once
+// and refreshes it in the background (requests-cache stale_while_revalidate;
+// RFC 5861 §3). The response's own stale-while-revalidate is honoured too.
+// One refresh runs per key at a time, on a context detached from the caller's.
+func WithStaleWhileRevalidate(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("core: WithStaleWhileRevalidate: negative window %v", d)
+		}
+		c.staleWhileReval = d
+		return nil
+	})
+}
+
+// WithReadOnly serves stored responses but never writes, not even after a
+// revalidation (requests-cache read_only).
+func WithReadOnly() Option {
+	return optionFunc(func(c *config) error { c.readOnly = true; return nil })
+}
+
+// WithDisabled turns the cache off: every request goes to the origin and
+// nothing is stored (requests-cache disabled).
+func WithDisabled() Option {
+	return optionFunc(func(c *config) error { c.disabled = true; return nil })
+}
+
+// WithStoreTimeout bounds each store operation; a slower operation fails (and
+// the request fails open to the origin). Zero, the default, sets no bound
+// beyond the request's own context.
+func WithStoreTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("core: WithStoreTimeout: negative timeout %v", d)
+		}
+		c.storeTimeout = d
+		return nil
+	})
+}
+
+// WithHeuristicCap caps heuristic freshness (RFC 9111 §4.2.2; default 24h).
+func WithHeuristicCap(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("core: WithHeuristicCap: negative cap %v", d)
+		}
+		c.heuristicCap = d
+		return nil
+	})
+}
+
+// WithStaleRetention sets how long a stale response that has a validator is
+// kept for revalidation after it expires (default 24h). The store's deletion
+// time is the expiry plus the largest of this, the stale-if-error and the
+// stale-while-revalidate windows.
+func WithStaleRetention(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("core: WithStaleRetention: negative retention %v", d)
+		}
+		c.staleRetention = d
+		return nil
+	})
+}
+
+// WithMaxBodySize sets the largest body that is stored (default 64 MiB).
+// Larger responses are passed to the caller unchanged and not stored.
+func WithMaxBodySize(n int64) Option {
+	return optionFunc(func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("core: WithMaxBodySize: size must be positive, got %d", n)
+		}
+		c.maxBodySize = n
+		return nil
+	})
+}
+
+// WithBackgroundTimeout bounds a background stale-while-revalidate refresh
+// (default 30s).
+func WithBackgroundTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("core: WithBackgroundTimeout: timeout must be positive, got %v", d)
+		}
+		c.backgroundTO = d
+		return nil
+	})
+}
+
+// urlExpireAfter returns the first URL rule matching rawURL.
+func (c *config) urlExpireAfter(rawURL string) (time.Duration, bool) {
+	if len(c.urlRules) == 0 {
+		return 0, false
+	}
+	u := rawURL
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	for _, r := range c.urlRules {
+		if globPrefix(r.pattern, u) {
+			return r.expire, true
+		}
+	}
+	return 0, false
+}
+
+// globPrefix reports whether pattern matches a prefix of s, with '*' matching
+// any run of characters (including '/') and '?' any one character.
+func globPrefix(pattern, s string) bool {
+	if pattern == "" {
+		return true
+	}
+	switch pattern[0] {
+	case '*':
+		for i := 0; i <= len(s); i++ {
+			if globPrefix(pattern[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return s != "" && globPrefix(pattern[1:], s[1:])
+	}
+	return s != "" && s[0] == pattern[0] && globPrefix(pattern[1:], s[1:])
+}

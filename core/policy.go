@@ -1,0 +1,175 @@
+package core
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/hoardhttp/hoard/core/internal/rfc9111"
+)
+
+// absentDirectives is what response directives look like when Cache-Control
+// is not honoured.
+var absentDirectives = rfc9111.Directives{
+	MaxAge: rfc9111.Absent, SMaxAge: rfc9111.Absent, MinFresh: rfc9111.Absent, MaxStale: rfc9111.Absent,
+	StaleWhileRevalidate: rfc9111.Absent, StaleIfError: rfc9111.Absent,
+}
+
+// respDirectives parses the response's Cache-Control when it is honoured.
+func (c *Cache) respDirectives(h http.Header) rfc9111.Directives {
+	if !c.cfg.cacheControl {
+		return absentDirectives
+	}
+	return rfc9111.ParseDirectives(h)
+}
+
+// storable decides whether resp (to req) may be stored, apart from its body
+// size. It returns a reason when it may not.
+func (c *Cache) storable(req *http.Request, resp *http.Response, l *lookup, cc rfc9111.Directives) string {
+	switch {
+	case c.cfg.readOnly:
+		return "read-only"
+	case !c.cfg.methods[l.method]:
+		return "method"
+	case !c.cfg.codes[resp.StatusCode]:
+		return "status"
+	}
+	if c.cfg.cacheControl {
+		if r := rfc9111.Storable(resp.StatusCode, l.reqCC, cc, req.Header, c.cfg.shared); r != "" {
+			return r
+		}
+	} else if l.reqCC.NoStore {
+		return "request no-store"
+	} else if resp.StatusCode == http.StatusNotModified || resp.StatusCode == http.StatusPartialContent {
+		return "status"
+	}
+	if _, star := rfc9111.VaryNames(resp.Header); star {
+		return "vary *"
+	}
+	if c.cfg.filter != nil && !c.cfg.filter(resp) {
+		return "filter"
+	}
+	return ""
+}
+
+// applyPolicy sets e's expiry, flags and deletion time from its header and
+// the settings, following the lifetime precedence table. It reports false
+// when there is no usable lifetime (nothing to store).
+func (c *Cache) applyPolicy(req *http.Request, e *Entry, cc rfc9111.Directives, ro reqOpts) bool {
+	respTime := e.ResponseTime
+	user := func(d time.Duration) {
+		switch d {
+		case NeverExpire:
+			e.Expires = time.Time{}
+		default:
+			e.Expires = respTime.Add(d)
+		}
+	}
+	rfc := func(lt time.Duration) { e.Expires = respTime.Add(lt - e.InitialAge) }
+	switch lt, explicit := rfc9111.Lifetime(e.Header, cc, e.Status, c.cfg.shared, respTime, c.cfg.heuristicCap); {
+	case ro.hasExpireAfter:
+		user(ro.expireAfter)
+	case c.urlRule(req, user):
+	case c.cfg.cacheControl && explicit:
+		rfc(lt)
+	case c.cfg.cacheControl && cc.Immutable:
+		e.Expires = time.Time{}
+	case c.cfg.hasExpireAfter:
+		user(c.cfg.expireAfter)
+	case c.cfg.cacheControl && lt > 0:
+		rfc(lt)
+	case !c.cfg.cacheControl:
+		e.Expires = time.Time{}
+	default:
+		e.Expires = respTime // no usable lifetime: stale at once
+	}
+	e.NoCache = cc.NoCache
+	e.MustRevalidate = cc.MustRevalidate || (c.cfg.shared && (cc.ProxyRevalidate || cc.SMaxAge != rfc9111.Absent))
+	e.Immutable = cc.Immutable
+	e.StaleWhileRevalidate = deltaOrNone(cc.StaleWhileRevalidate)
+	e.StaleIfError = deltaOrNone(cc.StaleIfError)
+
+	validator := hasValidator(e.Header)
+	swr := max(e.StaleWhileRevalidate, c.cfg.staleWhileReval)
+	sie := max(e.StaleIfError, c.cfg.staleIfError)
+	if !e.Expires.IsZero() && !e.Expires.After(respTime) && !validator && swr <= 0 && sie <= 0 {
+		return false
+	}
+	e.Deletion = time.Time{}
+	if !e.Expires.IsZero() {
+		keep := max(swr, sie)
+		if validator {
+			keep = max(keep, c.cfg.staleRetention)
+		}
+		if keep != Forever {
+			e.Deletion = e.Expires.Add(keep)
+		}
+	}
+	return true
+}
+
+// urlRule applies the first matching WithURLExpireAfter rule through set.
+func (c *Cache) urlRule(req *http.Request, set func(time.Duration)) bool {
+	if len(c.cfg.urlRules) == 0 {
+		return false
+	}
+	d, ok := c.cfg.urlExpireAfter(req.URL.String())
+	if ok {
+		set(d)
+	}
+	return ok
+}
+
+func deltaOrNone(n int64) time.Duration {
+	if n == rfc9111.Absent {
+		return -1
+	}
+	return time.Duration(n) * time.Second
+}
+
+// hopByHop lists fields never stored (RFC 9111 §3.1, RFC 9110 §7.6.1), plus
+// the Age and Cache-Status fields the cache computes itself when serving.
+var hopByHop = []string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Age",
+}
+
+// storedHeader copies h without the fields a cache must not store, nor the
+// fields listed in Connection.
+func storedHeader(h http.Header) http.Header {
+	out := h.Clone()
+	if out == nil {
+		out = make(http.Header)
+	}
+	for _, v := range h["Connection"] {
+		for _, f := range splitList(v) {
+			delete(out, http.CanonicalHeaderKey(f))
+		}
+	}
+	for _, k := range hopByHop {
+		delete(out, k)
+	}
+	return out
+}
+
+// noUpdate lists fields a 304 or HEAD response never changes in a stored
+// response (RFC 9111 §3.2 and §4.3.4): Content-Length, and the fields the
+// stored (already decoded) body depends on.
+var noUpdate = map[string]bool{
+	"Content-Length": true, "Content-Encoding": true, "Transfer-Encoding": true, "Content-Range": true,
+}
+
+// mergeHeader updates stored with the fields of newer (RFC 9111 §3.2).
+func mergeHeader(stored, newer http.Header) http.Header {
+	out := stored.Clone()
+	if out == nil {
+		out = make(http.Header)
+	}
+	skip := storedHeader(newer)
+	for k, v := range skip {
+		if noUpdate[k] || k == "Cache-Status" {
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}

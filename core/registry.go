@@ -1,0 +1,116 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// StoreOpener opens a Store from a parsed DSN. Store packages register one
+// per URL scheme with RegisterStore, usually in init.
+type StoreOpener func(ctx context.Context, u *url.URL) (Store, error)
+
+var registry struct {
+	sync.RWMutex
+	openers map[string]StoreOpener
+}
+
+// RegisterStore makes a store available to OpenStore under scheme. It panics
+// if scheme is empty, opener is nil, or the scheme is already registered —
+// programmer errors, as with database/sql.Register.
+func RegisterStore(scheme string, opener StoreOpener) {
+	scheme = strings.ToLower(scheme)
+	if scheme == "" || opener == nil {
+		panic("core: RegisterStore: empty scheme or nil opener")
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.openers == nil {
+		registry.openers = make(map[string]StoreOpener)
+	}
+	if _, dup := registry.openers[scheme]; dup {
+		panic("core: RegisterStore: scheme " + scheme + " registered twice")
+	}
+	registry.openers[scheme] = opener
+}
+
+// RegisteredSchemes lists the registered store schemes, sorted.
+func RegisteredSchemes() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	out := make([]string, 0, len(registry.openers))
+	for s := range registry.openers {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// OpenStore opens a store from a DSN such as "mem://?max_bytes=64MiB". The
+// store's package must be imported (for its registration); an unknown scheme
+// is an error that lists the registered ones.
+func OpenStore(ctx context.Context, dsn string) (Store, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("core: OpenStore: %w", err)
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("core: OpenStore %q: no scheme (want scheme://...; registered: %s)", dsn, strings.Join(RegisteredSchemes(), ", "))
+	}
+	registry.RLock()
+	opener := registry.openers[strings.ToLower(u.Scheme)]
+	registry.RUnlock()
+	if opener == nil {
+		return nil, fmt.Errorf("core: OpenStore: unknown scheme %q (registered: %s; forgotten import?)", u.Scheme, strings.Join(RegisteredSchemes(), ", "))
+	}
+	return opener(ctx, u)
+}
+
+// ParseSize parses a byte size for DSN parameters: a non-negative integer
+// with an optional unit B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB,
+// TiB (powers of 1024), case-insensitive, e.g. "64MiB" or "1000000".
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("core: invalid size %q", s)
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("core: invalid size %q: %w", s, err)
+	}
+	var mult int64
+	switch strings.ToLower(strings.TrimSpace(t[i:])) {
+	case "", "b":
+		mult = 1
+	case "kb":
+		mult = 1e3
+	case "mb":
+		mult = 1e6
+	case "gb":
+		mult = 1e9
+	case "tb":
+		mult = 1e12
+	case "kib":
+		mult = 1 << 10
+	case "mib":
+		mult = 1 << 20
+	case "gib":
+		mult = 1 << 30
+	case "tib":
+		mult = 1 << 40
+	default:
+		return 0, fmt.Errorf("core: invalid size %q: unknown unit %q", s, t[i:])
+	}
+	if n > (1<<63-1)/mult {
+		return 0, fmt.Errorf("core: invalid size %q: overflows", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,168 @@
+package core
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hoardhttp/hoard/core/internal/rfc9111"
+)
+
+// Cache-Status values (RFC 9211) written by the cache.
+const (
+	csHit          = CacheStatusName + "; hit"
+	csHitStale     = CacheStatusName + "; hit; detail=stale"
+	csHitSWR       = CacheStatusName + "; hit; detail=stale-while-revalidate"
+	csStaleIfError = CacheStatusName + "; fwd=stale; detail=stale-if-error"
+	csOnlyIfCached = CacheStatusName + "; detail=only-if-cached"
+	csBypass       = CacheStatusName + "; fwd=bypass"
+	csMethod       = CacheStatusName + "; fwd=method"
+)
+
+// statusLines caches "200 OK" style status lines so a hit does not format one.
+var statusLines [600]string
+
+func init() {
+	for code := range statusLines {
+		if t := http.StatusText(code); t != "" {
+			statusLines[code] = strconv.Itoa(code) + " " + t
+		}
+	}
+}
+
+func statusLine(code int) string {
+	if code >= 0 && code < len(statusLines) && statusLines[code] != "" {
+		return statusLines[code]
+	}
+	return strconv.Itoa(code) + " status code " + strconv.Itoa(code)
+}
+
+// served is a response built from a stored entry, allocated in one piece:
+// the response, its body reader, its Info, the context InfoOf reads, the
+// Age and Cache-Status values, and the entry decoded for it.
+type served struct {
+	resp  http.Response
+	body  body
+	info  Info
+	ictx  infoContext
+	vals  [2]string
+	entry Entry
+}
+
+// build fills s.resp from e. e.Header must be owned by this response (a
+// fresh decode, or a clone of a shared entry's header).
+func (c *Cache) build(s *served, req *http.Request, e *Entry, key string, now time.Time, cacheStatus string, withBody bool) *http.Response {
+	h := e.Header
+	if h == nil {
+		h = make(http.Header, 2)
+	}
+	age := rfc9111.CurrentAge(e.InitialAge, e.ResponseTime, now) / time.Second
+	s.vals[0] = strconv.FormatInt(int64(age), 10)
+	s.vals[1] = cacheStatus
+	h["Age"] = s.vals[0:1:1]
+	setCacheStatus(h, s.vals[1:2:2])
+	s.info = infoFromStatus(cacheStatus)
+	s.info.Created, s.info.Expires, s.info.Key = e.Created, e.Expires, key
+	s.body = body{info: &s.info}
+	r := &s.resp
+	r.ContentLength = int64(len(e.Body))
+	if withBody {
+		s.body.data = e.Body
+	} else {
+		r.ContentLength = -1
+		if v := h["Content-Length"]; len(v) == 1 {
+			if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n >= 0 {
+				r.ContentLength = n
+			}
+		}
+	}
+	r.Status = statusLine(e.Status)
+	r.StatusCode = e.Status
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	if e.Proto != "" && e.Proto != r.Proto {
+		if major, minor, ok := http.ParseHTTPVersion(e.Proto); ok {
+			r.Proto, r.ProtoMajor, r.ProtoMinor = e.Proto, major, minor
+		}
+	}
+	r.Header = h
+	r.Trailer = e.Trailer
+	r.Body = &s.body
+	r.Uncompressed = e.Uncompressed
+	s.ictx = infoContext{Context: req.Context(), info: &s.info}
+	r.Request = req.WithContext(&s.ictx)
+	return r
+}
+
+// setCacheStatus adds the cache's Cache-Status member as the last one.
+func setCacheStatus(h http.Header, v []string) {
+	if prev := h["Cache-Status"]; len(prev) > 0 {
+		h["Cache-Status"] = append(prev[:len(prev):len(prev)], v[0])
+		return
+	}
+	h["Cache-Status"] = v
+}
+
+// markForwarded stamps a response that came from the origin with the cache's
+// Cache-Status and, for InfoOf, attaches the Info to its Request context.
+func (c *Cache) markForwarded(req *http.Request, resp *http.Response, cacheStatus string, e *Entry, key string) {
+	if resp.Header == nil {
+		resp.Header = make(http.Header)
+	}
+	setCacheStatus(resp.Header, []string{cacheStatus})
+	info := infoFromStatus(cacheStatus)
+	if e != nil {
+		info.Created, info.Expires, info.Key = e.Created, e.Expires, key
+	}
+	if b, ok := resp.Body.(*body); ok {
+		b.info = &info
+	}
+	resp.Request = req.WithContext(&infoContext{Context: req.Context(), info: &info})
+}
+
+// infoFromStatus derives Info flags from a Cache-Status value of ours.
+func infoFromStatus(cs string) Info {
+	switch cs {
+	case csHit:
+		return Info{FromCache: true}
+	case csHitStale, csHitSWR, csStaleIfError:
+		return Info{FromCache: true, Stale: true}
+	case csOnlyIfCached:
+		return Info{FromCache: true, Synthetic: true}
+	case csBypass, csMethod:
+		return Info{}
+	}
+	return infoFromCacheStatus(http.Header{"Cache-Status": {cs}})
+}
+
+// fwdStatus formats the Cache-Status for a forwarded request.
+func fwdStatus(fwd string, fwdStatus int, stored, collapsed bool) string {
+	var b strings.Builder
+	b.WriteString(CacheStatusName)
+	b.WriteString("; fwd=")
+	b.WriteString(fwd)
+	if fwdStatus > 0 {
+		b.WriteString("; fwd-status=")
+		b.WriteString(strconv.Itoa(fwdStatus))
+	}
+	if stored {
+		b.WriteString("; stored")
+	}
+	if collapsed {
+		b.WriteString("; collapsed")
+	}
+	return b.String()
+}
+
+// gatewayTimeout is the synthetic only-if-cached response (RFC 9111 §5.2.1.7).
+func (c *Cache) gatewayTimeout(req *http.Request) *http.Response {
+	s := new(served)
+	e := &s.entry
+	e.Status = http.StatusGatewayTimeout
+	e.Header = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+	e.Body = []byte("hoard: only-if-cached and no usable stored response\n")
+	e.Header["Content-Length"] = []string{strconv.Itoa(len(e.Body))}
+	now := c.cfg.now()
+	e.ResponseTime = now
+	return c.build(s, req, e, "", now, csOnlyIfCached, req.Method != http.MethodHead)
+}

@@ -1,0 +1,169 @@
+package core
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hoardhttp/hoard/core/internal/rfc9111"
+)
+
+// Revalidate is the revalidation hook: given the LookupResult of a Revalidate
+// or StaleWhileRevalidate lookup and the outcome of sending its Request, it
+//   - on a 304, merges the 304's header fields into the stored response
+//     (RFC 9111 §3.2, §4.3.4: never Content-Length or the fields the stored
+//     body depends on), stores it and returns the stored response as a 200
+//     (a caller that did not ask for a 304 never gets one);
+//   - on a transport error or a 5xx, returns the stale stored response when a
+//     stale-if-error window allows it, otherwise the error or the 5xx;
+//   - on any other response, stores it when allowed and returns it.
+//
+// A 304 whose strong validator differs from the stored response's cannot be
+// used (§4.3.4); Revalidate then returns an error and the caller should send
+// the request again without validators.
+func (c *Cache) Revalidate(ctx context.Context, req *http.Request, lr *LookupResult, resp *http.Response, err error) (*http.Response, error) {
+	if lr == nil || lr.l == nil || lr.l.entry == nil {
+		if err != nil {
+			return nil, err
+		}
+		return c.Store(ctx, req, resp)
+	}
+	out, _, _, rerr := c.revalidate(ctx, req, lr.l, resp, err)
+	return out, rerr
+}
+
+// revalidate implements Revalidate and also returns the entry now stored (for
+// collapsed waiters) and its key.
+func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, resp *http.Response, err error) (*http.Response, *Entry, string, error) {
+	c.stats.revalidations.Add(1)
+	withBody := l.method != http.MethodHead
+	if err != nil {
+		if ctx.Err() == nil && c.staleIfErrorAllows(l) {
+			c.stats.staleHits.Add(1)
+			return c.serveEntry(req, l.entry, l.key, csStaleIfError, withBody), nil, "", nil
+		}
+		return nil, nil, "", err
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotModified && l.cond:
+		drain(resp)
+		ne, ok := c.freshen(req, l, resp.Header)
+		if !ok {
+			return nil, nil, "", errValidatorMismatch
+		}
+		c.stats.notModified.Add(1)
+		return c.serveEntry(req, ne, l.key, fwdStatus(l.fwd, http.StatusNotModified, false, false), withBody), ne, l.key, nil
+	case resp.StatusCode >= 500 && c.staleIfErrorAllows(l):
+		status := resp.StatusCode
+		drain(resp)
+		c.stats.staleHits.Add(1)
+		return c.serveEntry(req, l.entry, l.key, csStaleIfError+"; fwd-status="+strconv.Itoa(status), withBody), nil, "", nil
+	case l.fromGET && l.method == http.MethodHead:
+		c.headUpdate(ctx, req, l, resp)
+		l.index, l.indexDeletion = nil, time.Time{}
+		out, e, key := c.storeResponse(ctx, req, resp, l)
+		return out, e, key, nil
+	}
+	out, e, key := c.storeResponse(ctx, req, resp, l)
+	return out, e, key, nil
+}
+
+// freshen merges a 304's header into the stored entry, recomputes its age
+// and lifetime, and writes it (unless read-only). It refuses a 304 whose
+// strong validator names another representation.
+func (c *Cache) freshen(req *http.Request, l *lookup, h http.Header) (*Entry, bool) {
+	old := l.entry
+	if et := h.Get("Etag"); et != "" && !strings.HasPrefix(et, "W/") {
+		if stored := old.Header.Get("Etag"); stored != "" && stored != et {
+			return nil, false
+		}
+	}
+	now := c.cfg.now()
+	ne := *old
+	ne.Header = mergeHeader(old.Header, h)
+	ne.RequestTime = l.reqTime
+	if ne.RequestTime.IsZero() || ne.RequestTime.After(now) {
+		ne.RequestTime = now
+	}
+	ne.ResponseTime = now
+	// The 304 is the newest message: its Date and Age give the age.
+	ageHeader := http.Header{}
+	if v := h["Date"]; len(v) > 0 {
+		ageHeader["Date"] = v
+	}
+	if v := h["Age"]; len(v) > 0 {
+		ageHeader["Age"] = v
+	}
+	ne.InitialAge = rfc9111.CorrectedInitialAge(ageHeader, ne.RequestTime, now)
+	cc := c.respDirectives(ne.Header)
+	if !c.applyPolicy(req, &ne, cc, l.ro) {
+		ne.Expires, ne.Deletion = now, now
+	}
+	if !c.cfg.readOnly {
+		c.writeEntry(req.Context(), l.key, &ne)
+		c.extendIndex(req.Context(), l, &ne)
+	}
+	return &ne, true
+}
+
+// extendIndex rewrites the variant index when an updated variant now
+// outlives it.
+func (c *Cache) extendIndex(ctx context.Context, l *lookup, e *Entry) {
+	if l.index == nil || l.indexDeletion.IsZero() || (!e.Deletion.IsZero() && !e.Deletion.After(l.indexDeletion)) {
+		return
+	}
+	primary := l.primary
+	if l.fromGET {
+		primary = l.getKey
+	}
+	ie := &Entry{Method: e.Method, URL: e.URL, Created: e.Created, Deletion: e.Deletion, Variants: l.index}
+	if c.writeEntry(ctx, primary, ie) {
+		l.indexDeletion = e.Deletion
+	}
+}
+
+// headUpdate applies RFC 9111 §4.3.5 to the stored GET response a HEAD was
+// answered from: matching validators (and Content-Length) freshen it,
+// anything else means the stored GET is outdated and it is deleted.
+func (c *Cache) headUpdate(ctx context.Context, req *http.Request, l *lookup, resp *http.Response) {
+	if resp.StatusCode != http.StatusOK || c.cfg.readOnly {
+		return
+	}
+	old := l.entry
+	match := true
+	for _, f := range []string{"Etag", "Last-Modified", "Content-Length"} {
+		if v := resp.Header.Get(f); v != "" && v != old.Header.Get(f) {
+			match = false
+		}
+	}
+	if !hasValidator(resp.Header) {
+		match = false
+	}
+	if !match {
+		c.deleteKey(ctx, l.key)
+		return
+	}
+	c.freshen(req, l, resp.Header)
+}
+
+// serveEntry builds a caller's response from an entry that may be shared.
+func (c *Cache) serveEntry(req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
+	s := new(served)
+	s.entry = *e
+	s.entry.Header = e.Header.Clone()
+	return c.build(s, req, &s.entry, key, c.cfg.now(), cacheStatus, withBody)
+}
+
+// drain discards a little of a response body so the connection can be
+// reused, then closes it.
+func drain(resp *http.Response) {
+	if resp.Body == nil {
+		return
+	}
+	io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+}
+

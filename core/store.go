@@ -1,0 +1,78 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"time"
+)
+
+// ErrNotFound is returned by Store.Get when the key holds no value (or only an
+// expired one). Match it with errors.Is.
+var ErrNotFound = errors.New("core: not found")
+
+// ErrNotSupported is returned by management methods that need an optional
+// store interface the store does not implement (for example listing).
+var ErrNotSupported = errors.New("core: store does not support this operation")
+
+// Meta is what a store is told about a value besides its bytes, so that it
+// can expire and list entries without decoding them.
+type Meta struct {
+	// Expires is the deletion time: after it the store may drop the value and
+	// Get must not return it. The zero time means "keep until evicted".
+	Expires time.Time
+	// URL is the normalised request URL, with ignored parameters redacted.
+	URL string
+	// Method is the request method the entry answers.
+	Method string
+	// Status is the stored response's status code (0 for a variant index).
+	Status int
+	// Size is the length of the encoded value in bytes.
+	Size int64
+	// Created is when the entry was first stored.
+	Created time.Time
+}
+
+// Store persists encoded cache entries. It is the whole contract a backend
+// implements; further abilities are optional interfaces (Lister, Clearer,
+// io.Closer) detected by type assertion.
+//
+// Contract, checked clause by clause by conformance.RunStoreTests:
+//   - Every method is safe for concurrent use by multiple goroutines.
+//   - Every method honours ctx: a cancelled or expired ctx makes it return
+//     promptly with an error that wraps ctx.Err().
+//   - Get returns ErrNotFound (possibly wrapped) for a missing key and for a
+//     key whose Meta.Expires has passed. The returned slice must not be
+//     modified by the caller; the store must not modify it afterwards either,
+//     so the core can serve a response body straight from it without a copy.
+//   - Set stores a copy of value or takes ownership of it (the core never
+//     modifies value after Set). A Meta.Expires in the past deletes the key.
+//     Set replaces any previous value.
+//   - Delete of a missing key returns nil.
+//   - Keys are arbitrary non-empty strings of at most 512 bytes; values are
+//     arbitrary bytes, possibly empty.
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Set(ctx context.Context, key string, value []byte, meta Meta) error
+	Delete(ctx context.Context, key string) error
+}
+
+// Listed is one item yielded by Lister.List.
+type Listed struct {
+	Key  string
+	Meta Meta
+}
+
+// Lister is implemented by stores that can enumerate their keys. Expired
+// entries may or may not be listed. The sequence stops at the first error,
+// which it yields with a zero Listed.
+type Lister interface {
+	List(ctx context.Context) iter.Seq2[Listed, error]
+}
+
+// Clearer is implemented by stores that can remove every entry they own (and
+// only those: a store sharing a database with others clears its own
+// namespace).
+type Clearer interface {
+	Clear(ctx context.Context) error
+}
