@@ -38,15 +38,17 @@ type suite struct {
 	newStore func(ctx context.Context) (core.Store, error)
 }
 
-// Clock is an injectable clock. It starts at the current second so that the
-// stores' own (real-time) TTLs stay in the future, and only moves forward.
+// Clock is an injectable clock. It starts a minute ahead of the wall clock,
+// on a whole second, and only moves forward: deletion times the core derives
+// from it are then never in the past for stores whose TTLs follow the wall
+// clock, even for entries with a lifetime of a second.
 type Clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-// NewClock returns a clock at the current wall time truncated to the second.
-func NewClock() *Clock { return &Clock{t: time.Now().Truncate(time.Second)} }
+// NewClock returns a clock a minute ahead of the wall clock, on a whole second.
+func NewClock() *Clock { return &Clock{t: time.Now().Truncate(time.Second).Add(time.Minute)} }
 
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {

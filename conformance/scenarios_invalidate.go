@@ -190,7 +190,7 @@ func testInvalidateHEAD(t *testing.T, s *suite) {
 	head := func() *result { return e.must(e.req(t.Context(), http.MethodHead, o.URL+"/a", "")) }
 	if res := head(); res.Info.FromCache {
 		t.Errorf("first HEAD: FromCache = true, want false")
-	} else { t.Logf("DEBUG first HEAD %d %v %+v", res.Status, res.Header, res.Info) }
+	}
 	if res := head(); !res.Info.FromCache {
 		t.Errorf("second HEAD: FromCache = false, want true (HEAD responses are stored by default)")
 	}

@@ -80,10 +80,14 @@ func testOptionsExpireAfterBoundsAge(t *testing.T, s *suite) {
 	e.clock.Advance(20 * time.Second) // age 40 > 30
 	e.expect(e.getCtx(core.ExpireAfter(h4Ctx(t), 30*time.Second), o.URL+"/b"), 200, "v2", false)
 	h4NoLeak(t, o.lastRequest())
-	// NeverExpire imposes no bound.
-	e.clock.Advance(500 * time.Second)
-	e.expect(e.getCtx(core.ExpireAfter(h4Ctx(t), core.NeverExpire), o.URL+"/b"), 200, "v2", true)
-	e.expectHits(o, 2)
+	// That response was stored with the request's 30s lifetime.
+	e.clock.Advance(31 * time.Second)
+	e.expect(e.get(o.URL+"/b"), 200, "v3", false)
+	// NeverExpire imposes no bound on the age of a fresh response.
+	e.clock.Advance(500 * time.Second) // age 500 of max-age=600
+	e.expect(e.getCtx(core.ExpireAfter(h4Ctx(t), core.NeverExpire), o.URL+"/b"), 200, "v3", true)
+	e.expect(e.getCtx(core.ExpireAfter(h4Ctx(t), 400*time.Second), o.URL+"/b"), 200, "v4", false)
+	e.expectHits(o, 4)
 }
 
 func testOptionsOnlyIfCached(t *testing.T, s *suite) {

@@ -363,7 +363,7 @@ func testSettingsIgnoredDefault(t *testing.T, s *suite) {
 	// A different non-ignored parameter still matters.
 	e.expect(e.get(o.URL+"/s?q=2&api_key=SECRETA"), 200, "v2", false)
 	ents := h4Entries(t, e)
-	if len(ents) != 2 {
+	if h4CanList(e) && len(ents) != 2 {
 		t.Errorf("Entries yielded %d, want 2", len(ents))
 	}
 	for _, en := range ents {

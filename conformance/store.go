@@ -519,7 +519,7 @@ func testStoreContextCancelled(t *testing.T, st core.Store, caps Capabilities) {
 	storeSet(t, st, "ctx/present", []byte("x"), core.Meta{})
 	ctxs := []struct {
 		name string
-		make func(t *testing.T) context.Context
+		ctx  func(t *testing.T) context.Context
 		want error
 	}{
 		{"cancelled", func(t *testing.T) context.Context {
@@ -547,17 +547,18 @@ func testStoreContextCancelled(t *testing.T, st core.Store, caps Capabilities) {
 			name string
 			do   func(ctx context.Context) error
 		}{"List", func(ctx context.Context) error {
-			var first error
+			// Items before the error are tolerated; nothing after it.
+			var listErr error
 			for _, err := range l.List(ctx) {
-				if first != nil {
-					return fmt.Errorf("List yielded again after the error %v", first)
+				if listErr != nil {
+					return fmt.Errorf("List yielded again after the error %v", listErr)
 				}
-				first = err
+				listErr = err
 			}
-			if first == nil {
+			if listErr == nil {
 				return errors.New("List yielded no error")
 			}
-			return first
+			return listErr
 		}})
 	}
 	if c, ok := st.(core.Clearer); ok && caps.Clear {
@@ -569,7 +570,7 @@ func testStoreContextCancelled(t *testing.T, st core.Store, caps Capabilities) {
 	for _, c := range ctxs {
 		for _, op := range ops {
 			t.Run(c.name+"/"+op.name, func(t *testing.T) {
-				err := op.do(c.make(t))
+				err := op.do(c.ctx(t))
 				if !errors.Is(err, c.want) {
 					t.Errorf("%s with a %s context = %v, want an error wrapping %v", op.name, c.name, err, c.want)
 				}

@@ -91,7 +91,7 @@ func (BinaryCodec) Encode(e *Entry) ([]byte, error) {
 	out = append(out, binaryV1, kind, flags)
 	out = binary.AppendUvarint(out, uint64(e.Status))
 	for _, t := range [...]time.Time{e.RequestTime, e.ResponseTime, e.Created, e.Expires, e.Deletion} {
-		out = binary.AppendVarint(out, unixNano(t))
+		out = appendTime(out, t)
 	}
 	for _, d := range [...]time.Duration{e.InitialAge, e.StaleWhileRevalidate, e.StaleIfError} {
 		out = binary.AppendVarint(out, int64(d))
@@ -110,18 +110,15 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func unixNano(t time.Time) int64 {
+// appendTime encodes t as Unix seconds and nanoseconds (any year fits); the
+// zero time is a single 0 byte.
+func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
-		return 0
+		return append(b, 0)
 	}
-	return t.UnixNano()
-}
-
-func fromUnixNano(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
+	b = append(b, 1)
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
 }
 
 // Decode implements Codec.
@@ -135,9 +132,9 @@ func (BinaryCodec) Decode(data []byte, e *Entry) error {
 	}
 	r := byteReader{b: data, off: 3}
 	status := r.uvarint()
-	var times [5]int64
+	var times [5]time.Time
 	for i := range times {
-		times[i] = r.varint()
+		times[i] = r.time()
 	}
 	var durs [3]int64
 	for i := range durs {
@@ -164,11 +161,11 @@ func (BinaryCodec) Decode(data []byte, e *Entry) error {
 		NoCache:              flags&flagNoCache != 0,
 		MustRevalidate:       flags&flagMustRevalidate != 0,
 		Immutable:            flags&flagImmutable != 0,
-		RequestTime:          fromUnixNano(times[0]),
-		ResponseTime:         fromUnixNano(times[1]),
-		Created:              fromUnixNano(times[2]),
-		Expires:              fromUnixNano(times[3]),
-		Deletion:             fromUnixNano(times[4]),
+		RequestTime:          times[0],
+		ResponseTime:         times[1],
+		Created:              times[2],
+		Expires:              times[3],
+		Deletion:             times[4],
 		InitialAge:           time.Duration(durs[0]),
 		StaleWhileRevalidate: time.Duration(durs[1]),
 		StaleIfError:         time.Duration(durs[2]),
@@ -187,7 +184,11 @@ func (BinaryCodec) Decode(data []byte, e *Entry) error {
 		if n == 0 {
 			continue
 		}
-		h := make(http.Header, n)
+		hint := n
+		if i == 0 {
+			hint += 2 // room for the Age and Cache-Status fields added when serving
+		}
+		h := make(http.Header, hint)
 		for j := uint64(0); j < n; j++ {
 			k := t.str()
 			nv := t.uvarint()
@@ -238,6 +239,24 @@ func (r *byteReader) uvarint() uint64 {
 	}
 	r.off += n
 	return v
+}
+
+func (r *byteReader) time() time.Time {
+	if r.off >= len(r.b) {
+		r.err = true
+		return time.Time{}
+	}
+	flag := r.b[r.off]
+	r.off++
+	if flag == 0 {
+		return time.Time{}
+	}
+	sec, nsec := r.varint(), r.uvarint()
+	if flag != 1 || nsec >= 1e9 {
+		r.err = true
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec))
 }
 
 func (r *byteReader) varint() int64 {

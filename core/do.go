@@ -73,6 +73,7 @@ func (c *Cache) doMiss(ctx context.Context, req *http.Request, l *lookup, send f
 	}
 	f, leader := c.flights.join("m" + l.primary)
 	if !leader {
+		c.stats.collapsed.Add(1)
 		if err := f.wait(ctx); err != nil {
 			closeBody(req)
 			return nil, err
@@ -85,7 +86,7 @@ func (c *Cache) doMiss(ctx context.Context, req *http.Request, l *lookup, send f
 	}
 	var shared *Entry
 	var key string
-	defer func() { c.flights.finish("m"+l.primary, f, shared, key, Info{}) }()
+	defer func() { c.flights.finish("m"+l.primary, f, shared, key, 0) }()
 	resp, err := c.sendAndStoreEntry(ctx, req, l, send, &shared, &key)
 	if shared != nil {
 		f.index = l.index
@@ -123,8 +124,7 @@ func (c *Cache) fromFlight(req *http.Request, l *lookup, f *flight, fwd string) 
 			return nil
 		}
 	}
-	c.stats.collapsed.Add(1)
-	return c.serveEntry(req, f.entry, f.key, fwdStatus(fwd, 0, false, true), l.method != http.MethodHead)
+	return c.serveEntry(req, f.entry, f.key, fwdStatus(fwd, f.status, false, true), l.method != http.MethodHead)
 }
 
 // doRevalidate sends a revalidation, collapsing identical concurrent ones.
@@ -132,6 +132,7 @@ func (c *Cache) doRevalidate(ctx context.Context, req *http.Request, l *lookup, 
 	fk := "r" + l.key + "\x00" + l.method
 	f, leader := c.flights.join(fk)
 	if !leader {
+		c.stats.collapsed.Add(1)
 		if err := f.wait(ctx); err != nil {
 			closeBody(req)
 			return nil, err
@@ -144,8 +145,15 @@ func (c *Cache) doRevalidate(ctx context.Context, req *http.Request, l *lookup, 
 	}
 	var shared *Entry
 	var key string
-	defer func() { c.flights.finish(fk, f, shared, key, Info{}) }()
+	status := 0
+	defer func() { c.flights.finish(fk, f, shared, key, status) }()
 	resp, err := c.revalidateOnce(ctx, req, l, send, &shared, &key)
+	if resp != nil {
+		status = resp.StatusCode
+		if InfoOf(resp).Revalidated {
+			status = http.StatusNotModified
+		}
+	}
 	if shared != nil {
 		f.index = l.index
 	}

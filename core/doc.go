@@ -35,8 +35,9 @@
 //
 //	| # | source                                    | applies when                          |
 //	|---|-------------------------------------------|---------------------------------------|
-//	| 1 | DoNotCache from ExpireAfter(ctx),         | any of them is DoNotCache, checked in |
-//	|   | WithURLExpireAfter or WithExpireAfter     | this order: the request is a bypass   |
+//	| 1 | DoNotCache from ExpireAfter(ctx), else    | the first of them that is set is      |
+//	|   | the first matching WithURLExpireAfter,    | DoNotCache: the request is a bypass   |
+//	|   | else WithExpireAfter                      | (nothing read, nothing written)       |
 //	| 2 | per-request ExpireAfter(ctx, d)           | set on the request's context          |
 //	| 3 | WithURLExpireAfter(pattern, d)            | first pattern that matches the URL    |
 //	| 4 | response s-maxage (shared) / max-age /    | WithCacheControl(true) (the default)  |
@@ -45,7 +46,8 @@
 //	| 6 | heuristic: 10% of Date − Last-Modified    | WithCacheControl(true), status        |
 //	|   | (at most WithHeuristicCap)                | heuristically cacheable               |
 //	| 7 | NeverExpire                               | WithCacheControl(false)               |
-//	| 8 | not stored (no usable lifetime)           | otherwise                             |
+//	| 8 | zero: stored only with a validator or a   | otherwise                             |
+//	|   | stale window, revalidated on use          |                                       |
 //
 // Whatever the lifetime, a response is not stored when: the method is not in
 // WithAllowableMethods; the status is not in WithAllowableCodes; the request

@@ -14,7 +14,8 @@ type flight struct {
 	entry *Entry
 	key   string
 	index *Variants
-	info  Info
+	// status is the fwd-status the leader got (304 for a revalidation).
+	status int
 }
 
 // flightGroup coalesces identical misses and revalidations.
@@ -37,11 +38,11 @@ func (g *flightGroup) join(key string) (*flight, bool) {
 }
 
 // finish publishes the leader's result and releases the waiters.
-func (g *flightGroup) finish(key string, f *flight, e *Entry, storeKey string, info Info) {
+func (g *flightGroup) finish(key string, f *flight, e *Entry, storeKey string, status int) {
 	g.mu.Lock()
 	delete(g.m, key)
 	g.mu.Unlock()
-	f.entry, f.key, f.info = e, storeKey, info
+	f.entry, f.key, f.status = e, storeKey, status
 	close(f.done)
 }
 

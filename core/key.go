@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hoardhttp/hoard/core/internal/rfc9111"
 )
@@ -31,15 +32,20 @@ const maxNormalizedBody = 10 << 20
 // hashKey derives a key from parts separated by NUL bytes (no part can
 // contain the framing of another).
 func hashKey(parts ...string) string {
-	h := sha256.New()
+	var arr [512]byte
+	b := arr[:0]
 	for i, p := range parts {
 		if i > 0 {
-			h.Write([]byte{0})
+			b = append(b, 0)
 		}
-		io.WriteString(h, p)
+		b = append(b, p...)
 	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
+	return sumKey(b)
+}
+
+// sumKey is keyPrefix + the first 128 bits of SHA-256(b), in hex.
+func sumKey(b []byte) string {
+	sum := sha256.Sum256(b)
 	var out [len(keyPrefix) + 32]byte
 	copy(out[:], keyPrefix)
 	hex.Encode(out[len(keyPrefix):], sum[:16])
@@ -49,7 +55,13 @@ func hashKey(parts ...string) string {
 // primaryKeyFor is the key a request's entry (or variant index) is stored
 // under: method, normalised URL and body digest, or the user's key function.
 func (c *Cache) primaryKeyFor(req *http.Request, method, bodyDigest string) string {
-	k := hashKey(method, c.keyURL(req.URL), bodyDigest)
+	var arr [512]byte
+	b := append(arr[:0], method...)
+	b = append(b, 0)
+	b = c.appendURL(b, req.URL, false)
+	b = append(b, 0)
+	b = append(b, bodyDigest...)
+	k := sumKey(b)
 	if c.cfg.keyFunc != nil {
 		k = hashKey("custom", c.cfg.keyFunc(req, k))
 	}
@@ -59,62 +71,119 @@ func (c *Cache) primaryKeyFor(req *http.Request, method, bodyDigest string) stri
 // keyURL normalises u for keys: lower-case scheme and host, default port
 // dropped, empty path as "/", query sorted with ignored parameters removed,
 // fragment dropped.
-func (c *Cache) keyURL(u *url.URL) string { return c.normalizeURL(u, false) }
+func (c *Cache) keyURL(u *url.URL) string { return string(c.appendURL(nil, u, false)) }
 
 // storedURL is keyURL with ignored parameters redacted instead of removed.
-func (c *Cache) storedURL(u *url.URL) string { return c.normalizeURL(u, true) }
+func (c *Cache) storedURL(u *url.URL) string { return string(c.appendURL(nil, u, true)) }
 
-func (c *Cache) normalizeURL(u *url.URL, redact bool) string {
-	var b strings.Builder
-	scheme := strings.ToLower(u.Scheme)
-	b.WriteString(scheme)
-	b.WriteString("://")
-	host := strings.ToLower(u.Host)
-	if h, p, ok := strings.Cut(host, ":"); ok && !strings.Contains(p, "]") {
-		if (scheme == "http" && p == "80") || (scheme == "https" && p == "443") || p == "" {
-			host = h
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
 		}
-	} else if i := strings.LastIndex(host, "]:"); i >= 0 {
-		p := host[i+2:]
-		if (scheme == "http" && p == "80") || (scheme == "https" && p == "443") {
-			host = host[:i+1]
+		b = append(b, ch)
+	}
+	return b
+}
+
+func (c *Cache) appendURL(b []byte, u *url.URL, redact bool) []byte {
+	start := len(b)
+	b = appendLower(b, u.Scheme)
+	scheme := string(b[start:]) // small; compared only
+	b = append(b, "://"...)
+	host := u.Host
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		p := host[i+1:]
+		if p == "" || (scheme == "http" && p == "80") || (scheme == "https" && p == "443") {
+			host = host[:i]
 		}
 	}
-	b.WriteString(host)
+	b = appendLower(b, host)
 	p := u.EscapedPath()
 	if p == "" {
 		p = "/"
 	}
-	b.WriteString(p)
+	b = append(b, p...)
 	if u.RawQuery != "" {
-		if q := c.normalizeQuery(u.RawQuery, redact); q != "" {
-			b.WriteByte('?')
-			b.WriteString(q)
-		}
+		b = c.appendQuery(b, u.RawQuery, redact)
 	}
-	return b.String()
+	return b
 }
 
-// normalizeQuery sorts parameters (stably, by name then value) and removes or
-// redacts ignored ones. Blank values are kept: ?a= and ?a differ from no a.
-func (c *Cache) normalizeQuery(raw string, redact bool) string {
-	parts := strings.Split(raw, "&")
-	out := parts[:0]
-	for _, p := range parts {
+// appendQuery appends "?" and the query with parameters sorted (by their
+// raw text) and ignored ones removed or redacted. Blank values are kept:
+// ?a= and ?a differ from no a. An already sorted query without ignored
+// parameters is appended as it is.
+func (c *Cache) appendQuery(b []byte, raw string, redact bool) []byte {
+	sorted, prev, clean := true, "", true
+	for rest := raw; rest != ""; {
+		var p string
+		p, rest, _ = strings.Cut(rest, "&")
+		if p == "" || p < prev {
+			sorted = false
+		}
+		prev = p
+		if c.paramIgnored(p) {
+			clean = false
+		}
+	}
+	if sorted && clean {
+		b = append(b, '?')
+		return append(b, raw...)
+	}
+	var arr [16]string
+	out := arr[:0]
+	for rest := raw; rest != ""; {
+		var p string
+		p, rest, _ = strings.Cut(rest, "&")
 		if p == "" {
 			continue
 		}
-		name, _, _ := strings.Cut(p, "=")
-		if n, err := url.QueryUnescape(name); err == nil && c.ignoredParam(n) {
+		if c.paramIgnored(p) {
 			if !redact {
 				continue
 			}
+			name, _, _ := strings.Cut(p, "=")
 			p = name + "=" + redacted
 		}
 		out = append(out, p)
 	}
+	if len(out) == 0 {
+		return b
+	}
 	slices.Sort(out)
-	return strings.Join(out, "&")
+	b = append(b, '?')
+	for i, p := range out {
+		if i > 0 {
+			b = append(b, '&')
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+// normalizeQuery is appendQuery for form bodies, without the "?".
+func (c *Cache) normalizeQuery(raw string, redact bool) string {
+	q := c.appendQuery(nil, raw, redact)
+	if len(q) > 0 {
+		q = q[1:]
+	}
+	return string(q)
+}
+
+// paramIgnored reports whether a "name=value" query item's name is ignored.
+func (c *Cache) paramIgnored(item string) bool {
+	if len(c.cfg.ignored) == 0 {
+		return false
+	}
+	name, _, _ := strings.Cut(item, "=")
+	if strings.IndexByte(name, '%') >= 0 || strings.IndexByte(name, '+') >= 0 {
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+	}
+	return c.ignoredParam(name)
 }
 
 // ignoredParam reports whether a query or body parameter is ignored (exact
@@ -157,11 +226,17 @@ func (c *Cache) bodyDigest(contentType string, body []byte) string {
 }
 
 func (c *Cache) normalizeJSON(body []byte) ([]byte, bool) {
+	if !utf8.Valid(body) {
+		return nil, false // encoding/json would replace bad bytes and merge distinct bodies
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
-	if err := dec.Decode(&v); err != nil || dec.More() {
+	if err := dec.Decode(&v); err != nil {
 		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false // trailing data: not one JSON value
 	}
 	if m, ok := v.(map[string]any); ok {
 		for k := range m {

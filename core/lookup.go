@@ -193,8 +193,10 @@ func (c *Cache) doNotCache(req *http.Request, ro reqOpts) bool {
 	if ro.hasExpireAfter {
 		return ro.expireAfter == DoNotCache
 	}
-	if d, ok := c.cfg.urlExpireAfter(req.URL.String()); ok {
-		return d == DoNotCache
+	if len(c.cfg.urlRules) > 0 {
+		if d, ok := c.cfg.urlExpireAfter(req.URL.String()); ok {
+			return d == DoNotCache
+		}
 	}
 	return c.cfg.hasExpireAfter && c.cfg.expireAfter == DoNotCache
 }

@@ -12,7 +12,7 @@ type Stats struct {
 	NotModified   int64 // revalidations answered 304
 	Stores        int64 // entries written
 	Invalidations int64 // keys deleted after unsafe methods
-	Collapsed     int64 // requests that waited for an identical one instead of sending their own
+	Collapsed     int64 // requests that waited for an identical one in flight (counted when they start waiting)
 	Background    int64 // background stale-while-revalidate refreshes started
 	StoreErrors   int64 // failed store operations (the request failed open)
 	CorruptErrors int64 // entries that failed to decode (treated as a miss and deleted)

@@ -47,7 +47,12 @@ type Meta struct {
 //     so the core can serve a response body straight from it without a copy.
 //   - Set stores a copy of value or takes ownership of it (the core never
 //     modifies value after Set). A Meta.Expires in the past deletes the key.
-//     Set replaces any previous value.
+//     Set replaces any previous value: once Set returns nil, Get returns the
+//     new value or (if a size-bounded store evicted or refused it)
+//     ErrNotFound, never the old value. Reads see writes that returned.
+//   - Meta.Size is filled in by the core as len(value); a store may record
+//     its own measure instead. Meta.Expires is computed from the core's
+//     clock and compared by the store with its own.
 //   - Delete of a missing key returns nil.
 //   - Keys are arbitrary non-empty strings of at most 512 bytes; values are
 //     arbitrary bytes, possibly empty.

@@ -71,7 +71,13 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
 		return resp, nil, ""
 	}
-	data, ok := c.readBody(resp)
+	data, ok := []byte{}, true
+	if l.method == http.MethodHead {
+		drain(resp) // a HEAD response has no content, whatever its Content-Length says
+		resp.Body = http.NoBody
+	} else {
+		data, ok = c.readBody(resp)
+	}
 	if !ok {
 		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
 		return resp, nil, ""

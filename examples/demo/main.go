@@ -152,7 +152,7 @@ type result struct {
 
 // measure fetches every resource n times through a hoard cache in front of a
 // local origin that answers after delay.
-func measure(ctx context.Context, n int, delay time.Duration) (*result, error) {
+func measure(ctx context.Context, n int, delay time.Duration) (_ *result, err error) {
 	if n < 1 {
 		return nil, fmt.Errorf("-n must be at least 1, got %d", n)
 	}
@@ -168,13 +168,19 @@ func measure(ctx context.Context, n int, delay time.Duration) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memory store: %w", err)
 	}
-	defer store.Close()
 	// Warnings only: store errors and failed background refreshes.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cache, err := core.New(store, core.WithLogger(logger))
 	if err != nil {
+		store.Close()
 		return nil, fmt.Errorf("cache: %w", err)
 	}
+	// Close waits for background work and closes the store.
+	defer func() {
+		if cerr := cache.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing the cache: %w", cerr)
+		}
+	}()
 	client := nethttpcache.NewClient(cache, nil)
 	defer client.CloseIdleConnections()
 

@@ -57,7 +57,7 @@ func ParseDirectives(h http.Header) Directives {
 func (d *Directives) parseLine(s string) {
 	for len(s) > 0 {
 		var item string
-		if i := strings.IndexByte(s, ','); i >= 0 {
+		if i := indexUnquoted(s, ','); i >= 0 {
 			item, s = s[:i], s[i+1:]
 		} else {
 			item, s = s, ""
@@ -145,6 +145,23 @@ func setDelta(dst *int64, value string, hasValue bool) {
 		n = maxDelta
 	}
 	*dst = n
+}
+
+// indexUnquoted is strings.IndexByte that skips quoted-strings (RFC 9110
+// §5.6.4), so that no-cache="a, b" stays one directive.
+func indexUnquoted(s string, c byte) int {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case quoted && s[i] == '\\':
+			i++
+		case s[i] == '"':
+			quoted = !quoted
+		case !quoted && s[i] == c:
+			return i
+		}
+	}
+	return -1
 }
 
 func trimOWS(s string) string {

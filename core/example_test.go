@@ -1,0 +1,163 @@
+package core_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/stores/memstore"
+)
+
+// origin stands in for the network: it answers every request with a
+// cacheable response and counts the calls.
+func origin(calls *int) func(*http.Request) (*http.Response, error) {
+	return func(req *http.Request) (*http.Response, error) {
+		*calls++
+		body := fmt.Sprintf("response %d", *calls)
+		return &http.Response{
+			StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{
+				"Cache-Control": {"max-age=60"},
+				"Etag":          {fmt.Sprintf(`"%d"`, *calls)},
+			},
+			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req,
+		}, nil
+	}
+}
+
+func read(resp *http.Response, err error) string {
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return string(b)
+}
+
+func ExampleCache_Do() {
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cache, err := core.New(store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+
+	calls := 0
+	send := origin(&calls)
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/items?page=1", nil)
+		fmt.Println(read(cache.Do(req, send)))
+	}
+	fmt.Println("origin calls:", calls)
+	// Output:
+	// response 1
+	// response 1
+	// response 1
+	// origin calls: 1
+}
+
+func ExampleForceRefresh() {
+	store, _ := memstore.New(nil)
+	cache, _ := core.New(store)
+	defer cache.Close()
+	calls := 0
+	send := origin(&calls)
+
+	req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/items", nil)
+	fmt.Println(read(cache.Do(req, send)))
+	// Per-request options travel in the context and are never sent upstream.
+	fresh := req.WithContext(core.ForceRefresh(context.Background()))
+	fmt.Println(read(cache.Do(fresh, send)))
+	fmt.Println(read(cache.Do(req, send)))
+	// Output:
+	// response 1
+	// response 2
+	// response 2
+}
+
+func ExampleOnlyIfCached() {
+	store, _ := memstore.New(nil)
+	cache, _ := core.New(store)
+	defer cache.Close()
+	calls := 0
+
+	req, _ := http.NewRequestWithContext(core.OnlyIfCached(context.Background()), http.MethodGet, "https://api.example.com/never-fetched", nil)
+	resp, err := cache.Do(req, origin(&calls))
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, core.InfoOf(resp).Synthetic, calls)
+	// Output:
+	// 504 true 0
+}
+
+func ExampleInfoOf() {
+	store, _ := memstore.New(nil)
+	now := time.Now() // a fixed instant: the example reads the cache twice at the same time
+	cache, _ := core.New(store, core.WithClock(func() time.Time { return now }))
+	defer cache.Close()
+	calls := 0
+	send := origin(&calls)
+
+	req, _ := http.NewRequest(http.MethodGet, "https://api.example.com/items", nil)
+	read(cache.Do(req, send))
+	resp, err := cache.Do(req, send)
+	read(resp, err)
+	info := core.InfoOf(resp)
+	fmt.Println(info.FromCache, info.Expires.Sub(info.Created), resp.Header.Get("Cache-Status"))
+	// Output:
+	// true 1m0s hoard; hit
+}
+
+func ExampleWithURLExpireAfter() {
+	store, _ := memstore.New(nil)
+	cache, err := core.New(store,
+		core.WithURLExpireAfter("api.example.com/static", core.NeverExpire),
+		core.WithURLExpireAfter("*", core.DoNotCache), // everything else: allowlist
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+	calls := 0
+	send := origin(&calls)
+	for _, u := range []string{"https://api.example.com/static/a.js", "https://api.example.com/static/a.js", "https://api.example.com/live", "https://api.example.com/live"} {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		resp, err := cache.Do(req, send)
+		read(resp, err)
+		fmt.Println(u, core.InfoOf(resp).FromCache)
+	}
+	// Output:
+	// https://api.example.com/static/a.js false
+	// https://api.example.com/static/a.js true
+	// https://api.example.com/live false
+	// https://api.example.com/live false
+}
+
+func ExampleOpenStore() {
+	store, err := core.OpenStore(context.Background(), "mem://?max_bytes=64MiB")
+	if err != nil {
+		log.Fatal(err)
+	}
+	cache, err := core.New(store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+	_, err = core.OpenStore(context.Background(), "nosuch://x")
+	fmt.Println(err)
+	// Output:
+	// core: OpenStore: unknown scheme "nosuch" (registered: mem; forgotten import?)
+}
