@@ -22,13 +22,20 @@ type canned struct {
 	header http.Header
 	body   []byte
 	n      atomic.Int64
+	// fresh gives every response its own copy of header, as a real
+	// transport does; the floor shares one map.
+	fresh bool
 }
 
 func (c *canned) RoundTrip(req *http.Request) (*http.Response, error) {
 	c.n.Add(1)
+	h := c.header
+	if c.fresh {
+		h = h.Clone()
+	}
 	return &http.Response{
 		Status: strconv.Itoa(c.status), StatusCode: c.status, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: c.header, Body: io.NopCloser(bytes.NewReader(c.body)), ContentLength: int64(len(c.body)), Request: req,
+		Header: h, Body: io.NopCloser(bytes.NewReader(c.body)), ContentLength: int64(len(c.body)), Request: req,
 	}, nil
 }
 
@@ -53,7 +60,7 @@ func drainResp(b *testing.B, resp *http.Response, err error) {
 }
 
 func newBenchClient(b *testing.B, base http.RoundTripper, opts ...core.Option) (*http.Client, *core.Cache) {
-	st, err := memstore.New(&memstore.Options{MaxBytes: 256 << 20})
+	st, err := memstore.New(&memstore.Options{MaxBytes: 64 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,6 +89,7 @@ func BenchmarkHit(b *testing.B) {
 	for _, size := range []int{1 << 10, 64 << 10} {
 		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
 			base := newCanned(size, "max-age=3600")
+			base.fresh = true
 			client, _ := newBenchClient(b, base)
 			req, _ := http.NewRequest(http.MethodGet, "http://example.test/item?b=2&a=1", nil)
 			resp, err := client.Do(req)
@@ -126,6 +134,7 @@ func BenchmarkHitParallel(b *testing.B) {
 // every iteration.
 func BenchmarkMissStore(b *testing.B) {
 	base := newCanned(1<<10, "max-age=3600")
+	base.fresh = true
 	client, _ := newBenchClient(b, base)
 	reqs := make([]*http.Request, 1<<16)
 	for i := range reqs {
@@ -144,6 +153,7 @@ func BenchmarkMissStore(b *testing.B) {
 // rewritten, every iteration.
 func BenchmarkRevalidate304(b *testing.B) {
 	base := newCanned(1<<10, "max-age=0")
+	base.fresh = true
 	client, _ := newBenchClient(b, base)
 	req, _ := http.NewRequest(http.MethodGet, "http://example.test/item", nil)
 	resp, err := client.Do(req)
