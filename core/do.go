@@ -243,14 +243,20 @@ func (c *Cache) invalidateAfter(ctx context.Context, req *http.Request, resp *ht
 
 // invalidateURL deletes the GET and HEAD primary keys of u (entries or
 // variant indexes: deleting an index makes all its variants unreachable).
-func (c *Cache) invalidateURL(ctx context.Context, h http.Header, u *url.URL) int {
-	n := 0
-	for _, m := range []string{http.MethodGet, http.MethodHead} {
-		r := (&http.Request{Method: m, URL: u, Header: h, Host: u.Host}).WithContext(ctx)
-		if c.deleteKey(ctx, c.primaryKeyFor(r, m, "")) {
+func (c *Cache) invalidateURL(ctx context.Context, h http.Header, u *url.URL) {
+	for _, k := range c.urlKeys(ctx, h, u) {
+		if c.deleteKey(ctx, k) {
 			c.stats.invalidations.Add(1)
-			n++
 		}
 	}
-	return n
+}
+
+// urlKeys are the primary keys of GET and HEAD requests for u with header h.
+func (c *Cache) urlKeys(ctx context.Context, h http.Header, u *url.URL) [2]string {
+	var keys [2]string
+	for i, m := range [2]string{http.MethodGet, http.MethodHead} {
+		r := (&http.Request{Method: m, URL: u, Header: h, Host: u.Host}).WithContext(ctx)
+		keys[i] = c.primaryKeyFor(r, m, "")
+	}
+	return keys
 }

@@ -43,12 +43,9 @@ func (c *Cache) DeleteURL(ctx context.Context, rawURL string) error {
 	if err != nil {
 		return fmt.Errorf("core: DeleteURL: %w", err)
 	}
-	for _, m := range []string{http.MethodGet, http.MethodHead} {
-		r := (&http.Request{Method: m, URL: u, Header: http.Header{}, Host: u.Host}).WithContext(ctx)
-		k := c.primaryKeyFor(r, m, "")
-		if err := c.store.Delete(ctx, k); err != nil {
-			return &Error{Op: "delete", Key: k, Err: err}
-		}
+	primary := c.urlKeys(ctx, http.Header{}, u)
+	if err := c.deleteKeys(ctx, primary[:]); err != nil {
+		return err
 	}
 	lister, ok := c.store.(Lister)
 	if !ok {
