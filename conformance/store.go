@@ -30,6 +30,9 @@ type Capabilities struct {
 	// MaxValueSize is the largest value the suite writes, in bytes; 0 means
 	// 1 MiB. Values up to 1 MiB are written only when they fit.
 	MaxValueSize int
+	// Streaming is true when the store implements core.Streamer (the suite
+	// then checks the stream contract and large bodies end to end).
+	Streaming bool
 }
 
 // maxValue is MaxValueSize with its default applied.

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"io"
 	"iter"
 	"time"
 )
@@ -80,4 +81,40 @@ type Lister interface {
 // namespace).
 type Clearer interface {
 	Clear(ctx context.Context) error
+}
+
+// Streamer is implemented by stores that can hold a large body as a stream
+// next to the value under the same key, so that neither writing nor reading
+// it needs the whole body in memory. The core writes an entry's body as the
+// stream of its key and the (small) rest of the entry as the value, and reads
+// the value first. Streams follow the value's life: Delete and Clear remove
+// the stream of a key with its value, and a stream is not returned after its
+// Meta.Expires.
+//
+// Contract, checked by conformance.RunStoreTests when the harness declares
+// streaming:
+//   - CreateStream returns a writer whose bytes become the stream of key only
+//     when Commit returns nil, atomically replacing any previous stream of
+//     key; readers never see a partial stream, even if the process dies
+//     while writing. Abort (or a failed Commit) discards what was written.
+//     Exactly one of Commit and Abort is called; both are safe to call after
+//     a Write error.
+//   - OpenStream returns the committed stream of key and its size, or
+//     ErrNotFound. The reader stays valid if the stream is replaced or
+//     deleted while it is read (it either finishes the old bytes or fails
+//     with an error; it never mixes two streams).
+//   - Writes and reads of streams of any size keep the store's own memory
+//     bounded (no buffering of the whole stream).
+type Streamer interface {
+	CreateStream(ctx context.Context, key string, meta Meta) (StreamWriter, error)
+	OpenStream(ctx context.Context, key string) (io.ReadCloser, int64, error)
+}
+
+// StreamWriter writes one stream; see Streamer.
+type StreamWriter interface {
+	io.Writer
+	// Commit makes what was written the stream of the key.
+	Commit() error
+	// Abort discards what was written.
+	Abort() error
 }
