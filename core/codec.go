@@ -39,6 +39,7 @@ const (
 	flagMustRevalidate
 	flagImmutable
 	flagAllHeaders
+	flagStreamed
 )
 
 // Encode implements Codec.
@@ -87,6 +88,9 @@ func (BinaryCodec) Encode(e *Entry) ([]byte, error) {
 	if e.Immutable {
 		flags |= flagImmutable
 	}
+	if e.Streamed {
+		flags |= flagStreamed
+	}
 	out := make([]byte, 0, 64+len(text)+len(e.Body))
 	out = append(out, binaryV1, kind, flags)
 	out = binary.AppendUvarint(out, uint64(e.Status))
@@ -97,6 +101,7 @@ func (BinaryCodec) Encode(e *Entry) ([]byte, error) {
 		out = binary.AppendVarint(out, int64(d))
 	}
 	out = binary.AppendUvarint(out, gen)
+	out = binary.AppendVarint(out, e.BodySize)
 	out = binary.AppendUvarint(out, uint64(nvals))
 	out = binary.AppendUvarint(out, uint64(len(text)))
 	out = append(out, text...)
@@ -141,6 +146,7 @@ func (BinaryCodec) Decode(data []byte, e *Entry) error {
 		durs[i] = r.varint()
 	}
 	gen := r.uvarint()
+	bodySize := r.varint()
 	nvals := r.uvarint()
 	textLen := r.uvarint()
 	if r.err || status > 999 || textLen > uint64(len(data)-r.off) || nvals > textLen {
@@ -161,6 +167,8 @@ func (BinaryCodec) Decode(data []byte, e *Entry) error {
 		NoCache:              flags&flagNoCache != 0,
 		MustRevalidate:       flags&flagMustRevalidate != 0,
 		Immutable:            flags&flagImmutable != 0,
+		Streamed:             flags&flagStreamed != 0,
+		BodySize:             bodySize,
 		RequestTime:          times[0],
 		ResponseTime:         times[1],
 		Created:              times[2],

@@ -26,6 +26,10 @@ type Entry struct {
 	Body    []byte
 	// Uncompressed mirrors http.Response.Uncompressed of the origin response.
 	Uncompressed bool
+	// Streamed is true when the body is not in Body but is the store's
+	// stream for the entry's key (see Streamer); BodySize is then its length.
+	Streamed bool
+	BodySize int64
 
 	// RequestTime and ResponseTime bracket the exchange that produced (or
 	// last validated) the response (RFC 9111 §4.2.3).
