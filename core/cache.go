@@ -144,3 +144,20 @@ func (c *Cache) deleteKey(ctx context.Context, key string) bool {
 	}
 	return true
 }
+
+// openStream opens the stream of a streamed entry. The reader may depend on
+// ctx for its whole life, so no per-operation timeout is applied.
+func (c *Cache) openStream(ctx context.Context, key string) (io.ReadCloser, error) {
+	st, ok := c.store.(Streamer)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	rc, _, err := st.OpenStream(ctx, key)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			c.storeFailed(ctx, "open stream", key, err)
+		}
+		return nil, err
+	}
+	return rc, nil
+}

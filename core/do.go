@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 
 	"github.com/hoardhttp/hoard/core/internal/rfc9111"
 )
@@ -29,6 +30,7 @@ func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, 
 	}
 	switch l.act {
 	case Hit:
+		l.closeStream()
 		closeBody(req)
 		if InfoOf(l.resp).Stale {
 			c.stats.staleHits.Add(1)
@@ -37,26 +39,42 @@ func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, 
 		}
 		return l.resp, nil
 	case StaleWhileRevalidate:
+		l.closeStream()
 		closeBody(req)
 		c.stats.staleHits.Add(1)
 		c.refreshInBackground(req, &l, send)
 		return l.resp, nil
-	case Revalidate:
-		return c.doRevalidate(ctx, req, &l, send)
-	case Miss:
-		return c.doMiss(ctx, req, &l, send)
 	}
-	resp, err := send(l.send)
+	// The hit paths above keep l on the stack; the paths below share it
+	// with closures (collapsing, streaming), so they get a heap copy.
+	lp := new(lookup)
+	*lp = l
+	defer lp.closeStream()
+	switch lp.act {
+	case Revalidate:
+		return c.doRevalidate(ctx, req, lp, send)
+	case Miss:
+		return c.doMiss(ctx, req, lp, send)
+	}
+	resp, err := send(lp.send)
 	if err != nil {
 		return nil, err
 	}
 	c.invalidateAfter(ctx, req, resp)
 	cs := csBypass
-	if l.fwd == "method" {
+	if lp.fwd == "method" {
 		cs = csMethod
 	}
 	c.markForwarded(req, resp, cs, nil, "")
 	return resp, nil
+}
+
+// closeStream closes a stream opened by lookup that no response took.
+func (l *lookup) closeStream() {
+	if l.stream != nil {
+		l.stream.Close()
+		l.stream = nil
+	}
 }
 
 func closeBody(req *http.Request) {
@@ -65,51 +83,71 @@ func closeBody(req *http.Request) {
 	}
 }
 
-// doMiss sends a miss, collapsing identical concurrent ones.
-func (c *Cache) doMiss(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
-	c.stats.misses.Add(1)
-	if !l.collapse {
-		return c.sendAndStore(ctx, req, l, send)
-	}
-	f, leader := c.flights.join("m" + l.primary)
+// exchange sends one request and stores or revalidates with its answer.
+type exchange func(l *lookup) (resp *http.Response, e *Entry, key string, pending bool, err error)
+
+// collapsed runs ex for the first of identical concurrent requests (the
+// flight named fk) and lets the others wait for it: a waiter is served the
+// entry the leader stored when it applies to its request too, and otherwise
+// runs ex itself. A leader whose body is still being streamed into the store
+// releases the waiters when that ends.
+func (c *Cache) collapsed(ctx context.Context, req *http.Request, l *lookup, fk, fwd string, ex exchange) (*http.Response, error) {
+	f, leader := c.flights.join(fk)
 	if !leader {
 		c.stats.collapsed.Add(1)
 		if err := f.wait(ctx); err != nil {
 			closeBody(req)
 			return nil, err
 		}
-		if r := c.fromFlight(req, l, f, "miss"); r != nil {
+		if r := c.fromFlight(req, l, f, fwd); r != nil {
 			closeBody(req)
 			return r, nil
 		}
-		return c.sendAndStore(ctx, req, l, send)
+		resp, _, _, _, err := ex(l)
+		return resp, err
 	}
-	var shared *Entry
-	var key string
-	defer func() { c.flights.finish("m"+l.primary, f, shared, key, 0) }()
-	resp, err := c.sendAndStoreEntry(ctx, req, l, send, &shared, &key)
-	if shared != nil {
-		f.index = l.index
+	var once sync.Once
+	finish := func(e *Entry, key string, status int) {
+		once.Do(func() {
+			if e != nil {
+				f.index = l.index
+			}
+			c.flights.finish(fk, f, e, key, status)
+		})
+	}
+	status := 0
+	l.streamDone = func(e *Entry, key string) { finish(e, key, status) }
+	resp, e, key, pending, err := ex(l)
+	if resp != nil && fwd != "miss" {
+		status = resp.StatusCode
+		if InfoOf(resp).Revalidated {
+			status = http.StatusNotModified
+		}
+	}
+	if !pending {
+		finish(e, key, status)
 	}
 	return resp, err
 }
 
-func (c *Cache) sendAndStore(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
-	var e *Entry
-	var key string
-	return c.sendAndStoreEntry(ctx, req, l, send, &e, &key)
-}
-
-func (c *Cache) sendAndStoreEntry(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error), e **Entry, key *string) (*http.Response, error) {
-	l.reqTime = c.cfg.now()
-	resp, err := send(l.send)
-	if err != nil {
-		return nil, err
+// doMiss sends a miss, collapsing identical concurrent ones.
+func (c *Cache) doMiss(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	c.stats.misses.Add(1)
+	ex := func(l *lookup) (*http.Response, *Entry, string, bool, error) {
+		l.reqTime = c.cfg.now()
+		resp, err := send(l.send)
+		if err != nil {
+			return nil, nil, "", false, err
+		}
+		c.invalidateAfter(ctx, req, resp)
+		out, e, key, pending := c.storeResponse(ctx, req, resp, l)
+		return out, e, key, pending, nil
 	}
-	c.invalidateAfter(ctx, req, resp)
-	out, ent, k := c.storeResponse(ctx, req, resp, l)
-	*e, *key = ent, k
-	return out, nil
+	if !l.collapse {
+		resp, _, _, _, err := ex(l)
+		return resp, err
+	}
+	return c.collapsed(ctx, req, l, "m"+l.primary, "miss", ex)
 }
 
 // fromFlight serves a waiter from the leader's shared entry when the entry
@@ -129,44 +167,19 @@ func (c *Cache) fromFlight(req *http.Request, l *lookup, f *flight, fwd string) 
 
 // doRevalidate sends a revalidation, collapsing identical concurrent ones.
 func (c *Cache) doRevalidate(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
-	fk := "r" + l.key + "\x00" + l.method
-	f, leader := c.flights.join(fk)
-	if !leader {
-		c.stats.collapsed.Add(1)
-		if err := f.wait(ctx); err != nil {
-			closeBody(req)
-			return nil, err
-		}
-		if r := c.fromFlight(req, l, f, l.fwd); r != nil {
-			closeBody(req)
-			return r, nil
-		}
-		return c.revalidateOnce(ctx, req, l, send, nil, nil)
+	ex := func(l *lookup) (*http.Response, *Entry, string, bool, error) {
+		return c.revalidateOnce(ctx, req, l, send)
 	}
-	var shared *Entry
-	var key string
-	status := 0
-	defer func() { c.flights.finish(fk, f, shared, key, status) }()
-	resp, err := c.revalidateOnce(ctx, req, l, send, &shared, &key)
-	if resp != nil {
-		status = resp.StatusCode
-		if InfoOf(resp).Revalidated {
-			status = http.StatusNotModified
-		}
-	}
-	if shared != nil {
-		f.index = l.index
-	}
-	return resp, err
+	return c.collapsed(ctx, req, l, "r"+l.key+"\x00"+l.method, l.fwd, ex)
 }
 
-func (c *Cache) revalidateOnce(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error), shared **Entry, key *string) (*http.Response, error) {
+func (c *Cache) revalidateOnce(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) (*http.Response, *Entry, string, bool, error) {
 	l.reqTime = c.cfg.now()
 	resp, err := send(l.send)
 	if err == nil {
 		c.invalidateAfter(ctx, req, resp)
 	}
-	out, e, k, rerr := c.revalidate(ctx, req, l, resp, err)
+	out, e, k, pending, rerr := c.revalidate(ctx, req, l, resp, err)
 	if errors.Is(rerr, errValidatorMismatch) {
 		// The 304 is for another representation: fetch it unconditionally.
 		l.cond, l.send = false, l.plain
@@ -175,15 +188,12 @@ func (c *Cache) revalidateOnce(ctx context.Context, req *http.Request, l *lookup
 		}
 		resp, err = send(l.plain)
 		if err != nil {
-			return nil, err
+			return nil, nil, "", false, err
 		}
-		out, e, k = c.storeResponse(ctx, req, resp, l)
+		out, e, k, pending = c.storeResponse(ctx, req, resp, l)
 		rerr = nil
 	}
-	if shared != nil {
-		*shared, *key = e, k
-	}
-	return out, rerr
+	return out, e, k, pending, rerr
 }
 
 // refreshInBackground starts one stale-while-revalidate refresh per key, on
@@ -217,7 +227,7 @@ func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*htt
 		bl.send = r
 		bl.reqTime = c.cfg.now()
 		resp, err := send(r)
-		out, _, _, err := c.revalidate(ctx, r, &bl, resp, err)
+		out, _, _, _, err := c.revalidate(ctx, r, &bl, resp, err)
 		if err != nil {
 			c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: background refresh failed",
 				slog.String("url", req.URL.Redacted()), slog.Any("error", err))

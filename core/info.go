@@ -45,8 +45,13 @@ func InfoOf(resp *http.Response) Info {
 	if resp == nil {
 		return Info{}
 	}
-	if b, ok := resp.Body.(*body); ok && b.info != nil {
-		return *b.info
+	switch b := resp.Body.(type) {
+	case *body:
+		if b.info != nil {
+			return *b.info
+		}
+	case *teeBody:
+		return b.info
 	}
 	if resp.Request != nil {
 		if in, ok := resp.Request.Context().Value(infoKey{}).(*Info); ok {
@@ -100,12 +105,16 @@ func infoFromCacheStatus(h http.Header) Info {
 // body is the Body of every response the cache builds from a stored entry: a
 // reader over the stored bytes (no copy) that also carries the Info.
 type body struct {
-	data []byte
-	off  int
-	info *Info
+	data   []byte
+	off    int
+	info   *Info
+	stream io.ReadCloser // when set, the body is read from the store's stream
 }
 
 func (b *body) Read(p []byte) (int, error) {
+	if b.stream != nil {
+		return b.stream.Read(p)
+	}
 	if b.off >= len(b.data) {
 		return 0, io.EOF
 	}
@@ -116,6 +125,9 @@ func (b *body) Read(p []byte) (int, error) {
 
 // WriteTo lets io.Copy and io.ReadAll skip an intermediate buffer.
 func (b *body) WriteTo(w io.Writer) (int64, error) {
+	if b.stream != nil {
+		return io.Copy(w, b.stream)
+	}
 	if b.off >= len(b.data) {
 		return 0, nil
 	}
@@ -124,7 +136,12 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), err
 }
 
-func (b *body) Close() error { return nil }
+func (b *body) Close() error {
+	if b.stream != nil {
+		return b.stream.Close()
+	}
+	return nil
+}
 
 // infoContext carries an Info in a request context without a second
 // allocation: it is allocated together with the response.

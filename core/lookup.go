@@ -88,9 +88,15 @@ type lookup struct {
 	cond          bool      // send carries the cache's own validators
 	callerIf      bool      // the caller sent conditional headers
 	collapse      bool      // identical concurrent requests may share this one
-	reqTime       time.Time
-	now           time.Time
-	fresh         bool
+	// streamDone, when set, is called once a body streamed into the store
+	// is committed (with the entry and its key) or abandoned (nil, "").
+	streamDone func(e *Entry, key string)
+	// stream is the open body of a streamed entry found, until handed to a
+	// response (then nil); Do closes it if nobody took it.
+	stream  io.ReadCloser
+	reqTime time.Time
+	now     time.Time
+	fresh   bool
 }
 
 // Lookup finds the stored response for req and decides what to do with it
@@ -183,6 +189,17 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, l *lookup) error 
 			l.index = nil
 			return c.miss(req, l)
 		}
+	}
+	if e.Streamed && l.method != http.MethodHead {
+		rc, err := c.openStream(ctx, l.key)
+		if err != nil {
+			// The body is gone (evicted, expired, never committed): the
+			// entry is useless without it.
+			c.deleteKey(ctx, l.key)
+			l.index = nil
+			return c.miss(req, l)
+		}
+		l.stream = rc
 	}
 	l.entry = e
 	return c.decide(ctx, req, l, s)
@@ -283,15 +300,15 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 				return nil
 			}
 		}
-		l.act, l.resp = Hit, c.build(s, req, e, l.key, now, csHit, withBody)
+		l.act, l.resp = Hit, c.buildLookup(s, req, l, now, csHit, withBody)
 		return nil
 	case !fresh && !e.MustRevalidate && !wantRevalidate && !bounded &&
 		(l.reqCC.MaxStaleAny || (l.reqCC.MaxStale != rfc9111.Absent && staleFor <= time.Duration(l.reqCC.MaxStale)*time.Second)):
-		l.act, l.resp = Hit, c.build(s, req, e, l.key, now, csHitStale, withBody)
+		l.act, l.resp = Hit, c.buildLookup(s, req, l, now, csHitStale, withBody)
 		return nil
 	case onlyIfCached:
 		if c.staleIfErrorAllows(l) {
-			l.act, l.resp = Hit, c.build(s, req, e, l.key, now, csStaleIfError, withBody)
+			l.act, l.resp = Hit, c.buildLookup(s, req, l, now, csStaleIfError, withBody)
 			return nil
 		}
 		l.act, l.resp = Hit, c.gatewayTimeout(req)
@@ -326,9 +343,17 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 	swr := max(e.StaleWhileRevalidate, c.cfg.staleWhileReval)
 	if !fresh && !e.MustRevalidate && !wantRevalidate && !bounded && swr > 0 && staleFor <= swr &&
 		(l.method == http.MethodGet || l.method == http.MethodHead) {
+		s.stream, l.stream = l.stream, nil
 		l.act, l.resp = StaleWhileRevalidate, c.build(s, req, e.shallowForServe(), l.key, now, csHitSWR, withBody)
 	}
 	return nil
+}
+
+// buildLookup serves the lookup's entry (decoded into s), handing over its
+// open stream.
+func (c *Cache) buildLookup(s *served, req *http.Request, l *lookup, now time.Time, cacheStatus string, withBody bool) *http.Response {
+	s.stream, l.stream = l.stream, nil
+	return c.build(s, req, l.entry, l.key, now, cacheStatus, withBody)
 }
 
 // shallowForServe returns a copy of e whose Header the response may own,

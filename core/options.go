@@ -74,22 +74,26 @@ type config struct {
 	heuristicCap     time.Duration
 	staleRetention   time.Duration
 	maxBodySize      int64
+	maxStreamSize    int64
+	streamThreshold  int64
 	backgroundTO     time.Duration
 }
 
 func defaultConfig() config {
 	return config{
-		now:            time.Now,
-		logger:         slog.Default(),
-		codec:          BinaryCodec{},
-		cacheControl:   true,
-		codes:          map[int]bool{http.StatusOK: true},
-		methods:        map[string]bool{http.MethodGet: true, http.MethodHead: true},
-		ignored:        DefaultIgnoredParameters(),
-		heuristicCap:   24 * time.Hour,
-		staleRetention: 24 * time.Hour,
-		maxBodySize:    64 << 20,
-		backgroundTO:   30 * time.Second,
+		now:             time.Now,
+		logger:          slog.Default(),
+		codec:           BinaryCodec{},
+		cacheControl:    true,
+		codes:           map[int]bool{http.StatusOK: true},
+		methods:         map[string]bool{http.MethodGet: true, http.MethodHead: true},
+		ignored:         DefaultIgnoredParameters(),
+		heuristicCap:    24 * time.Hour,
+		staleRetention:  24 * time.Hour,
+		maxBodySize:     64 << 20,
+		maxStreamSize:   8 << 30,
+		streamThreshold: 1 << 20,
+		backgroundTO:    30 * time.Second,
 	}
 }
 
@@ -356,14 +360,43 @@ func WithStaleRetention(d time.Duration) Option {
 	})
 }
 
-// WithMaxBodySize sets the largest body that is stored (default 64 MiB).
-// Larger responses are passed to the caller unchanged and not stored.
+// WithMaxBodySize sets the largest body that is stored by reading it into
+// memory (default 64 MiB): bodies up to the stream threshold, and every body
+// when the store cannot stream. Larger responses are passed to the caller
+// unchanged and not stored.
 func WithMaxBodySize(n int64) Option {
 	return optionFunc(func(c *config) error {
 		if n <= 0 {
 			return fmt.Errorf("core: WithMaxBodySize: size must be positive, got %d", n)
 		}
 		c.maxBodySize = n
+		return nil
+	})
+}
+
+// WithStreamThreshold sets the body size above which (or when the length is
+// unknown) a response is streamed to the caller and into the store at the
+// same time, for stores that implement Streamer (default 1 MiB). Memory then
+// stays bounded whatever the body size; the entry is committed only after a
+// clean EOF with the expected length.
+func WithStreamThreshold(n int64) Option {
+	return optionFunc(func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("core: WithStreamThreshold: negative threshold %d", n)
+		}
+		c.streamThreshold = n
+		return nil
+	})
+}
+
+// WithMaxStreamSize sets the largest streamed body that is stored (default
+// 8 GiB). A longer response still reaches the caller whole; it is not stored.
+func WithMaxStreamSize(n int64) Option {
+	return optionFunc(func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("core: WithMaxStreamSize: size must be positive, got %d", n)
+		}
+		c.maxStreamSize = n
 		return nil
 	})
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,12 +43,13 @@ func statusLine(code int) string {
 // the response, its body reader, its Info, the context InfoOf reads, the
 // Age and Cache-Status values, and the entry decoded for it.
 type served struct {
-	resp  http.Response
-	body  body
-	info  Info
-	ictx  infoContext
-	vals  [2]string
-	entry Entry
+	resp   http.Response
+	body   body
+	stream io.ReadCloser // the body of a streamed entry
+	info   Info
+	ictx   infoContext
+	vals   [2]string
+	entry  Entry
 }
 
 // build fills s.resp from e. e.Header must be owned by this response (a
@@ -88,6 +90,10 @@ func (c *Cache) build(s *served, req *http.Request, e *Entry, key string, now ti
 	r.Header = h
 	r.Trailer = e.Trailer
 	r.Body = &s.body
+	if e.Streamed && withBody && s.stream != nil {
+		s.body.stream = s.stream
+		r.ContentLength = e.BodySize
+	}
 	r.Uncompressed = e.Uncompressed
 	s.ictx = infoContext{Context: req.Context(), info: &s.info}
 	r.Request = req.WithContext(&s.ictx)

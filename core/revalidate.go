@@ -31,44 +31,46 @@ func (c *Cache) Revalidate(ctx context.Context, req *http.Request, lr *LookupRes
 		}
 		return c.Store(ctx, req, resp)
 	}
-	out, _, _, rerr := c.revalidate(ctx, req, lr.l, resp, err)
+	out, _, _, _, rerr := c.revalidate(ctx, req, lr.l, resp, err)
 	return out, rerr
 }
 
 // revalidate implements Revalidate and also returns the entry now stored (for
-// collapsed waiters) and its key.
-func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, resp *http.Response, err error) (*http.Response, *Entry, string, error) {
+// collapsed waiters), its key, and whether a streamed body is still being
+// stored (see storeResponse).
+func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, resp *http.Response, err error) (*http.Response, *Entry, string, bool, error) {
 	c.stats.revalidations.Add(1)
 	withBody := l.method != http.MethodHead
 	if err != nil {
 		if ctx.Err() == nil && c.staleIfErrorAllows(l) {
 			c.stats.staleHits.Add(1)
-			return c.serveEntry(req, l.entry, l.key, csStaleIfError, withBody), nil, "", nil
+			return c.serveLookup(req, l, csStaleIfError, withBody), nil, "", false, nil
 		}
-		return nil, nil, "", err
+		return nil, nil, "", false, err
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotModified && l.cond:
 		drain(resp)
 		ne, ok := c.freshen(req, l, resp.Header)
 		if !ok {
-			return nil, nil, "", errValidatorMismatch
+			return nil, nil, "", false, errValidatorMismatch
 		}
 		c.stats.notModified.Add(1)
-		return c.serveEntry(req, ne, l.key, fwdStatus(l.fwd, http.StatusNotModified, false, false), withBody), ne, l.key, nil
+		l.entry = ne
+		return c.serveLookup(req, l, fwdStatus(l.fwd, http.StatusNotModified, false, false), withBody), ne, l.key, false, nil
 	case resp.StatusCode >= 500 && c.staleIfErrorAllows(l):
 		status := resp.StatusCode
 		drain(resp)
 		c.stats.staleHits.Add(1)
-		return c.serveEntry(req, l.entry, l.key, csStaleIfError+"; fwd-status="+strconv.Itoa(status), withBody), nil, "", nil
+		return c.serveLookup(req, l, csStaleIfError+"; fwd-status="+strconv.Itoa(status), withBody), nil, "", false, nil
 	case l.fromGET && l.method == http.MethodHead:
 		c.headUpdate(ctx, req, l, resp)
 		l.index, l.indexDeletion = nil, time.Time{}
-		out, e, key := c.storeResponse(ctx, req, resp, l)
-		return out, e, key, nil
+		out, e, key, pending := c.storeResponse(ctx, req, resp, l)
+		return out, e, key, pending, nil
 	}
-	out, e, key := c.storeResponse(ctx, req, resp, l)
-	return out, e, key, nil
+	out, e, key, pending := c.storeResponse(ctx, req, resp, l)
+	return out, e, key, pending, nil
 }
 
 // freshen merges a 304's header into the stored entry, recomputes its age
@@ -150,10 +152,35 @@ func (c *Cache) headUpdate(ctx context.Context, req *http.Request, l *lookup, re
 }
 
 // serveEntry builds a caller's response from an entry that may be shared.
+// For a streamed entry it opens the stream; it returns nil when that fails
+// (the entry is then gone: the caller must fetch the response itself).
 func (c *Cache) serveEntry(req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
+	var stream io.ReadCloser
+	if e.Streamed && withBody {
+		rc, err := c.openStream(req.Context(), key)
+		if err != nil {
+			return nil
+		}
+		stream = rc
+	}
+	return c.serveWith(req, e, key, cacheStatus, withBody, stream)
+}
+
+// serveLookup serves the lookup's entry, handing over its open stream.
+func (c *Cache) serveLookup(req *http.Request, l *lookup, cacheStatus string, withBody bool) *http.Response {
+	stream := l.stream
+	l.stream = nil
+	if l.entry.Streamed && withBody && stream == nil {
+		return c.serveEntry(req, l.entry, l.key, cacheStatus, withBody)
+	}
+	return c.serveWith(req, l.entry, l.key, cacheStatus, withBody, stream)
+}
+
+func (c *Cache) serveWith(req *http.Request, e *Entry, key, cacheStatus string, withBody bool, stream io.ReadCloser) *http.Response {
 	s := new(served)
 	s.entry = *e
 	s.entry.Header = e.Header.Clone()
+	s.stream = stream
 	return c.build(s, req, &s.entry, key, c.cfg.now(), cacheStatus, withBody)
 }
 

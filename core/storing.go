@@ -22,7 +22,7 @@ func (c *Cache) Store(ctx context.Context, req *http.Request, resp *http.Respons
 	if err := c.lookupForStore(ctx, req, l); err != nil {
 		return resp, err
 	}
-	out, _, _ := c.storeResponse(ctx, req, resp, l)
+	out, _, _, _ := c.storeResponse(ctx, req, resp, l)
 	return out, nil
 }
 
@@ -40,19 +40,25 @@ func (c *Cache) lookupForStore(ctx context.Context, req *http.Request, l *lookup
 }
 
 // storeResponse stores resp when allowed and returns the response for the
-// caller, the entry written (nil when not stored) and its key.
-func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http.Response, l *lookup) (*http.Response, *Entry, string) {
+// caller, the entry written (nil when not stored, or not yet: see below) and
+// its key. A body that is streamed into the store is committed when the
+// caller reads it to a clean EOF; storeResponse then returns pending true and
+// calls l.streamDone (when set) once the entry is committed or abandoned.
+func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http.Response, l *lookup) (out *http.Response, e *Entry, key string, pending bool) {
 	fwd := l.fwd
 	if fwd == "" {
 		fwd = "miss"
 	}
+	pass := func() (*http.Response, *Entry, string, bool) {
+		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
+		return resp, nil, "", false
+	}
 	cc := c.respDirectives(resp.Header)
 	if reason := c.storable(req, resp, l, cc); reason != "" {
-		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
-		return resp, nil, ""
+		return pass()
 	}
 	now := c.cfg.now()
-	e := &Entry{
+	e = &Entry{
 		Method:       l.method,
 		URL:          c.storedURL(req.URL),
 		Status:       resp.StatusCode,
@@ -68,33 +74,130 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 		e.RequestTime = now
 	}
 	if !c.applyPolicy(req, e, cc, l.ro) {
-		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
-		return resp, nil, ""
+		return pass()
 	}
-	data, ok := []byte{}, true
+	t, ok := c.target(req, l, e)
+	if !ok {
+		return pass()
+	}
+	if st, can := c.store.(Streamer); can && l.method != http.MethodHead &&
+		(resp.ContentLength < 0 || resp.ContentLength > c.cfg.streamThreshold) {
+		if resp.ContentLength > c.cfg.maxStreamSize {
+			return pass()
+		}
+		return c.streamToStore(ctx, req, resp, l, e, t, st, fwd)
+	}
+	data := []byte{}
 	if l.method == http.MethodHead {
 		drain(resp) // a HEAD response has no content, whatever its Content-Length says
 		resp.Body = http.NoBody
-	} else {
-		data, ok = c.readBody(resp)
-	}
-	if !ok {
-		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
-		return resp, nil, ""
+	} else if data, ok = c.readBody(resp); !ok {
+		return pass()
 	}
 	e.Body = data
 	if len(resp.Trailer) > 0 {
 		e.Trailer = resp.Trailer.Clone()
 	}
-	key, stored := c.commit(ctx, req, l, e)
-	if key == "" {
-		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
-		return resp, nil, ""
-	}
+	stored := c.writeEntry(ctx, t.key, e) && c.commitIndex(ctx, l, t, e)
 	resp.Body = &body{data: data}
 	resp.ContentLength = int64(len(data))
-	c.markForwarded(req, resp, fwdStatus(fwd, 0, stored, false), e, key)
-	return resp, e, key
+	c.markForwarded(req, resp, fwdStatus(fwd, 0, stored, false), e, t.key)
+	return resp, e, t.key, false
+}
+
+// streamToStore hands the caller a body that tees into a store stream; the
+// entry is committed only after a clean EOF with the expected length and
+// within WithMaxStreamSize, so a truncated body is never stored.
+func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http.Response, l *lookup, e *Entry, t target, st Streamer, fwd string) (*http.Response, *Entry, string, bool) {
+	e.Streamed = true
+	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Created: e.Created}
+	sctx, cancel := c.storeCtx(ctx)
+	w, err := st.CreateStream(sctx, t.key, meta)
+	cancel()
+	if err != nil {
+		c.storeFailed(ctx, "create stream", t.key, err)
+		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
+		return resp, nil, "", false
+	}
+	done := l.streamDone
+	detached := context.WithoutCancel(ctx)
+	tb := &teeBody{src: resp.Body, w: w, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
+	tb.onEnd = func(n int64, clean bool) {
+		var stored *Entry
+		if clean {
+			if err := w.Commit(); err != nil {
+				c.storeFailed(ctx, "commit stream", t.key, err)
+			} else {
+				e.BodySize = n
+				if resp.Trailer != nil && len(resp.Trailer) > 0 {
+					e.Trailer = resp.Trailer.Clone()
+				}
+				if c.writeEntry(detached, t.key, e) && c.commitIndex(detached, l, t, e) {
+					stored = e
+				}
+			}
+		} else if err := w.Abort(); err != nil {
+			c.storeFailed(ctx, "abort stream", t.key, err)
+		}
+		if done != nil {
+			if stored != nil {
+				done(stored, t.key)
+			} else {
+				done(nil, "")
+			}
+		}
+	}
+	resp.Body = tb
+	c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), e, t.key)
+	tb.info = InfoOf(resp)
+	return resp, nil, "", true
+}
+
+// teeBody passes a response body to the caller and into a store stream.
+type teeBody struct {
+	src      io.ReadCloser
+	w        StreamWriter
+	n        int64
+	expected int64 // -1 when unknown
+	max      int64
+	failed   bool // the stream was given up (too large, write error)
+	ended    bool
+	onEnd    func(n int64, clean bool)
+	info     Info
+}
+
+func (t *teeBody) Read(p []byte) (int, error) {
+	n, err := t.src.Read(p)
+	if n > 0 && !t.failed && !t.ended {
+		if t.n+int64(n) > t.max {
+			t.failed = true
+		} else if _, werr := t.w.Write(p[:n]); werr != nil {
+			t.failed = true
+		} else {
+			t.n += int64(n)
+		}
+	}
+	switch {
+	case err == io.EOF:
+		t.end(!t.failed && (t.expected < 0 || t.n == t.expected))
+	case err != nil:
+		t.end(false)
+	}
+	return n, err
+}
+
+func (t *teeBody) end(clean bool) {
+	if t.ended {
+		return
+	}
+	t.ended = true
+	t.onEnd(t.n, clean)
+}
+
+// Close gives the stream up unless the body was read to a clean EOF.
+func (t *teeBody) Close() error {
+	t.end(false)
+	return t.src.Close()
 }
 
 // readBody reads resp.Body completely when it ends cleanly within the size
@@ -138,17 +241,24 @@ type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
-// commit writes e for req: directly under l.primary, or under a variant key
-// with the URL's variant index (Vary and matched headers). It returns the key
-// (empty when e must not be stored, e.g. it varies on an ignored header the
-// request carries) and whether the write succeeded.
-func (c *Cache) commit(ctx context.Context, req *http.Request, l *lookup, e *Entry) (string, bool) {
+// target is where an entry for a request goes: its key, and the variant
+// index that must lead to it (nil for a direct entry).
+type target struct {
+	key string
+	idx *Variants
+}
+
+// target computes where e is stored for req: directly under l.primary, or
+// under a variant key of the URL's variant index (Vary and matched headers),
+// recording the selecting header values in e. ok is false when e must not be
+// stored (it varies on an ignored header the request carries).
+func (c *Cache) target(req *http.Request, l *lookup, e *Entry) (target, bool) {
 	names, _ := rfc9111.VaryNames(e.Header)
 	names = append(names, c.cfg.matchHeaders...)
 	slices.Sort(names)
 	names = slices.Compact(names)
 	if len(names) == 0 && !c.cfg.matchAll {
-		return l.primary, c.writeEntry(ctx, l.primary, e)
+		return target{key: l.primary}, true
 	}
 	idx := l.index
 	if idx == nil || idx.AllHeaders != c.cfg.matchAll || !slices.Equal(idx.Names, names) {
@@ -156,21 +266,26 @@ func (c *Cache) commit(ctx context.Context, req *http.Request, l *lookup, e *Ent
 	}
 	sel, rec, ok := c.selection(req, idx)
 	if !ok {
-		return "", false
+		return target{}, false
 	}
 	e.VaryHeader = rec
-	vk := variantKey(l.primary, idx, sel)
-	if !c.writeEntry(ctx, vk, e) {
-		return vk, false
+	return target{key: variantKey(l.primary, idx, sel), idx: idx}, true
+}
+
+// commitIndex writes the variant index for a variant just written, when it
+// is new or must now outlive the variant; it reports success.
+func (c *Cache) commitIndex(ctx context.Context, l *lookup, t target, e *Entry) bool {
+	if t.idx == nil {
+		return true
 	}
-	// The index must outlive every variant it leads to.
 	extend := !l.indexDeletion.IsZero() && (e.Deletion.IsZero() || e.Deletion.After(l.indexDeletion))
-	if idx != l.index || extend {
-		ie := &Entry{Method: e.Method, URL: e.URL, Created: e.Created, Deletion: e.Deletion, Variants: idx}
-		if !c.writeEntry(ctx, l.primary, ie) {
-			return vk, false
-		}
-		l.index, l.indexDeletion = idx, ie.Deletion
+	if t.idx == l.index && !extend {
+		return true
 	}
-	return vk, true
+	ie := &Entry{Method: e.Method, URL: e.URL, Created: e.Created, Deletion: e.Deletion, Variants: t.idx}
+	if !c.writeEntry(ctx, l.primary, ie) {
+		return false
+	}
+	l.index, l.indexDeletion = t.idx, ie.Deletion
+	return true
 }

@@ -1,0 +1,91 @@
+package restycache_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/go-resty/resty/v2"
+	restycache "github.com/hoardhttp/hoard/adapters/resty"
+	"github.com/hoardhttp/hoard/conformance"
+	"github.com/hoardhttp/hoard/core"
+)
+
+// harness runs the conformance scenarios through a resty client (as
+// resty.New makes it) with the cache installed. Its Doer translates each
+// *http.Request into a resty request and returns resty's RawResponse with
+// the body resty read, so that the scenarios see what a resty user sees.
+type harness struct {
+	makeStore func(ctx context.Context) (core.Store, error)
+}
+
+func (h harness) Doer(c *core.Cache) conformance.Doer {
+	client := restycache.Install(resty.New(), c)
+	return func(req *http.Request) (*http.Response, error) {
+		return doResty(client, req)
+	}
+}
+
+func (harness) Close() {}
+
+// storeHarness is a harness whose scenarios run over a particular store.
+type storeHarness struct {
+	harness
+}
+
+func (h storeHarness) MakeStore(ctx context.Context) (core.Store, error) { return h.makeStore(ctx) }
+
+// doResty sends req through client as a resty request: method, URL, headers,
+// body and context.
+func doResty(client *resty.Client, req *http.Request) (*http.Response, error) {
+	r := client.R().SetContext(req.Context())
+	for name, values := range req.Header {
+		for _, v := range values {
+			r.Header.Add(name, v)
+		}
+	}
+	if req.Body != nil && req.Body != http.NoBody {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.SetBody(b)
+	}
+	resp, err := r.Execute(req.Method, req.URL.String())
+	if err != nil {
+		return nil, err
+	}
+	out := *resp.RawResponse // keeps Request, which core.InfoOf reads
+	body := resp.Body()
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	if restyGunzipped(resp.RawResponse) {
+		// resty decoded the body above the transport; say so the way
+		// net/http does when it decompresses (Uncompressed, no
+		// Content-Encoding or Content-Length), or the translated
+		// response would claim gzip for plain bytes.
+		out.Header = out.Header.Clone()
+		out.Header.Del("Content-Encoding")
+		out.Header.Del("Content-Length")
+		out.ContentLength = int64(len(body))
+		out.Uncompressed = true
+	}
+	return &out, nil
+}
+
+// restyGunzipped reports whether resty gunzipped raw's body: its rule in
+// Client.execute (resty v2.17.2 client.go, "GitHub #142 & #187").
+func restyGunzipped(raw *http.Response) bool {
+	return strings.EqualFold(raw.Header.Get("Content-Encoding"), "gzip") && raw.ContentLength != 0
+}
+
+func TestConformance(t *testing.T) {
+	t.Run("memstore", func(t *testing.T) {
+		conformance.RunAdapterTests(t, func(context.Context, *testing.T) (conformance.AdapterHarness, error) {
+			return harness{}, nil
+		})
+	})
+}

@@ -1,0 +1,3 @@
+package sqlitestore
+
+import _ "modernc.org/sqlite"
