@@ -18,6 +18,7 @@ func (netHTTPHarness) Close()                  {}
 // over stores made by newHarness, so each store gets the RFC coverage.
 func runEndToEnd(t *testing.T, newHarness StoreHarnessMaker) {
 	t.Helper()
+	runLargeBody(t, newHarness)
 	t.Run("EndToEnd", func(t *testing.T) {
 		for _, sc := range scenarios() {
 			t.Run(sc.name, func(t *testing.T) {
