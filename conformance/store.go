@@ -99,6 +99,7 @@ func RunStoreTests(t *testing.T, newHarness StoreHarnessMaker) {
 			sc.run(t, st, caps)
 		})
 	}
+	runStreamTests(t, newHarness)
 	runEndToEnd(t, newHarness)
 }
 

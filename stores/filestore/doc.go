@@ -1,0 +1,93 @@
+// Package filestore is a persistent core.Store that keeps one file per entry
+// under a directory, using nothing but the standard library. It survives
+// restarts and crashes, holds bodies of any size as streams (core.Streamer)
+// without reading them into memory, can cap its size on disk, and deletes
+// expired entries in the background.
+//
+// # Options
+//
+// New takes a directory and an *Options; nil means defaults.
+//
+//	| Options field | DSN parameter  | default | meaning                                              |
+//	|---------------|----------------|---------|------------------------------------------------------|
+//	| MaxBytes      | max_bytes      | no cap  | cap on the bytes of value and stream files on disk   |
+//	| SweepInterval | sweep_interval | 1m      | pause between background sweeps; off (or < 0): none  |
+//	| SweepBatch    | sweep_batch    | 1000    | files one sweep examines at most                     |
+//
+// # URLs
+//
+// Importing the package registers the scheme "file" with core.RegisterStore,
+// so core.OpenStore accepts
+//
+//	file:///var/cache/app
+//	file:///var/cache/app?max_bytes=1GiB&sweep_interval=1m&sweep_batch=1000
+//
+// The path must be absolute: file://dir/x reads "dir" as a host and is an
+// error, as is file:dir (only file://localhost/... is accepted as a host).
+// max_bytes takes the sizes core.ParseSize understands ("1GiB", "500MB");
+// sweep_interval a Go duration ("30s", "1m") or "off"; 0 means the default
+// for both. User information, a fragment, a repeated parameter and any
+// unknown parameter are errors.
+//
+// # Layout
+//
+// A key is never part of a path. The files of a key are named by the 64
+// lower-case hex digits of the SHA-256 of the key, in a subdirectory named
+// by the first two digits (256 subdirectories, created as needed, mode
+// 0700; files are mode 0600):
+//
+//	dir/3f/3fa9…c2      the value
+//	dir/3f/3fa9…c2.s    the stream
+//	dir/3f/.tmp-<pid>-… a file being written
+//
+// Each file starts with a small header: a magic number, the format version,
+// the key and the core.Meta, the payload length and CRC-32C checksums; then
+// the payload. List and the sweep read only headers. A file that fails its
+// checks (truncated, corrupt, or the key differs) is a miss and is removed;
+// a file written by a newer format version is a miss and is left alone.
+// Any other file in the directory is ignored.
+//
+// # Crash safety
+//
+// Every write goes to a temporary file in the target's subdirectory, is
+// synced to disk (fsync), and is then renamed over the target. A reader sees
+// the old file or the new one, never a part of one; a process killed while
+// writing leaves only its temporary file, which the next New or sweep removes
+// (temporary files of a process that is still running are left alone). The
+// directory itself is not synced after a rename, so after a power failure
+// the latest writes may be missing, but never partial.
+//
+// # Size cap and eviction
+//
+// With MaxBytes set, the store keeps an in-memory index of its files (size
+// and last access), built by scanning the directory at New and updated by
+// every operation. When a write takes the total above MaxBytes, the least
+// recently accessed entries (value and stream together) are deleted. The last
+// access is persisted as the file's modification time, at most once a
+// minute per entry, so that the order survives a restart without a write on
+// every hit. A value whose file alone is larger than MaxBytes is not stored
+// (Set returns nil); a stream that grows beyond it fails with ErrTooLarge.
+//
+// The index only decides what to evict: every read goes to the files, so a
+// directory shared with another process, or changed by hand, never makes the
+// store serve something it should not. Files another process wrote are added
+// to the index when the store meets them (on a read or a sweep).
+//
+// # Expiry
+//
+// Get, OpenStream and List compare Meta.Expires with the clock and treat an
+// expired entry as missing (Get and OpenStream also remove it). A background
+// sweep runs every SweepInterval and examines at most SweepBatch files,
+// continuing where the previous one stopped: it removes expired entries,
+// corrupt files and stale temporary files.
+//
+// # Concurrency
+//
+// A *Store is safe for concurrent use. Reads take no lock; the rename or
+// removal of a key's files and the matching index update are serialised per
+// key. Get returns a fresh slice. OpenStream returns an *os.File: on Unix an
+// open file keeps its contents when it is replaced or deleted, so a reader
+// finishes the stream it opened.
+//
+// After Close, which stops the sweep, every method returns ErrClosed.
+package filestore

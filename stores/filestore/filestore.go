@@ -1,0 +1,571 @@
+package filestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hoardhttp/hoard/core"
+)
+
+// Scheme is the DSN scheme the package registers with core.RegisterStore:
+// core.OpenStore(ctx, "file:///var/cache/app") opens a *Store.
+const Scheme = "file"
+
+// DefaultSweepInterval is the pause between two expiry sweeps when
+// Options.SweepInterval is 0.
+const DefaultSweepInterval = time.Minute
+
+// DefaultSweepBatch is the number of files one sweep examines at most when
+// Options.SweepBatch is 0.
+const DefaultSweepBatch = 1000
+
+// ErrClosed is returned by every method of a Store after Close.
+var ErrClosed = errors.New("filestore: closed")
+
+// ErrTooLarge is returned by a stream's Write and Commit when the stream
+// alone would exceed Options.MaxBytes.
+var ErrTooLarge = errors.New("filestore: stream larger than MaxBytes")
+
+// errNotFound is what a miss returns: core.ErrNotFound with the package
+// prefix, built once so that a miss does not allocate.
+var errNotFound = fmt.Errorf("filestore: %w", core.ErrNotFound)
+
+// Options configures a Store. A nil *Options means all defaults. Each field
+// is mirrored by a DSN parameter (see the package documentation).
+type Options struct {
+	// MaxBytes caps the bytes the store's value and stream files take on
+	// disk, headers included. When a write takes the total above it, the
+	// least recently accessed entries are deleted. 0 means no cap; a
+	// negative value is an error.
+	// DSN parameter: max_bytes (for example max_bytes=1GiB).
+	MaxBytes int64
+	// SweepInterval is the pause between two background sweeps, which
+	// delete expired entries, corrupt files and temporary files left by a
+	// crash. 0 means DefaultSweepInterval; a negative value turns the
+	// background sweep off (expired entries are then deleted when read).
+	// DSN parameter: sweep_interval (a Go duration such as 1m, or off).
+	SweepInterval time.Duration
+	// SweepBatch bounds the cost of one sweep: the number of files it
+	// examines; the next sweep continues where it stopped. 0 means
+	// DefaultSweepBatch; a negative value is an error.
+	// DSN parameter: sweep_batch (for example sweep_batch=5000).
+	SweepBatch int
+}
+
+// Store is a core.Store keeping one file per value (and one per stream)
+// under a directory. It also implements core.Lister, core.Clearer,
+// core.Streamer and io.Closer. Create it with New; the zero value is not
+// usable.
+type Store struct {
+	dir      string
+	opts     Options
+	maxBytes int64
+	now      func() time.Time
+	pid      int
+
+	closed      atomic.Bool
+	stop        chan struct{}
+	sweeperDone chan struct{}
+
+	// keyLocks serialise, per key hash, the steps that change which file a
+	// name points to together with the index (rename, remove), so that the
+	// index follows the files. Reads take no lock.
+	keyLocks [256]sync.Mutex
+
+	// mu guards idx. It is never held while taking a key lock.
+	mu  sync.Mutex
+	idx index
+
+	// sweepMu guards the sweep cursor.
+	sweepMu    sync.Mutex
+	cursorDir  int
+	cursorName string
+}
+
+var (
+	_ core.Store    = (*Store)(nil)
+	_ core.Lister   = (*Store)(nil)
+	_ core.Clearer  = (*Store)(nil)
+	_ core.Streamer = (*Store)(nil)
+	_ io.Closer     = (*Store)(nil)
+)
+
+func init() {
+	core.RegisterStore(Scheme, openURL)
+}
+
+// liveTemps holds the paths of the temporary files this process is writing
+// (any Store of it), registered before a file is created and removed after
+// it is renamed or removed: a temporary file with this process's id that is
+// not in it was left by an earlier process that had the same id.
+var liveTemps sync.Map
+
+// New opens the store in dir, creating the directory (mode 0700) if it is
+// missing. It scans dir to learn the size and last access of what is there,
+// removes temporary files left by a crashed writer, evicts down to
+// MaxBytes, and starts the background sweep. opts nil means defaults. Close
+// the store to stop the sweep.
+func New(dir string, opts *Options) (*Store, error) {
+	return newStore(dir, opts, time.Now)
+}
+
+// newStore is New with the clock that expiry and last access follow.
+func newStore(dir string, opts *Options, now func() time.Time) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case o.MaxBytes < 0:
+		return nil, fmt.Errorf("filestore: MaxBytes is %d; want 0 (no cap) or more", o.MaxBytes)
+	case o.SweepBatch < 0:
+		return nil, fmt.Errorf("filestore: SweepBatch is %d; want 0 (the default) or more", o.SweepBatch)
+	case dir == "":
+		return nil, errors.New("filestore: empty directory name")
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = DefaultSweepInterval
+	}
+	if o.SweepBatch == 0 {
+		o.SweepBatch = DefaultSweepBatch
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: open %q: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("filestore: open: %w", err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: open: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("filestore: open %q: not a directory", abs)
+	}
+	s := &Store{
+		dir:      abs,
+		opts:     o,
+		maxBytes: o.MaxBytes,
+		now:      now,
+		pid:      os.Getpid(),
+		idx:      index{m: map[[sha256.Size]byte]*ientry{}},
+	}
+	if err := s.scan(); err != nil {
+		return nil, err
+	}
+	s.evictIfOver()
+	if o.SweepInterval > 0 {
+		s.stop = make(chan struct{})
+		s.sweeperDone = make(chan struct{})
+		go s.sweeper(o.SweepInterval)
+	}
+	return s, nil
+}
+
+// Dir returns the absolute path of the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Options returns the options in effect, defaults applied.
+func (s *Store) Options() Options { return s.opts }
+
+// Get returns the value stored under key, read from its file; the slice is
+// the caller's. A missing or expired key gives an error wrapping
+// core.ErrNotFound, and so does a file that fails its checks (truncated or
+// corrupt), which is removed.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := s.check(ctx, "get"); err != nil {
+		return nil, err
+	}
+	h := hashKey(key)
+	path := s.path(h, kindValue)
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			s.forgetMissing(h, kindValue)
+			return nil, errNotFound
+		}
+		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
+	}
+	size := fi.Size()
+	if size < fixedLen || size > math.MaxInt {
+		f.Close()
+		s.removeIfSame(h, kindValue, fi)
+		return nil, errNotFound
+	}
+	buf := make([]byte, size)
+	_, err = io.ReadFull(f, buf)
+	f.Close()
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			s.removeIfSame(h, kindValue, fi)
+			return nil, errNotFound
+		}
+		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
+	}
+	hdr, err := parseHeader(buf, false)
+	switch {
+	case errors.Is(err, errVersion):
+		return nil, errNotFound
+	case err != nil || hdr.kind != kindValue || int64(hdr.len)+hdr.payloadLen != size ||
+		crc32.Checksum(buf[hdr.len:], castagnoli) != hdr.payloadCRC:
+		s.removeIfSame(h, kindValue, fi)
+		return nil, errNotFound
+	case string(hdr.key) != key:
+		return nil, errNotFound // another key with the same SHA-256
+	case expired(hdr.meta.Expires, s.now()):
+		s.removeIfSame(h, kindValue, fi)
+		return nil, errNotFound
+	}
+	s.accessed(h, kindValue, path, fi)
+	return buf[hdr.len:], nil
+}
+
+// Set stores value under key: it writes a temporary file, syncs it to disk
+// and renames it over the key's file, so that a reader (or a process that
+// starts after a crash) sees the old value or the new one, never a part.
+// The value is copied. meta.Size is recorded as len(value). A meta.Expires
+// that is not in the future deletes the key (value and stream). A value whose
+// file would be larger than MaxBytes is not stored, and the key's previous
+// value is deleted; Set then returns nil.
+func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Meta) error {
+	if err := s.check(ctx, "set"); err != nil {
+		return err
+	}
+	if err := checkHeaderFields(key, meta); err != nil {
+		return fmt.Errorf("filestore: set %q: %w", key, err)
+	}
+	h := hashKey(key)
+	if expired(meta.Expires, s.now()) {
+		if err := s.removeFiles(h); err != nil {
+			return fmt.Errorf("filestore: set %q: %w", key, err)
+		}
+		return nil
+	}
+	meta.Size = int64(len(value))
+	hl := headerLen(key, meta)
+	size := int64(hl) + int64(len(value))
+	if s.maxBytes > 0 && size > s.maxBytes {
+		if err := s.removeKind(h, kindValue); err != nil {
+			return fmt.Errorf("filestore: set %q: %w", key, err)
+		}
+		return nil
+	}
+	crc := crc32.Checksum(value, castagnoli)
+	// Small values go out in one write; large ones in two, without a copy.
+	inline := len(value) <= 64<<10
+	capacity := hl
+	if inline {
+		capacity += len(value)
+	}
+	buf := appendHeader(make([]byte, 0, capacity), kindValue, key, meta, int64(len(value)), crc)
+	if inline {
+		buf = append(buf, value...)
+	}
+	f, tmp, err := s.createTemp(h)
+	if err != nil {
+		return fmt.Errorf("filestore: set %q: %w", key, err)
+	}
+	_, err = f.Write(buf)
+	if err == nil && !inline {
+		_, err = f.Write(value)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		err = s.install(h, kindValue, tmp, size)
+	}
+	if err != nil {
+		removeTemp(tmp)
+		return fmt.Errorf("filestore: set %q: %w", key, err)
+	}
+	s.evictIfOver()
+	return nil
+}
+
+// Delete removes the value and the stream of key. Deleting a missing key is
+// not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.check(ctx, "delete"); err != nil {
+		return err
+	}
+	if err := s.removeFiles(hashKey(key)); err != nil {
+		return fmt.Errorf("filestore: delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// Close stops the background sweep. After Close every other method returns
+// ErrClosed; closing again returns nil. Streams opened before Close stay
+// readable, and a stream written across Close fails its Commit.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if s.stop != nil {
+		close(s.stop)
+		<-s.sweeperDone
+	}
+	return nil
+}
+
+// check returns ErrClosed after Close, and ctx's error (wrapped with op)
+// when ctx is done.
+func (s *Store) check(ctx context.Context, op string) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("filestore: %s: %w", op, err)
+	}
+	return nil
+}
+
+// subdir returns the path of fan-out subdirectory i (0 to 255).
+func (s *Store) subdir(i int) string {
+	const digits = "0123456789abcdef"
+	return s.dir + string(os.PathSeparator) + string([]byte{digits[i>>4], digits[i&15]})
+}
+
+// path returns the path of the file of kind for the key hash h.
+func (s *Store) path(h [sha256.Size]byte, kind byte) string {
+	n := len(s.dir) + 1 + 2 + 1 + nameLen
+	if kind == kindStream {
+		n += len(streamSuffix)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, s.dir...)
+	b = append(b, os.PathSeparator)
+	b = hex.AppendEncode(b, h[:1])
+	b = append(b, os.PathSeparator)
+	b = hex.AppendEncode(b, h[:])
+	if kind == kindStream {
+		b = append(b, streamSuffix...)
+	}
+	return string(b)
+}
+
+func (s *Store) keyLock(h [sha256.Size]byte) *sync.Mutex { return &s.keyLocks[h[0]] }
+
+// createTemp creates a temporary file in the subdirectory of h, creating the
+// subdirectory if needed. Its name carries the process id, and its path is
+// registered in liveTemps before the file exists.
+func (s *Store) createTemp(h [sha256.Size]byte) (*os.File, string, error) {
+	sub := s.subdir(int(h[0]))
+	path := sub + string(os.PathSeparator) + tempPrefix + strconv.Itoa(s.pid) + "-" + strconv.FormatUint(rand.Uint64(), 36)
+	liveTemps.Store(path, struct{}{})
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(sub, 0o700); err == nil {
+			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		}
+	}
+	if err != nil {
+		liveTemps.Delete(path)
+		return nil, "", err
+	}
+	return f, path, nil
+}
+
+// removeTemp removes a temporary file of this process, then unregisters it.
+func removeTemp(path string) {
+	_ = os.Remove(path)
+	liveTemps.Delete(path)
+}
+
+// install renames the synced temporary file tmp over the file of kind for
+// h and records it in the index, under the key lock.
+func (s *Store) install(h [sha256.Size]byte, kind byte, tmp string, size int64) error {
+	final := s.path(h, kind)
+	kl := s.keyLock(h)
+	kl.Lock()
+	err := os.Rename(tmp, final)
+	if err == nil {
+		now := s.now()
+		s.mu.Lock()
+		e := s.idx.observe(h, kind, size, now)
+		s.idx.touch(e, now)
+		e.persisted = now
+		s.mu.Unlock()
+	}
+	kl.Unlock()
+	if err == nil {
+		liveTemps.Delete(tmp)
+	}
+	return err
+}
+
+// removeFiles removes the value and stream files of h and its index entry.
+func (s *Store) removeFiles(h [sha256.Size]byte) error {
+	kl := s.keyLock(h)
+	kl.Lock()
+	defer kl.Unlock()
+	err := removeMissingOK(s.path(h, kindValue))
+	if err2 := removeMissingOK(s.path(h, kindStream)); err == nil {
+		err = err2
+	}
+	s.mu.Lock()
+	s.idx.drop(h)
+	s.mu.Unlock()
+	return err
+}
+
+// removeKind removes the file of kind for h.
+func (s *Store) removeKind(h [sha256.Size]byte, kind byte) error {
+	kl := s.keyLock(h)
+	kl.Lock()
+	defer kl.Unlock()
+	err := removeMissingOK(s.path(h, kind))
+	s.mu.Lock()
+	s.idx.clearKind(h, kind)
+	s.mu.Unlock()
+	return err
+}
+
+// removeIfSame removes the file of kind for h if it is still the file fi
+// describes (not a newer one renamed over it meanwhile).
+func (s *Store) removeIfSame(h [sha256.Size]byte, kind byte, fi os.FileInfo) {
+	path := s.path(h, kind)
+	kl := s.keyLock(h)
+	kl.Lock()
+	defer kl.Unlock()
+	cur, err := os.Stat(path)
+	switch {
+	case err == nil && os.SameFile(cur, fi):
+		if os.Remove(path) != nil {
+			return
+		}
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return
+	}
+	s.mu.Lock()
+	s.idx.clearKind(h, kind)
+	s.mu.Unlock()
+}
+
+// forgetMissing drops the file of kind for h from the index when the index
+// has it but the file is gone (another process removed it).
+func (s *Store) forgetMissing(h [sha256.Size]byte, kind byte) {
+	s.mu.Lock()
+	e := s.idx.m[h]
+	known := e != nil && e.size[kind] > 0
+	s.mu.Unlock()
+	if !known {
+		return
+	}
+	kl := s.keyLock(h)
+	kl.Lock()
+	defer kl.Unlock()
+	if _, err := os.Stat(s.path(h, kind)); errors.Is(err, fs.ErrNotExist) {
+		s.mu.Lock()
+		s.idx.clearKind(h, kind)
+		s.mu.Unlock()
+	}
+}
+
+// touchEvery is how often at most the last access of an entry is written to
+// its file's modification time.
+const touchEvery = time.Minute
+
+// accessed records a read of the file of kind for h, which fi describes, in
+// the index, and persists the access time as the file's mtime at most once
+// per touchEvery.
+func (s *Store) accessed(h [sha256.Size]byte, kind byte, path string, fi os.FileInfo) {
+	now := s.now()
+	s.mu.Lock()
+	e := s.idx.m[h]
+	if e == nil || e.size[kind] != fi.Size() {
+		// The index does not know this file (another process wrote it, or
+		// it changed since): learn it, unless it is already replaced.
+		s.mu.Unlock()
+		s.reconcile(h, kind, path, fi)
+		s.mu.Lock()
+		if e = s.idx.m[h]; e == nil {
+			s.mu.Unlock()
+			return
+		}
+	}
+	s.idx.touch(e, now)
+	touch := now.Sub(e.persisted) >= touchEvery
+	if touch {
+		e.persisted = now
+	}
+	over := s.maxBytes > 0 && s.idx.total > s.maxBytes
+	s.mu.Unlock()
+	if touch {
+		_ = os.Chtimes(path, now, now)
+	}
+	if over {
+		s.evictIfOver()
+	}
+}
+
+// reconcile records the size of the file of kind for h in the index, if
+// path still names the file fi describes. Under the key lock, no write of
+// this process can change the file between the check and the update.
+func (s *Store) reconcile(h [sha256.Size]byte, kind byte, path string, fi os.FileInfo) {
+	kl := s.keyLock(h)
+	kl.Lock()
+	defer kl.Unlock()
+	cur, err := os.Stat(path)
+	if err != nil || !os.SameFile(cur, fi) {
+		return
+	}
+	s.mu.Lock()
+	s.idx.observe(h, kind, cur.Size(), cur.ModTime())
+	s.mu.Unlock()
+}
+
+// evictIfOver deletes least recently accessed entries until the indexed
+// total is within MaxBytes.
+func (s *Store) evictIfOver() {
+	if s.maxBytes <= 0 {
+		return
+	}
+	for {
+		s.mu.Lock()
+		victim := s.idx.tail
+		if s.idx.total <= s.maxBytes || victim == nil {
+			s.mu.Unlock()
+			return
+		}
+		h := victim.h
+		s.mu.Unlock()
+		_ = s.removeFiles(h) // drops h from the index whatever happens
+	}
+}
+
+// removeMissingOK removes path; a missing file is not an error.
+func removeMissingOK(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package filestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/hoardhttp/hoard/core"
+)
+
+// CreateStream starts writing the stream of key: a temporary file in the
+// key's subdirectory, which Commit syncs and renames over the key's stream
+// file. Memory use does not depend on the stream's length. meta.Size is
+// recorded as the number of bytes written. With MaxBytes set, a stream whose
+// file would exceed it fails with ErrTooLarge as soon as it does.
+func (s *Store) CreateStream(ctx context.Context, key string, meta core.Meta) (core.StreamWriter, error) {
+	if err := s.check(ctx, "create stream"); err != nil {
+		return nil, err
+	}
+	if err := checkHeaderFields(key, meta); err != nil {
+		return nil, fmt.Errorf("filestore: create stream %q: %w", key, err)
+	}
+	h := hashKey(key)
+	// The header is written now with a zero length and checksum, and
+	// rewritten in place (same length) by Commit.
+	meta.Size = 0
+	hdr := appendHeader(nil, kindStream, key, meta, 0, 0)
+	f, tmp, err := s.createTemp(h)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: create stream %q: %w", key, err)
+	}
+	if _, err := f.Write(hdr); err != nil {
+		f.Close()
+		removeTemp(tmp)
+		return nil, fmt.Errorf("filestore: create stream %q: %w", key, err)
+	}
+	return &streamWriter{s: s, ctx: ctx, key: key, h: h, meta: meta, f: f, tmp: tmp, hdrLen: len(hdr)}, nil
+}
+
+// OpenStream returns the committed stream of key, as an *os.File positioned
+// at its first byte, and its length. The file stays readable, with the same
+// bytes, if the stream is replaced or deleted meanwhile. A missing or
+// expired stream gives an error wrapping core.ErrNotFound, and so does a
+// file that fails its header checks, which is removed. The caller closes the
+// reader.
+func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	if err := s.check(ctx, "open stream"); err != nil {
+		return nil, 0, err
+	}
+	h := hashKey(key)
+	path := s.path(h, kindStream)
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			s.forgetMissing(h, kindStream)
+			return nil, 0, errNotFound
+		}
+		return nil, 0, fmt.Errorf("filestore: open stream %q: %w", key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("filestore: open stream %q: %w", key, err)
+	}
+	hdr, err := readHeader(f, fi.Size(), false)
+	switch {
+	case errors.Is(err, errVersion):
+		f.Close()
+		return nil, 0, errNotFound
+	case err != nil || hdr.kind != kindStream || int64(hdr.len)+hdr.payloadLen != fi.Size():
+		f.Close()
+		s.removeIfSame(h, kindStream, fi)
+		return nil, 0, errNotFound
+	case string(hdr.key) != key:
+		f.Close()
+		return nil, 0, errNotFound
+	case expired(hdr.meta.Expires, s.now()):
+		f.Close()
+		s.removeIfSame(h, kindStream, fi)
+		return nil, 0, errNotFound
+	}
+	if _, err := f.Seek(int64(hdr.len), io.SeekStart); err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("filestore: open stream %q: %w", key, err)
+	}
+	s.accessed(h, kindStream, path, fi)
+	return f, hdr.payloadLen, nil
+}
+
+// streamWriter is the core.StreamWriter of a Store. Like an *os.File, it is
+// for one goroutine at a time.
+type streamWriter struct {
+	s      *Store
+	ctx    context.Context
+	key    string
+	h      [sha256.Size]byte
+	meta   core.Meta
+	f      *os.File
+	tmp    string
+	hdrLen int
+	n      int64
+	crc    uint32
+	err    error // the first Write error, returned by every later call
+	done   bool  // Commit or Abort was called
+}
+
+var errFinished = errors.New("filestore: stream already committed or aborted")
+
+// Write appends p to the stream. It fails when the stream's context is
+// done, when the stream would exceed MaxBytes, and after Commit or Abort.
+func (w *streamWriter) Write(p []byte) (int, error) {
+	switch {
+	case w.done:
+		return 0, errFinished
+	case w.err != nil:
+		return 0, w.err
+	}
+	if err := w.ctx.Err(); err != nil {
+		w.err = fmt.Errorf("filestore: write stream %q: %w", w.key, err)
+		return 0, w.err
+	}
+	if max := w.s.maxBytes; max > 0 && int64(w.hdrLen)+w.n+int64(len(p)) > max {
+		w.err = fmt.Errorf("%w: key %q, MaxBytes %d", ErrTooLarge, w.key, max)
+		return 0, w.err
+	}
+	n, err := w.f.Write(p)
+	w.crc = crc32.Update(w.crc, castagnoli, p[:n])
+	w.n += int64(n)
+	if err != nil {
+		w.err = fmt.Errorf("filestore: write stream %q: %w", w.key, err)
+		return n, w.err
+	}
+	return n, nil
+}
+
+// Commit completes the header, syncs the file to disk and renames it over
+// the key's stream file. After a Write error it discards the stream and
+// returns that error. A stream whose Meta.Expires has passed deletes the
+// key's stream instead, and Commit returns nil.
+func (w *streamWriter) Commit() error {
+	if w.done {
+		return errFinished
+	}
+	w.done = true
+	s := w.s
+	fail := func(err error) error {
+		w.discard()
+		return fmt.Errorf("filestore: commit stream %q: %w", w.key, err)
+	}
+	switch {
+	case w.err != nil:
+		w.discard()
+		return w.err
+	case s.closed.Load():
+		w.discard()
+		return ErrClosed
+	}
+	if err := w.ctx.Err(); err != nil {
+		return fail(err)
+	}
+	if expired(w.meta.Expires, s.now()) {
+		w.discard()
+		if err := s.removeKind(w.h, kindStream); err != nil {
+			return fmt.Errorf("filestore: commit stream %q: %w", w.key, err)
+		}
+		return nil
+	}
+	w.meta.Size = w.n
+	hdr := appendHeader(make([]byte, 0, w.hdrLen), kindStream, w.key, w.meta, w.n, w.crc)
+	if _, err := w.f.WriteAt(hdr, 0); err != nil {
+		return fail(err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fail(err)
+	}
+	err := w.f.Close()
+	w.f = nil
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.install(w.h, kindStream, w.tmp, int64(w.hdrLen)+w.n); err != nil {
+		return fail(err)
+	}
+	s.evictIfOver()
+	return nil
+}
+
+// Abort discards what was written. It returns nil, also after Commit (when
+// it does nothing).
+func (w *streamWriter) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	w.discard()
+	return nil
+}
+
+// discard closes and removes the temporary file.
+func (w *streamWriter) discard() {
+	if w.f != nil {
+		_ = w.f.Close()
+		w.f = nil
+	}
+	removeTemp(w.tmp)
+}
+
+// readHeader reads and decodes the header of the file f of size bytes.
+func readHeader(f *os.File, size int64, withStrings bool) (header, error) {
+	if size < fixedLen {
+		return header{}, errCorrupt
+	}
+	buf := make([]byte, min(size, headerPrefix))
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return header{}, errCorrupt
+	}
+	need, err := needHeader(buf)
+	if err != nil {
+		return header{}, err
+	}
+	if need > len(buf) {
+		if int64(need) > size {
+			return header{}, errCorrupt
+		}
+		buf = make([]byte, need)
+		if _, err := f.ReadAt(buf, 0); err != nil {
+			return header{}, errCorrupt
+		}
+	}
+	return parseHeader(buf, withStrings)
+}
