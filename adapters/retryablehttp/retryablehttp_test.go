@@ -193,6 +193,10 @@ func TestRetryInterplay(t *testing.T) {
 			clk := newClock()
 			origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if !failing.Load() {
+					// A fresh connection for the failing request: net/http
+					// itself resends an idempotent request once when a
+					// reused connection breaks, which would blur the count.
+					w.Header().Set("Connection", "close")
 					w.Header().Set("Date", clk.Now().UTC().Format(http.TimeFormat))
 					w.Header().Set("Cache-Control", "max-age=1, stale-if-error=600")
 					fmt.Fprint(w, "v1")
@@ -303,6 +307,9 @@ func TestCheckRetry(t *testing.T) {
 	})
 
 	t.Run("cached 503 is not retried", func(t *testing.T) {
+		// With 503 allowable, the origin's 503 is stored on the first
+		// attempt, and the retry that follows is answered by the cache and
+		// stops there: one origin request, two attempts.
 		hits.Store(0)
 		var attempts atomic.Int64
 		rc := newRetryClient(3)
@@ -310,12 +317,13 @@ func TestCheckRetry(t *testing.T) {
 		rc.RequestLogHook = func(retryablehttp.Logger, *http.Request, int) { attempts.Add(1) }
 		do := install(below, rc, newCache(t, core.WithAllowableCodes(200, 503)))
 		resp, _ := get(t, do, t.Context(), origin.URL+"/503")
-		if resp.StatusCode != 503 || hits.Load() != 4 || attempts.Load() != 4 {
-			t.Fatalf("first GET: %d, origin %d, attempts %d; want the origin's 503 retried: 503, 4, 4", resp.StatusCode, hits.Load(), attempts.Load())
+		if resp.StatusCode != 503 || !core.InfoOf(resp).FromCache || hits.Load() != 1 || attempts.Load() != 2 {
+			t.Fatalf("first GET: %d FromCache=%v, origin %d, attempts %d; want 503 true 1 2",
+				resp.StatusCode, core.InfoOf(resp).FromCache, hits.Load(), attempts.Load())
 		}
 		resp, _ = get(t, do, t.Context(), origin.URL+"/503")
-		if resp.StatusCode != 503 || !core.InfoOf(resp).FromCache || hits.Load() != 4 || attempts.Load() != 5 {
-			t.Fatalf("second GET: %d FromCache=%v, origin %d, attempts %d; want a cached 503 answered once: 503 true 4 5",
+		if resp.StatusCode != 503 || !core.InfoOf(resp).FromCache || hits.Load() != 1 || attempts.Load() != 3 {
+			t.Fatalf("second GET: %d FromCache=%v, origin %d, attempts %d; want a cached 503 answered once: 503 true 1 3",
 				resp.StatusCode, core.InfoOf(resp).FromCache, hits.Load(), attempts.Load())
 		}
 	})
@@ -509,24 +517,30 @@ func TestContextCancel(t *testing.T) {
 				arrived <- struct{}{}
 				select {
 				case <-r.Context().Done():
-				case <-time.After(10 * time.Second):
+				case <-time.After(5 * time.Second):
 				}
 			}))
 			defer origin.Close()
 			do := install(p, newRetryClient(3), newCache(t))
 
+			// Cancelled while the response body is arriving (the cache is
+			// reading it to store it, or the caller is).
 			ctx, cancel := context.WithCancel(t.Context())
+			go func() {
+				<-arrived
+				cancel()
+			}()
 			r, _ := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, origin.URL+"/c?slow=1", nil)
 			resp, err := do(r)
-			if err != nil {
-				t.Fatal(err)
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
 			}
-			<-arrived
-			cancel()
-			_, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
 			if !errors.Is(err, context.Canceled) {
-				t.Errorf("reading the body after cancel: %v, want context.Canceled", err)
+				t.Errorf("cancelled in flight: %v, want context.Canceled", err)
+			}
+			if hits.Load() != 1 {
+				t.Errorf("origin requests = %d, want 1 (no retry after a cancel)", hits.Load())
 			}
 			r, _ = retryablehttp.NewRequest(http.MethodGet, origin.URL+"/c?slow=1", nil)
 			r = r.WithContext(core.OnlyIfCached(t.Context()))
