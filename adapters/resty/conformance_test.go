@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	restycache "github.com/hoardhttp/hoard/adapters/resty"
 	"github.com/hoardhttp/hoard/conformance"
 	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/stores/filestore"
 )
 
 // harness runs the conformance scenarios through a resty client (as
@@ -86,6 +88,19 @@ func TestConformance(t *testing.T) {
 	t.Run("memstore", func(t *testing.T) {
 		conformance.RunAdapterTests(t, func(context.Context, *testing.T) (conformance.AdapterHarness, error) {
 			return harness{}, nil
+		})
+	})
+	t.Run("filestore", func(t *testing.T) {
+		conformance.RunAdapterTests(t, func(_ context.Context, t *testing.T) (conformance.AdapterHarness, error) {
+			dir := t.TempDir()
+			return storeHarness{harness{makeStore: func(context.Context) (core.Store, error) {
+				// A fresh directory per store: each scenario's cache starts empty.
+				d, err := os.MkdirTemp(dir, "store")
+				if err != nil {
+					return nil, err
+				}
+				return filestore.New(d, nil)
+			}}}, nil
 		})
 	})
 }

@@ -35,7 +35,8 @@
 //
 // To change transport settings after Install, call Uninstall, change them,
 // and Install again, or change the *http.Transport that BaseTransport
-// returns (both while no request is in flight).
+// returns (both while no request is in flight). SetTransport after Install
+// replaces the cache with the new transport: call Install again after it.
 //
 // # Per-request options
 //
@@ -62,9 +63,11 @@
 //     (a miss) before asking the origin;
 //   - a response the cache produced from its store (a hit, a stale response,
 //     or the synthetic 504 Gateway Timeout of OnlyIfCached) is the same on
-//     every attempt, so retrying it only adds backoff delays. resty retries
-//     when any condition says so; use RetryCondition, or wrap your own
-//     conditions with SkipCached, so that such responses are never retried.
+//     every attempt, so retrying it only adds backoff delays. Without retry
+//     conditions resty retries errors only, never a status; with them it
+//     retries when any condition says so. Use RetryCondition, or wrap your
+//     own conditions with SkipCached, so that such responses are never
+//     retried.
 //     resty's AddRetryAfterErrorCondition retries every status >= 400,
 //     including the synthetic 504: use RetryCondition instead.
 //
