@@ -86,6 +86,9 @@ func (c *Cache) storeCtx(ctx context.Context) (context.Context, context.CancelFu
 }
 
 func (c *Cache) storeFailed(ctx context.Context, op, key string, err error) {
+	if ctx.Err() != nil {
+		return // the caller gave up; the store did not fail
+	}
 	c.stats.storeErrors.Add(1)
 	c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: store error; request fails open",
 		slog.String("op", op), slog.String("key", key), slog.Any("error", err))
