@@ -1,0 +1,85 @@
+// Package redisstore is a core.Store over Redis, through go-redis v9
+// (github.com/redis/go-redis/v9): one cache shared by every process and
+// host that points at the same server, Sentinel group or Cluster.
+//
+// New takes a redis.UniversalClient, so a *redis.Client, a failover
+// (Sentinel) client from redis.NewFailoverClient, a *redis.ClusterClient
+// and a *redis.Ring all work. Create the client with ContextTimeoutEnabled
+// set so that core.WithStoreTimeout can cut off a server that does not
+// answer; the DSN opener does this for you.
+//
+// # Options
+//
+// New takes an *Options; nil means defaults.
+//
+//	| Options field | DSN parameter | default | meaning                                         |
+//	|---------------|---------------|---------|-------------------------------------------------|
+//	| KeyPrefix     | prefix        | hoard:  | prepended to every key: the store's namespace   |
+//	| ScanCount     | scan_count    | 1000    | SCAN COUNT hint and batch size of List and Clear |
+//
+// # URLs
+//
+// Importing the package registers the schemes "redis" and "rediss" (TLS)
+// with core.RegisterStore, so core.OpenStore accepts
+//
+//	redis://127.0.0.1:6379/0
+//	redis://user:password@cache.internal:6379/2?prefix=myapp:&scan_count=500
+//	rediss://cache.internal:6380/0?prefix=myapp:
+//
+// The path is the database number. prefix and scan_count configure the
+// store; every other parameter is one of go-redis's connection parameters
+// (dial_timeout, read_timeout, write_timeout, pool_size, max_retries,
+// protocol, client_name, skip_verify, ...; see redis.ParseURL), and any
+// parameter neither knows is an error, as is a fragment. The opener does not
+// contact the server, so a program starts even while Redis is down; the
+// client it makes belongs to the store, which closes it in Close. For
+// Sentinel, Cluster or a client you configure in code, use New.
+//
+// # Layout in Redis
+//
+// Each entry is one string key, KeyPrefix followed by the core's key, whose
+// value is a small header (format version, the entry's core.Meta) followed
+// by the encoded entry. A hit is therefore one GET, and List reads each
+// entry's Meta with a short GETRANGE. Keys are binary-safe: the core's keys
+// are used as they are.
+//
+// # Expiry
+//
+// A non-zero Meta.Expires becomes the key's TTL, set by the same SET that
+// writes the value (PX, or EX for whole seconds, with the time left until
+// Expires by this process's clock, rounded up to a millisecond),
+// so Redis evicts the entry itself; a relative TTL keeps working when the
+// server's clock and the client's disagree, and on servers older than 6.2.
+// Get also compares Expires, kept in the header, with this process's clock,
+// so an entry is never returned after its Expires. A zero Expires keeps the
+// entry until Redis evicts it under its maxmemory policy (volatile-* policies
+// evict only keys with a TTL); an Expires that is not in the future deletes
+// the key.
+//
+// # Listing and clearing
+//
+// List and Clear walk the keyspace with SCAN MATCH <prefix>* (never KEYS),
+// on every master of a Cluster and every shard of a Ring, a batch of
+// ScanCount keys per round trip; Clear removes what it finds with UNLINK and
+// touches no key outside the prefix. SCAN visits the whole database, so a
+// cache that shares a large database pays for the size of that database when
+// listing or clearing; give it a database (or a server) of its own if that
+// matters. A prefix must not be a prefix of another application's keys.
+//
+// # Large values
+//
+// The store does not implement core.Streamer: every entry is one Redis
+// value, read and written whole (Redis values are limited to 512 MB, and the
+// core stores bodies up to core.WithMaxBodySize, 64 MiB by default).
+//
+// # Concurrency and errors
+//
+// A *Store is safe for concurrent use; each method is one command or one
+// pipeline, and SET replaces a value and its TTL atomically. Errors are
+// prefixed "redisstore:", carry the operation and key, and wrap the
+// go-redis error (and ctx.Err() when the context is done); a miss wraps
+// core.ErrNotFound. Get returns a slice that shares memory with the reply,
+// which neither the caller nor the store modifies, as core.Store requires.
+//
+// Redis 4.0 or later is needed (UNLINK).
+package redisstore

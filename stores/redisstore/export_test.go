@@ -1,0 +1,4 @@
+package redisstore
+
+// EncodeForTest exposes the stored form to the external tests.
+var EncodeForTest = encode
