@@ -1,0 +1,704 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/hoardhttp/hoard/core"
+)
+
+// Defaults applied to zero Options fields.
+const (
+	// DefaultDatabase is the database used when Options.Database is empty.
+	DefaultDatabase = "hoard"
+	// DefaultCollection is the collection used when Options.Collection is
+	// empty.
+	DefaultCollection = "hoard"
+	// DefaultChunkSize is the GridFS chunk size used when Options.ChunkSize
+	// is 0: 255 KiB, the size GridFS tools use.
+	DefaultChunkSize = 255 << 10
+	// DefaultSweepInterval is the period of the background sweep when
+	// Options.SweepInterval is 0.
+	DefaultSweepInterval = time.Minute
+	// DefaultStreamTimeout bounds each stream operation when
+	// Options.StreamTimeout is 0.
+	DefaultStreamTimeout = 30 * time.Second
+	// MaxChunkSize is the largest Options.ChunkSize accepted: 8 MiB, well
+	// below the 16 MiB limit of a MongoDB document.
+	MaxChunkSize = 8 << 20
+	// MinChunkSize is the smallest Options.ChunkSize accepted: 1 KiB.
+	MinChunkSize = 1 << 10
+)
+
+// sweepBatch bounds the work of one sweep: at most this many expired
+// entries and this many expired GridFS files are removed per run.
+const sweepBatch = 500
+
+// ErrClosed is returned by every method of a Store after Close.
+var ErrClosed = errors.New("mongostore: closed")
+
+// errNotFound is what Get and OpenStream return on a miss: core.ErrNotFound
+// with the package prefix, built once so that a miss does not allocate.
+var errNotFound = fmt.Errorf("mongostore: %w", core.ErrNotFound)
+
+// Options configures a Store. A nil *Options means all defaults. Each field
+// is mirrored by a DSN parameter (see the package documentation).
+type Options struct {
+	// Database is the database holding the collections. Empty means the
+	// database named in the connection URI's path, else DefaultDatabase.
+	// DSN parameter: database.
+	Database string
+	// Collection is the collection holding the entries: the store's
+	// namespace. Stores with different collections never see each other's
+	// entries. Empty means DefaultCollection.
+	// DSN parameter: collection.
+	Collection string
+	// GridFS is the name of the GridFS bucket holding large bodies (the
+	// collections <GridFS>.files and <GridFS>.chunks). Empty means the
+	// collection name, so that a namespace's entries and bodies sit side by
+	// side. Two stores must not share a bucket unless they share the
+	// collection too.
+	// DSN parameter: gridfs.
+	GridFS string
+	// ChunkSize is the size of the GridFS chunks a stream is cut into, in
+	// bytes, between MinChunkSize and MaxChunkSize. 0 means
+	// DefaultChunkSize. A stream writer holds one chunk in memory.
+	// DSN parameter: chunk_size (for example chunk_size=1MiB).
+	ChunkSize int
+	// SweepInterval is the period of the background sweep that removes
+	// expired entries and bodies (needed where the server has no TTL
+	// indexes, and for GridFS files, which TTL indexes do not reach). 0
+	// means DefaultSweepInterval; a negative value disables the background
+	// sweep (call Sweep yourself).
+	// DSN parameter: sweep_interval (a Go duration such as 30s; "off"
+	// disables it).
+	SweepInterval time.Duration
+	// StreamTimeout bounds each database operation a stream writer or
+	// reader performs (one chunk written, one batch of chunks read). Those
+	// run while the caller reads a response body, outside the core's
+	// per-operation store timeout. 0 means DefaultStreamTimeout; a negative
+	// value means no bound beyond the context and the client's own timeouts.
+	// DSN parameter: stream_timeout (a Go duration; "off" for no bound).
+	StreamTimeout time.Duration
+}
+
+// Store is a core.Store that keeps entries as documents of a MongoDB
+// collection and large bodies in a GridFS bucket. It also implements
+// core.Lister, core.Clearer, core.Streamer and io.Closer. Create it with New
+// or core.OpenStore; the zero value is not usable.
+type Store struct {
+	client     *mongo.Client
+	ownsClient bool
+	database   string
+	collection string
+	bucket     string
+	entries    *mongo.Collection
+	files      *mongo.Collection
+	chunks     *mongo.Collection
+
+	chunkSize     int
+	streamTimeout time.Duration
+	nativeTTL     bool
+	now           func() time.Time // the store's clock; time.Now outside tests
+	logger        *slog.Logger
+
+	// life is the context of background work (the sweeper, the removal of
+	// replaced GridFS files, disconnecting an owned client): New's context
+	// without its cancellation, cancelled by Close.
+	life       context.Context
+	cancelLife context.CancelFunc
+	sweeper    sync.WaitGroup
+	closed     atomic.Bool
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+var (
+	_ core.Store    = (*Store)(nil)
+	_ core.Lister   = (*Store)(nil)
+	_ core.Clearer  = (*Store)(nil)
+	_ core.Streamer = (*Store)(nil)
+	_ io.Closer     = (*Store)(nil)
+)
+
+// Field names of an entry document.
+const (
+	fID      = "_id"
+	fURL     = "url"
+	fMethod  = "method"
+	fStatus  = "status"
+	fCreated = "created"
+	fExpires = "expires"
+	fSize    = "size"
+	fValue   = "value"
+	fStream  = "stream"
+	// Fields of the stream sub-document.
+	fStreamFile    = "file"
+	fStreamSize    = "size"
+	fStreamExpires = "expires"
+)
+
+// codeNotImplemented is the server error code for an unsupported feature
+// (FerretDB answers it to TTL indexes).
+const codeNotImplemented = 238
+
+// New returns a Store over client configured by opts (nil means defaults).
+// It creates the indexes it needs (a TTL index on the deletion time when the
+// server supports one, a plain index otherwise) and starts the background
+// sweep. The client stays the caller's: Close does not disconnect it.
+func New(ctx context.Context, client *mongo.Client, opts *Options) (*Store, error) {
+	return newStore(ctx, client, opts, time.Now)
+}
+
+// newStore is New with the store's clock, which tests replace.
+func newStore(ctx context.Context, client *mongo.Client, opts *Options, now func() time.Time) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("mongostore: New: nil client")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("mongostore: New: %w", err)
+	}
+	cfg, err := resolve(opts)
+	if err != nil {
+		return nil, err
+	}
+	db := client.Database(cfg.Database)
+	s := &Store{
+		client:        client,
+		database:      cfg.Database,
+		collection:    cfg.Collection,
+		bucket:        cfg.GridFS,
+		entries:       db.Collection(cfg.Collection),
+		files:         db.Collection(cfg.GridFS + ".files"),
+		chunks:        db.Collection(cfg.GridFS + ".chunks"),
+		chunkSize:     cfg.ChunkSize,
+		streamTimeout: cfg.StreamTimeout,
+		now:           now,
+		logger:        slog.Default(),
+	}
+	if err := s.createIndexes(ctx); err != nil {
+		return nil, err
+	}
+	s.life, s.cancelLife = context.WithCancel(context.WithoutCancel(ctx))
+	if cfg.SweepInterval > 0 {
+		s.sweeper.Add(1)
+		go s.sweepLoop(cfg.SweepInterval)
+	}
+	return s, nil
+}
+
+// resolve validates opts and applies the defaults.
+func resolve(opts *Options) (Options, error) {
+	var cfg Options
+	if opts != nil {
+		cfg = *opts
+	}
+	if cfg.Database == "" {
+		cfg.Database = DefaultDatabase
+	}
+	if cfg.Collection == "" {
+		cfg.Collection = DefaultCollection
+	}
+	if cfg.GridFS == "" {
+		cfg.GridFS = cfg.Collection
+	}
+	if cfg.ChunkSize == 0 {
+		cfg.ChunkSize = DefaultChunkSize
+	}
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = DefaultSweepInterval
+	}
+	if cfg.StreamTimeout == 0 {
+		cfg.StreamTimeout = DefaultStreamTimeout
+	}
+	if strings.ContainsAny(cfg.Database, "/\\. \"$\x00") || len(cfg.Database) > 63 {
+		return cfg, fmt.Errorf("mongostore: invalid Database %q (at most 63 bytes, none of / \\ . space \" $ NUL)", cfg.Database)
+	}
+	for _, n := range []struct{ field, name string }{{"Collection", cfg.Collection}, {"GridFS", cfg.GridFS}} {
+		if strings.ContainsAny(n.name, "$\x00") || strings.HasPrefix(n.name, "system.") || !utf8.ValidString(n.name) {
+			return cfg, fmt.Errorf("mongostore: invalid %s %q (no $ or NUL, valid UTF-8, not system.*)", n.field, n.name)
+		}
+	}
+	if cfg.ChunkSize < MinChunkSize || cfg.ChunkSize > MaxChunkSize {
+		return cfg, fmt.Errorf("mongostore: ChunkSize is %d; want 0 (the default) or %d to %d", cfg.ChunkSize, MinChunkSize, MaxChunkSize)
+	}
+	return cfg, nil
+}
+
+// createIndexes creates the indexes of the entries and of the GridFS bucket.
+// They are idempotent; New calls it every time.
+func (s *Store) createIndexes(ctx context.Context) error {
+	ttl := mongo.IndexModel{
+		Keys:    bson.D{{Key: fExpires, Value: 1}},
+		Options: options.Index().SetExpireAfterSeconds(0),
+	}
+	_, err := s.entries.Indexes().CreateOne(ctx, ttl)
+	switch {
+	case err == nil:
+		s.nativeTTL = true
+	case ctx.Err() != nil:
+		return fmt.Errorf("mongostore: creating indexes: %w", ctx.Err())
+	default:
+		// No TTL index (FerretDB answers NotImplemented; a server may also
+		// hold a conflicting index on the field): the store filters on
+		// expires in Get and the sweeper deletes what expired, helped by a
+		// plain index.
+		var ce mongo.CommandError
+		if !errors.As(err, &ce) || ce.Code != codeNotImplemented {
+			s.logger.LogAttrs(ctx, slog.LevelInfo, "mongostore: no TTL index; expired entries are swept instead",
+				slog.String("collection", s.collection), slog.Any("error", err))
+		}
+		if _, err := s.entries.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: fExpires, Value: 1}}}); err != nil {
+			return fmt.Errorf("mongostore: creating the index on %s.%s: %w", s.collection, fExpires, err)
+		}
+	}
+	// The GridFS indexes: chunks by file and position (what every GridFS
+	// reader expects), files by deletion time (for the sweeper).
+	if _, err := s.chunks.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "files_id", Value: 1}, {Key: "n", Value: 1}},
+		Options: options.Index().SetUnique(true),
+	}); err != nil {
+		return fmt.Errorf("mongostore: creating the index of %s.chunks: %w", s.bucket, err)
+	}
+	if _, err := s.files.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "metadata.expires", Value: 1}},
+	}); err != nil {
+		return fmt.Errorf("mongostore: creating the index of %s.files: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// Database reports the name of the database the store uses.
+func (s *Store) Database() string { return s.database }
+
+// Collection reports the name of the collection holding the entries.
+func (s *Store) Collection() string { return s.collection }
+
+// GridFS reports the name of the GridFS bucket holding large bodies.
+func (s *Store) GridFS() string { return s.bucket }
+
+// NativeTTL reports whether the server accepted a TTL index on the entries'
+// deletion time, so that it removes expired entries itself. Either way Get
+// never returns an expired entry.
+func (s *Store) NativeTTL() bool { return s.nativeTTL }
+
+// docID is the _id of key's document: the key itself when it is valid
+// UTF-8 (readable in Mongo tools), its bytes as BSON binary otherwise (BSON
+// strings must be UTF-8). Distinct keys have distinct ids.
+func docID(key string) any {
+	if utf8.ValidString(key) {
+		return key
+	}
+	return bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: []byte(key)}
+}
+
+// keyOf turns a document _id back into its key.
+func keyOf(v bson.RawValue) (string, bool) {
+	if s, ok := v.StringValueOK(); ok {
+		return s, true
+	}
+	if _, data, ok := v.BinaryOK(); ok {
+		return string(data), true
+	}
+	return "", false
+}
+
+// expired reports whether a deletion time t has passed at now; the zero time
+// never expires.
+func expired(t, now time.Time) bool { return !t.IsZero() && !now.Before(t) }
+
+// dateOf reads an optional BSON date.
+func dateOf(v bson.RawValue) time.Time {
+	if dt, ok := v.DateTimeOK(); ok {
+		return time.UnixMilli(dt)
+	}
+	return time.Time{}
+}
+
+// intOf reads a BSON integer of either width, or a double.
+func intOf(v bson.RawValue) (int64, bool) {
+	switch v.Type {
+	case bson.TypeInt32:
+		return int64(v.Int32()), true
+	case bson.TypeInt64:
+		return v.Int64(), true
+	case bson.TypeDouble:
+		return int64(v.Double()), true
+	}
+	return 0, false
+}
+
+// check returns the error an operation must fail with before it starts: a
+// done ctx or a closed store.
+func (s *Store) check(ctx context.Context, op, key string) error {
+	if err := ctx.Err(); err != nil {
+		return opError(op, key, err)
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// opError wraps a backend error once with the operation and key.
+func opError(op, key string, err error) error {
+	if key == "" {
+		return fmt.Errorf("mongostore: %s: %w", op, err)
+	}
+	return fmt.Errorf("mongostore: %s %q: %w", op, key, err)
+}
+
+var getOpts = options.FindOne().SetProjection(bson.D{{Key: fValue, Value: 1}, {Key: fExpires, Value: 1}})
+
+// Get returns the value stored under key. A missing key, a key holding only
+// a stream, and a key whose deletion time has passed (whether or not the
+// server has removed it yet) give an error wrapping core.ErrNotFound. The
+// returned slice is the driver's freshly read reply, not shared with
+// anything else.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := s.check(ctx, "get", key); err != nil {
+		return nil, err
+	}
+	raw, err := s.entries.FindOne(ctx, bson.D{{Key: fID, Value: docID(key)}}, getOpts).Raw()
+	if err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil, errNotFound
+		}
+		return nil, opError("get", key, err)
+	}
+	if expired(dateOf(raw.Lookup(fExpires)), s.now()) {
+		return nil, errNotFound
+	}
+	_, data, ok := raw.Lookup(fValue).BinaryOK()
+	if !ok {
+		return nil, errNotFound
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+var upsert = options.UpdateOne().SetUpsert(true)
+
+// Set stores value under key with meta's fields as queryable fields of the
+// document, replacing any previous value (a stream of the key is kept). A
+// meta.Expires that has passed deletes the key, value and stream.
+func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Meta) error {
+	if err := s.check(ctx, "set", key); err != nil {
+		return err
+	}
+	if expired(meta.Expires, s.now()) {
+		if err := s.remove(ctx, key); err != nil {
+			return opError("set", key, err)
+		}
+		return nil
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	set := bson.D{
+		{Key: fURL, Value: meta.URL},
+		{Key: fMethod, Value: meta.Method},
+		{Key: fStatus, Value: meta.Status},
+		{Key: fSize, Value: int64(len(value))},
+		{Key: fValue, Value: bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: value}},
+	}
+	var unset bson.D
+	if meta.Created.IsZero() {
+		unset = append(unset, bson.E{Key: fCreated, Value: ""})
+	} else {
+		set = append(set, bson.E{Key: fCreated, Value: meta.Created})
+	}
+	if meta.Expires.IsZero() {
+		unset = append(unset, bson.E{Key: fExpires, Value: ""})
+	} else {
+		set = append(set, bson.E{Key: fExpires, Value: meta.Expires})
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+	if len(unset) > 0 {
+		update = append(update, bson.E{Key: "$unset", Value: unset})
+	}
+	filter := bson.D{{Key: fID, Value: docID(key)}}
+	_, err := s.entries.UpdateOne(ctx, filter, update, upsert)
+	if mongo.IsDuplicateKeyError(err) {
+		// Two upserts of a new key raced and the other inserted first; the
+		// document exists now, so the update applies to it.
+		_, err = s.entries.UpdateOne(ctx, filter, update, upsert)
+	}
+	if err != nil {
+		return opError("set", key, err)
+	}
+	return nil
+}
+
+// Delete removes key: its value and its stream. Deleting a missing key is
+// not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.check(ctx, "delete", key); err != nil {
+		return err
+	}
+	if err := s.remove(ctx, key); err != nil {
+		return opError("delete", key, err)
+	}
+	return nil
+}
+
+// remove deletes key's document and then the GridFS file it points at.
+// findOneAndDelete tells atomically which file that was, so a concurrent
+// Commit never loses its file to this removal.
+func (s *Store) remove(ctx context.Context, key string) error {
+	raw, err := s.entries.FindOneAndDelete(ctx, bson.D{{Key: fID, Value: docID(key)}}).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fid, ok := streamFile(raw); ok {
+		if err := s.deleteFiles(ctx, fid); err != nil {
+			return fmt.Errorf("removing its GridFS file: %w", err)
+		}
+	}
+	return nil
+}
+
+// streamFile returns the GridFS file id an entry document points at.
+func streamFile(doc bson.Raw) (bson.ObjectID, bool) {
+	v, err := doc.LookupErr(fStream, fStreamFile)
+	if err != nil {
+		return bson.ObjectID{}, false
+	}
+	return v.ObjectIDOK()
+}
+
+// deleteFiles removes GridFS files, the files documents first so that
+// readers stop finding them before their chunks go.
+func (s *Store) deleteFiles(ctx context.Context, ids ...bson.ObjectID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := s.files.DeleteMany(ctx, bson.D{{Key: fID, Value: bson.D{{Key: "$in", Value: ids}}}}); err != nil {
+		return err
+	}
+	_, err := s.chunks.DeleteMany(ctx, bson.D{{Key: "files_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	return err
+}
+
+var listOpts = options.Find().SetProjection(bson.D{{Key: fValue, Value: 0}, {Key: fStream, Value: 0}})
+
+// List yields every live entry with its Meta, in no particular order, from a
+// cursor over the collection: entries written meanwhile may or may not
+// appear. Expired entries and keys holding only a stream are not yielded. On
+// error List yields a zero core.Listed with the error and stops.
+func (s *Store) List(ctx context.Context) iter.Seq2[core.Listed, error] {
+	return func(yield func(core.Listed, error) bool) {
+		if err := s.check(ctx, "list", ""); err != nil {
+			yield(core.Listed{}, err)
+			return
+		}
+		cur, err := s.entries.Find(ctx, bson.D{{Key: fValue, Value: bson.D{{Key: "$exists", Value: true}}}}, listOpts)
+		if err != nil {
+			yield(core.Listed{}, opError("list", "", err))
+			return
+		}
+		defer cur.Close(context.WithoutCancel(ctx))
+		now := s.now()
+		for cur.Next(ctx) {
+			doc := cur.Current
+			key, ok := keyOf(doc.Lookup(fID))
+			if !ok {
+				continue // not a document this package wrote
+			}
+			meta := core.Meta{
+				Expires: dateOf(doc.Lookup(fExpires)),
+				Created: dateOf(doc.Lookup(fCreated)),
+			}
+			if expired(meta.Expires, now) {
+				continue
+			}
+			meta.URL, _ = doc.Lookup(fURL).StringValueOK()
+			meta.Method, _ = doc.Lookup(fMethod).StringValueOK()
+			status, _ := intOf(doc.Lookup(fStatus))
+			meta.Status = int(status)
+			meta.Size, _ = intOf(doc.Lookup(fSize))
+			if !yield(core.Listed{Key: key, Meta: meta}, nil) {
+				return
+			}
+		}
+		if err := cur.Err(); err != nil {
+			yield(core.Listed{}, opError("list", "", err))
+		}
+	}
+}
+
+// Clear removes every entry and every GridFS file of the store's collection
+// and bucket, and nothing else.
+func (s *Store) Clear(ctx context.Context) error {
+	if err := s.check(ctx, "clear", ""); err != nil {
+		return err
+	}
+	for _, c := range []*mongo.Collection{s.entries, s.files, s.chunks} {
+		if _, err := c.DeleteMany(ctx, bson.D{}); err != nil {
+			return opError("clear", "", fmt.Errorf("%s: %w", c.Name(), err))
+		}
+	}
+	return nil
+}
+
+// Drop removes the store's collection and GridFS bucket from the database,
+// indexes included: for tests and tools that created a namespace for a
+// while. The store must not be used afterwards except to Close it.
+func (s *Store) Drop(ctx context.Context) error {
+	if err := s.check(ctx, "drop", ""); err != nil {
+		return err
+	}
+	for _, c := range []*mongo.Collection{s.entries, s.files, s.chunks} {
+		if err := c.Drop(ctx); err != nil {
+			return opError("drop", "", fmt.Errorf("%s: %w", c.Name(), err))
+		}
+	}
+	return nil
+}
+
+// Close stops the background sweep and, for a store opened with
+// core.OpenStore, disconnects the client it created. After Close every
+// other method returns ErrClosed; closing again returns nil.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.cancelLife()
+		s.sweeper.Wait()
+		if s.ownsClient {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(s.life), 10*time.Second)
+			defer cancel()
+			if err := s.client.Disconnect(ctx); err != nil {
+				s.closeErr = fmt.Errorf("mongostore: close: %w", err)
+			}
+		}
+	})
+	return s.closeErr
+}
+
+// sweepLoop runs Sweep every interval until Close.
+func (s *Store) sweepLoop(interval time.Duration) {
+	defer s.sweeper.Done()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.life.Done():
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(s.life, interval)
+		_, err := s.Sweep(ctx)
+		cancel()
+		if err != nil && s.life.Err() == nil {
+			s.logger.LogAttrs(s.life, slog.LevelWarn, "mongostore: sweep failed; retrying at the next interval",
+				slog.String("collection", s.collection), slog.Any("error", err))
+		}
+	}
+}
+
+var sweepFindOpts = options.Find().
+	SetProjection(bson.D{{Key: fID, Value: 1}, {Key: fStream + "." + fStreamFile, Value: 1}}).
+	SetLimit(sweepBatch)
+
+var sweepFilesOpts = options.Find().SetProjection(bson.D{{Key: fID, Value: 1}}).SetLimit(sweepBatch)
+
+// Sweep removes entries whose deletion time has passed, with their GridFS
+// files, and GridFS files whose own deletion time has passed (bodies of
+// entries the server's TTL monitor removed, or of streams replaced while
+// the store could not delete them). It does a bounded amount of work, at
+// most 500 entries and 500 files, and returns how many entries and files it
+// removed. The background sweep calls it every Options.SweepInterval; call
+// it yourself when that is disabled.
+func (s *Store) Sweep(ctx context.Context) (int, error) {
+	if err := s.check(ctx, "sweep", ""); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	due := bson.D{{Key: "$lte", Value: now}}
+	cur, err := s.entries.Find(ctx, bson.D{{Key: fExpires, Value: due}}, sweepFindOpts)
+	if err != nil {
+		return 0, opError("sweep", "", err)
+	}
+	var plain []any
+	var streamed []any
+	for cur.Next(ctx) {
+		id := cur.Current.Lookup(fID)
+		if _, ok := streamFile(cur.Current); ok {
+			streamed = append(streamed, id)
+		} else {
+			plain = append(plain, id)
+		}
+	}
+	err = cur.Err()
+	cur.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return 0, opError("sweep", "", err)
+	}
+	removed := 0
+	if len(plain) > 0 {
+		// The conditions are checked again: an entry written since the
+		// query above is not removed.
+		res, err := s.entries.DeleteMany(ctx, bson.D{
+			{Key: fID, Value: bson.D{{Key: "$in", Value: plain}}},
+			{Key: fExpires, Value: due},
+			{Key: fStream, Value: bson.D{{Key: "$exists", Value: false}}},
+		})
+		if err != nil {
+			return removed, opError("sweep", "", err)
+		}
+		removed += int(res.DeletedCount)
+	}
+	for _, id := range streamed {
+		raw, err := s.entries.FindOneAndDelete(ctx, bson.D{{Key: fID, Value: id}, {Key: fExpires, Value: due}}).Raw()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
+		}
+		if err != nil {
+			return removed, opError("sweep", "", err)
+		}
+		removed++
+		if fid, ok := streamFile(raw); ok {
+			if err := s.deleteFiles(ctx, fid); err != nil {
+				return removed, opError("sweep", "", err)
+			}
+		}
+	}
+	// GridFS files past their own deletion time.
+	fcur, err := s.files.Find(ctx, bson.D{{Key: "metadata.expires", Value: due}}, sweepFilesOpts)
+	if err != nil {
+		return removed, opError("sweep", "", err)
+	}
+	var fids []bson.ObjectID
+	for fcur.Next(ctx) {
+		if id, ok := fcur.Current.Lookup(fID).ObjectIDOK(); ok {
+			fids = append(fids, id)
+		}
+	}
+	err = fcur.Err()
+	fcur.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return removed, opError("sweep", "", err)
+	}
+	if err := s.deleteFiles(ctx, fids...); err != nil {
+		return removed, opError("sweep", "", err)
+	}
+	return removed + len(fids), nil
+}
