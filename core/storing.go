@@ -80,15 +80,32 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	if !ok {
 		return pass()
 	}
+	var prefix []byte
 	if st, can := c.store.(Streamer); can && l.method != http.MethodHead &&
 		(resp.ContentLength < 0 || resp.ContentLength > c.cfg.streamThreshold) {
 		if resp.ContentLength > c.cfg.maxStreamSize {
 			return pass()
 		}
-		return c.streamToStore(ctx, req, resp, l, e, t, st, fwd)
+		if resp.ContentLength >= 0 {
+			return c.streamToStore(ctx, req, resp, l, e, t, st, fwd, nil)
+		}
+		// Unknown length: a small body is cheaper stored whole, so read up
+		// to the threshold before choosing.
+		p, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.streamThreshold+1))
+		if err != nil {
+			resp.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(p), errReader{err}), Closer: resp.Body}
+			return pass()
+		}
+		if int64(len(p)) > c.cfg.streamThreshold {
+			return c.streamToStore(ctx, req, resp, l, e, t, st, fwd, p)
+		}
+		prefix = p
 	}
 	data := []byte{}
-	if l.method == http.MethodHead {
+	if prefix != nil {
+		data = prefix
+		resp.Body.Close()
+	} else if l.method == http.MethodHead {
 		drain(resp) // a HEAD response has no content, whatever its Content-Length says
 		resp.Body = http.NoBody
 	} else if data, ok = c.readBody(resp); !ok {
@@ -108,20 +125,26 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 // streamToStore hands the caller a body that tees into a store stream; the
 // entry is committed only after a clean EOF with the expected length and
 // within WithMaxStreamSize, so a truncated body is never stored.
-func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http.Response, l *lookup, e *Entry, t target, st Streamer, fwd string) (*http.Response, *Entry, string, bool) {
+//
+// prefix holds bytes already read from resp.Body (a body of unknown length
+// longer than the stream threshold); they are passed on first.
+func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http.Response, l *lookup, e *Entry, t target, st Streamer, fwd string, prefix []byte) (*http.Response, *Entry, string, bool) {
 	e.Streamed = true
+	src := resp.Body
+	if prefix != nil {
+		src = &replayBody{Reader: io.MultiReader(bytes.NewReader(prefix), resp.Body), Closer: resp.Body}
+	}
 	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Created: e.Created}
-	sctx, cancel := c.storeCtx(ctx)
-	w, err := st.CreateStream(sctx, t.key, meta)
-	cancel()
+	w, err := st.CreateStream(ctx, t.key, meta)
 	if err != nil {
 		c.storeFailed(ctx, "create stream", t.key, err)
+		resp.Body = src
 		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
 		return resp, nil, "", false
 	}
 	done := l.streamDone
 	detached := context.WithoutCancel(ctx)
-	tb := &teeBody{src: resp.Body, w: w, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
+	tb := &teeBody{src: src, w: w, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
 	tb.onEnd = func(n int64, clean bool) {
 		var stored *Entry
 		if clean {

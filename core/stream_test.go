@@ -268,3 +268,35 @@ func TestStreamedEntryRevalidated(t *testing.T) {
 		t.Errorf("origin calls = %d, want 2", calls.Load())
 	}
 }
+
+// TestUnknownLengthSmallBodyNotStreamed checks that a body of unknown length
+// that turns out to be below the stream threshold is stored whole, not as a
+// stream (one store write instead of a stream round trip).
+func TestUnknownLengthSmallBodyNotStreamed(t *testing.T) {
+	st := newStreamStore(t)
+	c, err := core.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var calls atomic.Int64
+	send := bigOrigin(&calls, 4096, -1, 0)
+	req, _ := http.NewRequest(http.MethodGet, "http://example.test/small", nil)
+	for i := range 2 {
+		resp, err := c.Do(req, send)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || len(b) != 4096 {
+			t.Fatalf("request %d: %d bytes, %v", i, len(b), err)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Errorf("origin calls = %d, want 1", calls.Load())
+	}
+	if n := st.commits.Load(); n != 0 {
+		t.Errorf("stream commits = %d, want 0 (the body fits below the threshold)", n)
+	}
+}
