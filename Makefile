@@ -35,7 +35,34 @@ test: ## Start the services tests need (if any), then vet and race-test every mo
 		scripts/services.sh up; \
 		set -a; eval "$$(scripts/services.sh env)"; set +a; \
 	fi; \
-	$(call each_module,$(GO) vet ./... && $(GO) test -race -count=1 ./...)
+	$(call each_module,$(GO) vet ./... && $(GO) test -race -count=1 ./...); \
+	$(call run_fuzz,$(FUZZ_SMOKE))
+
+# Fuzz targets, as directory:FuzzName. `make test` runs each for FUZZ_SMOKE;
+# `make fuzz` for FUZZ_TIME.
+FUZZ_TARGETS := \
+	core:FuzzBinaryCodecDecode \
+	codecs:FuzzJSONDecode \
+	codecs:FuzzGzipDecode \
+	codecs:FuzzSignedDecode \
+	codecs:FuzzEncryptedDecode \
+	codecs/cborcodec:FuzzCBORDecode \
+	codecs/bsoncodec:FuzzBSONDecode \
+	codecs/zstdcodec:FuzzZstdDecode
+FUZZ_SMOKE ?= 3s
+FUZZ_TIME ?= 5m
+
+define run_fuzz
+for t in $(FUZZ_TARGETS); do \
+	dir=$${t%%:*}; name=$${t##*:}; \
+	echo "==> fuzz $$dir $$name ($(1))"; \
+	(cd "$$dir" && $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(1) .) || exit 1; \
+done
+endef
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZ_TIME (default 5m each)
+	@$(call run_fuzz,$(FUZZ_TIME))
 
 .PHONY: bench
 bench: ## Run every module's benchmarks (no tests)
