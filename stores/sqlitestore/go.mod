@@ -2,9 +2,14 @@ module github.com/hoardhttp/hoard/stores/sqlitestore
 
 go 1.24.0
 
-require github.com/hoardhttp/hoard v0.0.0
+require (
+	github.com/hoardhttp/hoard v0.0.0
+	modernc.org/sqlite v1.46.1
+)
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dgraph-io/ristretto/v2 v2.4.2 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
@@ -15,7 +20,6 @@ require (
 	modernc.org/libc v1.67.6 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.11.0 // indirect
-	modernc.org/sqlite v1.46.1 // indirect
 )
 
 replace github.com/hoardhttp/hoard => ../..

@@ -1,0 +1,119 @@
+// Package sqlitestore is a persistent core.Store in a SQLite database file,
+// through the pure-Go driver modernc.org/sqlite (no cgo: cross-compiling
+// keeps working). It is meant to be shared by many goroutines and by several
+// processes on one machine without "database is locked" errors, to keep
+// large bodies out of memory, and to stay within a size bound.
+//
+// # Options
+//
+// New takes an *Options; nil means defaults (an in-memory database).
+//
+//	| Options field | DSN parameter  | default | meaning                                         |
+//	|---------------|----------------|---------|-------------------------------------------------|
+//	| Path          | the DSN path   | memory  | database file, created if missing               |
+//	| MaxBytes      | max_bytes      | 1 GiB   | bound on stored values + streams (LRU eviction) |
+//	| SweepInterval | sweep_interval | 1m      | background sweep period; negative / off: none   |
+//	| BusyTimeout   | busy_timeout   | 5s      | wait for another connection's or process's lock |
+//
+// # URLs
+//
+// Importing the package registers the scheme "sqlite" with
+// core.RegisterStore, so core.OpenStore accepts
+//
+//	sqlite:///var/cache/app/cache.db?max_bytes=1GiB&sweep_interval=1m
+//	sqlite:relative/dir/cache.db
+//	sqlite:///C:/cache/app.db
+//	sqlite:///:memory:
+//	sqlite://:memory:
+//
+// max_bytes takes the sizes core.ParseSize understands ("1GiB", "500MB");
+// sweep_interval and busy_timeout take Go durations ("30s", "1m"), and
+// sweep_interval=off disables the background sweep. 0 means the default. A
+// host, user information, a fragment, a repeated parameter or any parameter
+// not listed above is an error.
+//
+// # In memory
+//
+// Path "" or ":memory:" opens a private in-memory database that lives until
+// Close. It uses SQLite's memdb VFS under a random name
+// (file:/hoard-<random>?vfs=memdb), which shares one database among the
+// store's writer and reader connections with SQLite's ordinary locking. (A shared-cache
+// ":memory:" database would also share it, but its table locks fail at once
+// with SQLITE_LOCKED instead of waiting for the busy timeout.) There is no
+// WAL in memory: readers and the writer take turns, waiting on the busy
+// timeout.
+//
+// # Schema
+//
+// One table holds the entries: key (primary key, compared bytewise), deletion
+// time, URL, method, status, size, creation and last-access times, and the
+// value, with indexes on the deletion time (expiry sweep), the last-access
+// time (eviction) and the URL (DeleteURL). Streams are rows of a streams
+// table, their bodies chunks of 256 KiB in a chunks table keyed by (stream
+// id, sequence number). A stats row, kept by triggers, counts the stored
+// bytes. The schema version is PRAGMA user_version (SchemaVersion); a file
+// written by a newer version is refused with a *SchemaVersionError ("database
+// schema version N is newer than this package supports (M)"), and a SQLite
+// file that is not a hoard cache (PRAGMA application_id) is refused too.
+//
+// # Concurrency
+//
+// A *Store is safe for concurrent use. Files use WAL mode, so readers never
+// wait for the writer. Writes go through one connection (a *sql.DB limited
+// to one open connection; a pool serves reads) and run as BEGIN IMMEDIATE
+// transactions, so two writers of one process queue in Go instead of
+// competing for SQLite's lock, and a transaction never needs to upgrade a
+// read lock (the cause of most "database is locked" errors). Against other
+// processes on the same file, a connection waits up to BusyTimeout for the
+// lock, and a transaction that still finds the database busy is retried a
+// few times with a growing pause. Durability is synchronous=NORMAL: a
+// process crash loses nothing that was committed; a power cut may lose the
+// last transactions, never the file's consistency.
+//
+// # Size and eviction
+//
+// Values and committed streams count their length against MaxBytes. Each
+// write that takes the total over the bound deletes, in the same
+// transaction, expired entries and streams first, then the least recently
+// used keys (value and stream together) until it fits; the bound therefore holds for every process sharing the
+// file. A value larger than MaxBytes is not stored (Set deletes the key and
+// returns nil); a stream larger than MaxBytes fails with ErrTooLarge.
+//
+// Recency is the last-access time. A hit does not write it at once: Get and
+// OpenStream record the key in memory, and the times are written in one
+// transaction every two seconds (sooner when thousands are pending, before
+// an eviction, and on Close). A hit therefore performs no write.
+//
+// # Expiry and the sweep
+//
+// Get, List and OpenStream do not return what is past its Meta.Expires. A
+// background sweep every SweepInterval deletes expired entries and streams
+// in transactions of at most 512 rows, collects the chunks of deleted,
+// replaced and aborted streams 16 chunks (4 MiB) per transaction, takes
+// streams that have received no write for an hour for the remains of a
+// crashed writer, and returns free pages to the file system (the database
+// uses incremental auto-vacuum); each run does at most 64 transactions of
+// each kind, so its cost is bounded and other writers interleave. Sweep
+// does the same to the end, on demand.
+//
+// # Streams
+//
+// The store implements core.Streamer, so bodies of any size neither pass
+// through memory nor meet SQLite's 1 GB limit on one value. CreateStream
+// allocates a fresh stream id that no key refers to; each 256 KiB chunk is
+// written in its own short transaction, so a long download never holds the
+// writer for long; Commit is one short transaction that points the key at
+// the new stream and marks the previous stream garbage (its chunks are
+// deleted later, in the background). Abort marks the stream garbage. A crash
+// while writing leaves a stream no key refers to, which the sweep removes.
+// A reader loads one chunk at a time; while it is open the collector of its
+// Store leaves the stream's chunks alone, so it finishes the bytes it
+// started with even if the stream is replaced or deleted meanwhile (a
+// reader in another process may fail with ErrStreamGone instead; stream ids
+// are never reused, so no reader ever mixes two streams). A stream follows
+// its key's value:
+// Delete, Clear, eviction and a Set with a past Meta.Expires remove both,
+// and Set gives the key's stream the value's Meta.Expires.
+//
+// After Close every method returns ErrClosed.
+package sqlitestore

@@ -1,0 +1,18 @@
+package sqlitestore
+
+import (
+	"context"
+	"time"
+)
+
+// NewWithClock is New with an injected clock and stream grace period, for
+// tests of expiry, sweeping and abandoned streams without waiting.
+func NewWithClock(ctx context.Context, opts *Options, now func() time.Time, grace time.Duration) (*Store, error) {
+	return newStore(ctx, opts, config{now: now, grace: grace, flushEvery: flushEvery})
+}
+
+// FlushAccessTimes writes the recorded access times now.
+func (s *Store) FlushAccessTimes(ctx context.Context) error { return s.flushTouches(ctx) }
+
+// ChunkSize is the size of a stream chunk.
+const ChunkSize = chunkSize

@@ -1,3 +1,0 @@
-package sqlitestore
-
-import _ "modernc.org/sqlite"
