@@ -96,9 +96,12 @@ type Clearer interface {
 //   - The ctx given to CreateStream is the request's and stays valid for the
 //     writer's whole life: Write, Commit and Abort may use it, and fail when
 //     it is cancelled. The ctx given to OpenStream likewise governs reads.
-//   - Set and Delete of the value do not touch the stream, except that
-//     Delete (and Clear, and expiry) of a key removes its stream too. The
-//     core commits a stream before it writes the value that refers to it.
+//   - Set of the value keeps the key's stream, and should carry the value's
+//     new Meta.Expires over to it (the core rewrites the value when a 304
+//     freshens a streamed entry; a store that keeps the stream's first
+//     deletion time only costs a refetch once it passes). Delete, Clear and
+//     expiry of a key remove its stream too. The core commits a stream
+//     before it writes the value that refers to it.
 //   - CreateStream returns a writer whose bytes become the stream of key only
 //     when Commit returns nil, atomically replacing any previous stream of
 //     key; readers never see a partial stream, even if the process dies
