@@ -114,3 +114,33 @@ func ParseSize(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// DSNParams parses the query of a store DSN for a StoreOpener: every
+// parameter must be one of supported and appear at most once. It returns the
+// values by name. The error names every unknown parameter and lists the
+// supported ones, or names a repeated one; openers wrap it with their
+// package and the DSN.
+func DSNParams(u *url.URL, supported ...string) (map[string]string, error) {
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, err
+	}
+	var unknown []string
+	for name := range q {
+		if !slices.Contains(supported, name) {
+			unknown = append(unknown, strconv.Quote(name))
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return nil, fmt.Errorf("unknown parameter %s (supported: %s)", strings.Join(unknown, ", "), strings.Join(supported, ", "))
+	}
+	out := make(map[string]string, len(q))
+	for name, vs := range q {
+		if len(vs) != 1 {
+			return nil, fmt.Errorf("parameter %s given %d times", name, len(vs))
+		}
+		out[name] = vs[0]
+	}
+	return out, nil
+}

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,44 +60,19 @@ func parseDSN(u *url.URL) (string, *Options, error) {
 	if dir == filepath.Dir(dir) {
 		return "", nil, fmt.Errorf("filestore: DSN %q: will not use the root directory %q as a cache", dsn, dir)
 	}
-	q, err := url.ParseQuery(u.RawQuery)
+	q, err := core.DSNParams(u, dsnParams...)
 	if err != nil {
 		return "", nil, fmt.Errorf("filestore: DSN %q: %w", dsn, err)
 	}
-	var unknown []string
-	for name := range q {
-		if !slices.Contains(dsnParams, name) {
-			unknown = append(unknown, strconv.Quote(name))
-		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return "", nil, fmt.Errorf("filestore: DSN %q: unknown parameter %s (supported: %s)",
-			dsn, strings.Join(unknown, ", "), strings.Join(dsnParams, ", "))
-	}
-	one := func(name string) (string, bool, error) {
-		vs, ok := q[name]
-		if !ok {
-			return "", false, nil
-		}
-		if len(vs) != 1 {
-			return "", false, fmt.Errorf("filestore: DSN %q: parameter %s given %d times", dsn, name, len(vs))
-		}
-		return vs[0], true, nil
-	}
 	opts := &Options{}
-	if v, ok, err := one("max_bytes"); err != nil {
-		return "", nil, err
-	} else if ok {
+	if v, ok := q["max_bytes"]; ok {
 		n, err := core.ParseSize(v)
 		if err != nil {
 			return "", nil, fmt.Errorf("filestore: DSN %q: parameter max_bytes: %w", dsn, err)
 		}
 		opts.MaxBytes = n
 	}
-	if v, ok, err := one("sweep_interval"); err != nil {
-		return "", nil, err
-	} else if ok {
+	if v, ok := q["sweep_interval"]; ok {
 		if strings.EqualFold(v, "off") {
 			opts.SweepInterval = -1
 		} else {
@@ -109,9 +83,7 @@ func parseDSN(u *url.URL) (string, *Options, error) {
 			opts.SweepInterval = d
 		}
 	}
-	if v, ok, err := one("sweep_batch"); err != nil {
-		return "", nil, err
-	} else if ok {
+	if v, ok := q["sweep_batch"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			return "", nil, fmt.Errorf("filestore: DSN %q: parameter sweep_batch: %q is not a number of files of 0 or more", dsn, v)

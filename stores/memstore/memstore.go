@@ -404,27 +404,13 @@ func optionsFromURL(u *url.URL) (*Options, error) {
 	case u.Fragment != "":
 		return nil, fmt.Errorf("memstore: DSN %q: unexpected fragment %q", dsn, u.Fragment)
 	}
-	q, err := url.ParseQuery(u.RawQuery)
+	q, err := core.DSNParams(u, dsnParams...)
 	if err != nil {
 		return nil, fmt.Errorf("memstore: DSN %q: %w", dsn, err)
 	}
-	var unknown []string
-	for name := range q {
-		if !slices.Contains(dsnParams, name) {
-			unknown = append(unknown, fmt.Sprintf("%q", name))
-		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return nil, fmt.Errorf("memstore: DSN %q: unknown parameter %s (supported: %s)",
-			dsn, strings.Join(unknown, ", "), strings.Join(dsnParams, ", "))
-	}
 	opts := &Options{}
-	if vs, ok := q["max_bytes"]; ok {
-		if len(vs) != 1 {
-			return nil, fmt.Errorf("memstore: DSN %q: parameter max_bytes given %d times", dsn, len(vs))
-		}
-		n, err := core.ParseSize(vs[0])
+	if v, ok := q["max_bytes"]; ok {
+		n, err := core.ParseSize(v)
 		if err != nil {
 			return nil, fmt.Errorf("memstore: DSN %q: parameter max_bytes: %w", dsn, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -65,30 +64,15 @@ func ParseDSN(dsn string) (*Options, error) {
 	if strings.HasSuffix(opts.Path, "/") {
 		return nil, fmt.Errorf("sqlitestore: DSN %q: the path %q names a directory, not a database file", shown, opts.Path)
 	}
-	q, err := url.ParseQuery(u.RawQuery)
+	q, err := core.DSNParams(u, dsnParams...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: DSN %q: %w", shown, err)
 	}
-	var unknown []string
-	for name := range q {
-		if !slices.Contains(dsnParams, name) {
-			unknown = append(unknown, fmt.Sprintf("%q", name))
-		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return nil, fmt.Errorf("sqlitestore: DSN %q: unknown parameter %s (supported: %s)",
-			shown, strings.Join(unknown, ", "), strings.Join(dsnParams, ", "))
-	}
 	for _, name := range dsnParams {
-		vs, ok := q[name]
+		v, ok := q[name]
 		if !ok {
 			continue
 		}
-		if len(vs) != 1 {
-			return nil, fmt.Errorf("sqlitestore: DSN %q: parameter %s given %d times", shown, name, len(vs))
-		}
-		v := vs[0]
 		switch name {
 		case "max_bytes":
 			opts.MaxBytes, err = core.ParseSize(v)
