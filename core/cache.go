@@ -12,15 +12,17 @@ import (
 // Cache is an RFC 9111 HTTP cache over a Store. It is safe for concurrent use
 // by multiple goroutines; create one per store and share it.
 type Cache struct {
-	store    Store
-	cfg      config
-	stats    counters
-	flights  flightGroup
-	bg       sync.WaitGroup
-	bgMu     sync.Mutex
-	bgKeys   map[string]bool
-	closeMu  sync.Mutex
-	isClosed bool
+	store   Store
+	cfg     config
+	stats   counters
+	flights flightGroup
+	// ignoredSet holds the ignored parameter names, for the key's hot path.
+	ignoredSet map[string]struct{}
+	bg         sync.WaitGroup
+	bgMu       sync.Mutex
+	bgKeys     map[string]bool
+	closeMu    sync.Mutex
+	isClosed   bool
 }
 
 // New returns a Cache over store configured by opts. It fails on a nil store
@@ -39,6 +41,10 @@ func New(store Store, opts ...Option) (*Cache, error) {
 		}
 	}
 	c.flights.m = map[string]*flight{}
+	c.ignoredSet = make(map[string]struct{}, len(c.cfg.ignored))
+	for _, n := range c.cfg.ignored {
+		c.ignoredSet[n] = struct{}{}
+	}
 	return c, nil
 }
 

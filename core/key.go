@@ -189,7 +189,8 @@ func (c *Cache) paramIgnored(item string) bool {
 // ignoredParam reports whether a query or body parameter is ignored (exact
 // match, as requests-cache).
 func (c *Cache) ignoredParam(name string) bool {
-	return slices.Contains(c.cfg.ignored, name)
+	_, ok := c.ignoredSet[name]
+	return ok
 }
 
 // ignoredHeader reports whether a header is ignored (case-insensitive).
