@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"net"
 	"os"
+	"sync"
 	"testing"
 )
 
@@ -20,4 +22,44 @@ func RequireService(t testing.TB, env string) string {
 	}
 	t.Skipf("set %s to run this test against a real server", env)
 	return ""
+}
+
+// HangingServer starts a loopback TCP listener that accepts connections and
+// never answers, for checking that a store operation against a server that
+// hangs is cut off (core.WithStoreTimeout). It returns the listener's
+// address; the listener and its connections are closed when the test ends.
+func HangingServer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
 }

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -178,49 +177,11 @@ func TestFaultServerRestart(t *testing.T) {
 	t.Logf("caching resumed after %d attempts; %d store errors in all", i, c.Stats().StoreErrors)
 }
 
-// hangingListener accepts connections and never answers; it returns its
-// address. Connections are closed when the test ends.
-func hangingListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return l.Addr().String()
-}
-
 // A store operation that hangs is cut off by core.WithStoreTimeout: the
 // request is answered by the origin in bounded time and the failure is
 // counted.
 func TestFaultHangingServer(t *testing.T) {
-	addr := hangingListener(t)
+	addr := conformance.HangingServer(t)
 	st, err := dynamostore.New(t.Context(), newClient("http://"+addr), &dynamostore.Options{Table: "hoard-hang"})
 	if err != nil {
 		t.Fatal(err)

@@ -302,7 +302,7 @@ func TestCreateTable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = dynamostore.New(ctx, newClient("http://"+hangingListener(t)), &dynamostore.Options{Table: table, CreateTable: true})
+	_, err = dynamostore.New(ctx, newClient("http://"+conformance.HangingServer(t)), &dynamostore.Options{Table: table, CreateTable: true})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("New against a hanging server = %v, want DeadlineExceeded", err)
 	}

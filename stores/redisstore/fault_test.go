@@ -12,12 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	nethttpcache "github.com/hoardhttp/hoard/adapters/nethttp"
+	"github.com/hoardhttp/hoard/conformance"
 	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/stores/redisstore"
 )
@@ -224,47 +224,11 @@ func TestFaultServerDownMidRun(t *testing.T) {
 		errorsDown, errorsBack-errorsDown, resumed.Round(time.Millisecond))
 }
 
-// hangingServer accepts TCP connections and never answers.
-func hangingServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // TestFaultHangingServerIsCutOff: a server that accepts connections and
 // never answers is cut off by core.WithStoreTimeout, not by go-redis's
 // (here 30s) read and write timeouts, and the requests go to the origin.
 func TestFaultHangingServerIsCutOff(t *testing.T) {
-	addr := hangingServer(t)
+	addr := conformance.HangingServer(t)
 	ctx := t.Context()
 	st, err := core.OpenStore(ctx, "redis://"+addr+"/0?prefix=hang:&read_timeout=30s&write_timeout=30s&dial_timeout=30s")
 	if err != nil {
