@@ -74,26 +74,6 @@ type namedStore struct {
 
 func memStore(context.Context) (core.Store, error) { return memstore.New(nil) }
 
-// clock is an injected clock: tests move it instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func newCache(t testing.TB, opts ...core.Option) *core.Cache {
 	t.Helper()
 	st, err := memstore.New(nil)
@@ -381,7 +361,7 @@ func TestRetryInterplay(t *testing.T) {
 			t.Run(fmt.Sprintf("retries=%d/%s", retries, failure), func(t *testing.T) {
 				var failing atomic.Bool
 				var hits atomic.Int64
-				clk := newClock()
+				clk := conformance.NewClock()
 				origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if !failing.Load() {
 						w.Header().Set("Connection", "close") // a fresh connection for the failure

@@ -114,26 +114,6 @@ type namedStore struct {
 
 func memStore(context.Context) (core.Store, error) { return memstore.New(nil) }
 
-// clock is an injected clock: tests move it instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func newCache(t testing.TB, opts ...core.Option) *core.Cache {
 	t.Helper()
 	st, err := memstore.New(nil)
@@ -190,7 +170,7 @@ func TestRetryInterplay(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/retries=%d/%s", tc.p, tc.retries, tc.failure), func(t *testing.T) {
 			var failing atomic.Bool
 			var hits atomic.Int64
-			clk := newClock()
+			clk := conformance.NewClock()
 			origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if !failing.Load() {
 					// A fresh connection for the failing request: net/http
