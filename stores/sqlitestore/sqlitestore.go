@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -378,7 +379,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 			return err
 		}
 		var err error
-		gc, err = s.evict(ctx, tx)
+		gc, err = s.evict(ctx, tx, kb)
 		return err
 	})
 	if err != nil {
@@ -719,7 +720,10 @@ func isBusy(err error) bool {
 // until the store is within MaxBytes, in the caller's transaction. The
 // recorded accesses are written before choosing, so that recency is current. gc reports whether a stream
 // became garbage.
-func (s *Store) evict(ctx context.Context, tx *sql.Tx) (gc bool, err error) {
+// evict brings the stored bytes under MaxBytes, expired rows first, then
+// least recently used keys — never keep, the key being written, whose value
+// or stream was just replaced and must not be the victim of its own write.
+func (s *Store) evict(ctx context.Context, tx *sql.Tx, keep []byte) (gc bool, err error) {
 	total, err := storedBytes(ctx, tx)
 	if err != nil || total <= s.maxBytes {
 		return false, err
@@ -751,10 +755,12 @@ func (s *Store) evict(ctx context.Context, tx *sql.Tx) (gc bool, err error) {
 		if err != nil {
 			return gc, err
 		}
-		if len(victims) == 0 {
-			break
-		}
+		progress := false
 		for _, k := range victims {
+			if bytes.Equal(k, keep) {
+				continue
+			}
+			progress = true
 			g, err := deleteKey(ctx, tx, k)
 			if err != nil {
 				return gc, err
@@ -766,6 +772,9 @@ func (s *Store) evict(ctx context.Context, tx *sql.Tx) (gc bool, err error) {
 			if total <= s.maxBytes {
 				break
 			}
+		}
+		if !progress {
+			break // only the key being written is left: it alone exceeds the cap
 		}
 	}
 	return gc, nil

@@ -159,7 +159,7 @@ func (w *streamWriter) Commit() error {
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return cmpErr(err, errAbandoned)
 		}
-		evicted, err := s.evict(ctx, tx)
+		evicted, err := s.evict(ctx, tx, kb)
 		gc = old > 0 || evicted
 		return err
 	})
