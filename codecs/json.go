@@ -58,6 +58,7 @@ type jsonEntry struct {
 	Uncompressed           bool                `json:"uncompressed,omitempty"`
 	Streamed               bool                `json:"streamed,omitempty"`
 	BodySize               int64               `json:"body_size,omitempty"`
+	StreamID               string              `json:"stream_id,omitempty"`
 	RequestTime            string              `json:"request_time,omitempty"`
 	ResponseTime           string              `json:"response_time,omitempty"`
 	InitialAgeNs           int64               `json:"initial_age_ns,omitempty"`
@@ -101,6 +102,7 @@ func (c JSON) Encode(e *core.Entry) ([]byte, error) {
 		Uncompressed:           e.Uncompressed,
 		Streamed:               e.Streamed,
 		BodySize:               e.BodySize,
+		StreamID:               e.StreamID,
 		InitialAgeNs:           int64(e.InitialAge),
 		NoCache:                e.NoCache,
 		MustRevalidate:         e.MustRevalidate,
@@ -309,6 +311,7 @@ func (JSON) Decode(data []byte, e *core.Entry) error {
 		Uncompressed:         w.Uncompressed,
 		Streamed:             w.Streamed,
 		BodySize:             w.BodySize,
+		StreamID:             w.StreamID,
 		InitialAge:           time.Duration(w.InitialAgeNs),
 		NoCache:              w.NoCache,
 		MustRevalidate:       w.MustRevalidate,

@@ -2,10 +2,13 @@ package core
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 )
 
@@ -154,19 +157,41 @@ func (c *Cache) deleteKey(ctx context.Context, key string) bool {
 	return true
 }
 
-// openStream opens the stream of a streamed entry. The reader may depend on
-// ctx for its whole life, so no per-operation timeout is applied.
-func (c *Cache) openStream(ctx context.Context, key string) (io.ReadCloser, error) {
+// errStreamGone reports that a streamed entry's body is missing or belongs
+// to another write.
+var errStreamGone = errors.New("core: the stored body of a streamed entry is missing or belongs to another write")
+
+// openStream opens the body of the streamed entry e stored under key and
+// checks that it is the stream written with e (its StreamID prefix and its
+// size). The reader may depend on ctx for its whole life, so no per-operation
+// timeout is applied.
+func (c *Cache) openStream(ctx context.Context, key string, e *Entry) (io.ReadCloser, error) {
 	st, ok := c.store.(Streamer)
 	if !ok {
-		return nil, ErrNotFound
+		return nil, errStreamGone
 	}
-	rc, _, err := st.OpenStream(ctx, key)
+	rc, size, err := st.OpenStream(ctx, key)
 	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			c.storeFailed(ctx, "open stream", key, err)
 		}
-		return nil, err
+		return nil, errStreamGone
+	}
+	id := make([]byte, len(e.StreamID))
+	if e.StreamID == "" || (size >= 0 && size != int64(len(id))+e.BodySize) {
+		rc.Close()
+		return nil, errStreamGone
+	}
+	if _, err := io.ReadFull(rc, id); err != nil || string(id) != e.StreamID {
+		rc.Close()
+		return nil, errStreamGone
 	}
 	return rc, nil
+}
+
+// newStreamID returns a random stream identifier.
+func newStreamID() string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	return hex.EncodeToString(b[:])
 }

@@ -49,6 +49,7 @@ func (BinaryCodec) Encode(e *Entry) ([]byte, error) {
 	text = appendString(text, e.Method)
 	text = appendString(text, e.URL)
 	text = appendString(text, e.Proto)
+	text = appendString(text, e.StreamID)
 	for _, h := range [...]http.Header{e.Header, e.Trailer, e.VaryHeader} {
 		text = binary.AppendUvarint(text, uint64(len(h)))
 		for k, vs := range h {
@@ -114,7 +115,7 @@ func (BinaryCodec) Encode(e *Entry) ([]byte, error) {
 
 // textSizeHint estimates the encoded size of e's strings and headers.
 func (e *Entry) textSizeHint() int {
-	n := len(e.Method) + len(e.URL) + len(e.Proto)
+	n := len(e.Method) + len(e.URL) + len(e.Proto) + len(e.StreamID)
 	for _, h := range [...]http.Header{e.Header, e.Trailer, e.VaryHeader} {
 		for k, vs := range h {
 			n += len(k) + 4
@@ -203,6 +204,7 @@ func (BinaryCodec) Decode(data []byte, e *Entry) error {
 	e.Method = t.str()
 	e.URL = t.str()
 	e.Proto = t.str()
+	e.StreamID = t.str()
 	backing := make([]string, nvals)
 	var hs [3]http.Header
 	for i := range hs {

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -30,7 +31,6 @@ func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, 
 	}
 	switch l.act {
 	case Hit:
-		l.closeStream()
 		closeBody(req)
 		if InfoOf(l.resp).Stale {
 			c.stats.staleHits.Add(1)
@@ -39,7 +39,6 @@ func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, 
 		}
 		return l.resp, nil
 	case StaleWhileRevalidate:
-		l.closeStream()
 		closeBody(req)
 		c.stats.staleHits.Add(1)
 		c.refreshInBackground(req, &l, send)
@@ -49,7 +48,6 @@ func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, 
 	// with closures (collapsing, streaming), so they get a heap copy.
 	lp := new(lookup)
 	*lp = l
-	defer lp.closeStream()
 	switch lp.act {
 	case Revalidate:
 		return c.doRevalidate(ctx, req, lp, send)
@@ -67,14 +65,6 @@ func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, 
 	}
 	c.markForwarded(req, resp, cs, nil, "")
 	return resp, nil
-}
-
-// closeStream closes a stream opened by lookup that no response took.
-func (l *lookup) closeStream() {
-	if l.stream != nil {
-		l.stream.Close()
-		l.stream = nil
-	}
 }
 
 func closeBody(req *http.Request) {
@@ -180,7 +170,7 @@ func (c *Cache) revalidateOnce(ctx context.Context, req *http.Request, l *lookup
 		c.invalidateAfter(ctx, req, resp)
 	}
 	out, e, k, pending, rerr := c.revalidate(ctx, req, l, resp, err)
-	if errors.Is(rerr, errValidatorMismatch) {
+	if errors.Is(rerr, errValidatorMismatch) || errors.Is(rerr, errStreamGone) {
 		// The 304 is for another representation: fetch it unconditionally.
 		l.cond, l.send = false, l.plain
 		if l.plain.GetBody != nil {
@@ -227,14 +217,19 @@ func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*htt
 		bl.send = r
 		bl.reqTime = c.cfg.now()
 		resp, err := send(r)
-		out, _, _, _, err := c.revalidate(ctx, r, &bl, resp, err)
+		// The outcome is stored for the caller's request, not for the
+		// conditional one (its validators must not select a variant).
+		out, _, _, _, err := c.revalidate(ctx, bl.plain.WithContext(ctx), &bl, resp, err)
 		if err != nil {
 			c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: background refresh failed",
 				slog.String("url", req.URL.Redacted()), slog.Any("error", err))
 			return
 		}
 		if out != nil && out.Body != nil {
-			drain(out)
+			// Read to the end: a body streamed into the store is committed
+			// only at EOF (bounded by the background timeout).
+			io.Copy(io.Discard, out.Body)
+			out.Body.Close()
 		}
 	}()
 }

@@ -30,6 +30,11 @@ type Entry struct {
 	// stream for the entry's key (see Streamer); BodySize is then its length.
 	Streamed bool
 	BodySize int64
+	// StreamID identifies the stream written with this entry: the stream
+	// starts with it, so a stream committed by another write (or left by a
+	// write whose entry was never stored) is never served with this entry's
+	// header fields.
+	StreamID string
 
 	// RequestTime and ResponseTime bracket the exchange that produced (or
 	// last validated) the response (RFC 9111 §4.2.3).

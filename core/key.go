@@ -63,7 +63,17 @@ func (c *Cache) primaryKeyFor(req *http.Request, method, bodyDigest string) stri
 	b = append(b, bodyDigest...)
 	k := sumKey(b)
 	if c.cfg.keyFunc != nil {
-		k = hashKey("custom", c.cfg.keyFunc(req, k))
+		r := req
+		if req.Method != method {
+			// The function sees the request it keys: for a HEAD answered from
+			// a stored GET, a GET.
+			cp := *req
+			cp.Method = method
+			r = &cp
+		}
+		// The method stays part of the key whatever the function returns,
+		// so a HEAD response is never served to a GET.
+		k = hashKey("custom", method, c.cfg.keyFunc(r, k))
 	}
 	return k
 }

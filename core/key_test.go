@@ -304,7 +304,7 @@ func TestKeyFunc(t *testing.T) {
 	if ka == kb {
 		t.Errorf("custom keys for tenants a and b: got both %q, want different keys", ka)
 	}
-	if want := hashKey("custom", def+"|tenant=a"); ka != want {
+	if want := hashKey("custom", "GET", def+"|tenant=a"); ka != want {
 		t.Errorf("custom key: got %q, want %q", ka, want)
 	}
 }

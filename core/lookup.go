@@ -145,8 +145,7 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, l *lookup) error 
 	}
 	digest := ""
 	if l.method != http.MethodGet && l.method != http.MethodHead && req.Body != nil && req.Body != http.NoBody {
-		buf, err := io.ReadAll(req.Body)
-		req.Body.Close()
+		buf, err := readRequestBody(req)
 		if err != nil {
 			return &Error{Op: "read request body", Key: req.URL.String(), Err: err}
 		}
@@ -163,6 +162,12 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, l *lookup) error 
 	l.now = c.cfg.now()
 
 	if l.ro.forceRefresh {
+		// Nothing is read to serve, but the URL's variant index is kept so
+		// that storing this response leaves the other variants reachable.
+		var idx Entry
+		if c.readEntry(ctx, l.primary, &idx) == nil && idx.Variants != nil {
+			l.index, l.indexDeletion = idx.Variants, idx.Deletion
+		}
 		l.act, l.fwd = Miss, "request"
 		return nil
 	}
@@ -190,19 +195,23 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, l *lookup) error 
 			return c.miss(req, l)
 		}
 	}
-	if e.Streamed && l.method != http.MethodHead {
-		rc, err := c.openStream(ctx, l.key)
-		if err != nil {
-			// The body is gone (evicted, expired, never committed): the
-			// entry is useless without it.
-			c.deleteKey(ctx, l.key)
-			l.index = nil
-			return c.miss(req, l)
-		}
-		l.stream = rc
-	}
 	l.entry = e
 	return c.decide(ctx, req, l, s)
+}
+
+// readRequestBody reads the body of req for its key digest. It reads a copy
+// through GetBody when there is one (so a request whose Body was already
+// sent, as with the Store hook, still has its digest) and closes req.Body
+// either way, as the RoundTripper contract asks.
+func readRequestBody(req *http.Request) ([]byte, error) {
+	defer req.Body.Close()
+	if req.GetBody != nil {
+		if rc, err := req.GetBody(); err == nil {
+			defer rc.Close()
+			return io.ReadAll(rc)
+		}
+	}
+	return io.ReadAll(req.Body)
 }
 
 // doNotCache applies row 1 of the lifetime precedence table.
@@ -249,6 +258,7 @@ func (c *Cache) find(ctx context.Context, req *http.Request, primary string, e *
 }
 
 func (c *Cache) miss(req *http.Request, l *lookup) error {
+	l.send, l.cond = l.plain, false
 	if l.ro.onlyIfCached || l.reqCC.OnlyIfCached {
 		l.act, l.resp = Hit, c.gatewayTimeout(req)
 		return nil
@@ -300,16 +310,13 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 				return nil
 			}
 		}
-		l.act, l.resp = Hit, c.buildLookup(s, req, l, now, csHit, withBody)
-		return nil
+		return c.serve(ctx, req, l, s, Hit, csHit, withBody)
 	case !fresh && !e.MustRevalidate && !wantRevalidate && !bounded &&
 		(l.reqCC.MaxStaleAny || (l.reqCC.MaxStale != rfc9111.Absent && staleFor <= time.Duration(l.reqCC.MaxStale)*time.Second)):
-		l.act, l.resp = Hit, c.buildLookup(s, req, l, now, csHitStale, withBody)
-		return nil
+		return c.serve(ctx, req, l, s, Hit, csHitStale, withBody)
 	case onlyIfCached:
 		if c.staleIfErrorAllows(l) {
-			l.act, l.resp = Hit, c.buildLookup(s, req, l, now, csStaleIfError, withBody)
-			return nil
+			return c.serve(ctx, req, l, s, Hit, csStaleIfError, withBody)
 		}
 		l.act, l.resp = Hit, c.gatewayTimeout(req)
 		return nil
@@ -329,6 +336,9 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 	l.act = Revalidate
 	if validator {
 		cond := l.plain.Clone(ctx)
+		if cond.Header == nil {
+			cond.Header = make(http.Header)
+		}
 		if l.plain.GetBody != nil {
 			cond.Body, _ = l.plain.GetBody()
 		}
@@ -343,17 +353,34 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 	swr := max(e.StaleWhileRevalidate, c.cfg.staleWhileReval)
 	if !fresh && !e.MustRevalidate && !wantRevalidate && !bounded && swr > 0 && staleFor <= swr &&
 		(l.method == http.MethodGet || l.method == http.MethodHead) {
-		s.stream, l.stream = l.stream, nil
-		l.act, l.resp = StaleWhileRevalidate, c.build(s, req, e.shallowForServe(), l.key, now, csHitSWR, withBody)
+		// The background refresh merges into its own copy of the entry;
+		// the response owns the decoded one.
+		l.entry = e.shallowForServe()
+		if err := c.serve(ctx, req, l, s, StaleWhileRevalidate, csHitSWR, withBody); err != nil || l.act != StaleWhileRevalidate {
+			return err
+		}
+		return nil
 	}
 	return nil
 }
 
-// buildLookup serves the lookup's entry (decoded into s), handing over its
-// open stream.
-func (c *Cache) buildLookup(s *served, req *http.Request, l *lookup, now time.Time, cacheStatus string, withBody bool) *http.Response {
-	s.stream, l.stream = l.stream, nil
-	return c.build(s, req, l.entry, l.key, now, cacheStatus, withBody)
+// serve answers the request from the entry decoded into s (act is Hit or
+// StaleWhileRevalidate). A streamed entry whose body is missing or belongs
+// to another write cannot be served: it is deleted (unless only its body was
+// replaced by a newer write) and the request becomes a miss.
+func (c *Cache) serve(ctx context.Context, req *http.Request, l *lookup, s *served, act State, cacheStatus string, withBody bool) error {
+	e := &s.entry
+	if e.Streamed && withBody {
+		rc, err := c.openStream(ctx, l.key, e)
+		if err != nil {
+			c.deleteKey(ctx, l.key)
+			l.entry, l.index = nil, nil
+			return c.miss(req, l)
+		}
+		s.stream = rc
+	}
+	l.act, l.resp = act, c.build(s, req, e, l.key, l.now, cacheStatus, withBody)
+	return nil
 }
 
 // shallowForServe returns a copy of e whose Header the response may own,
@@ -378,7 +405,10 @@ func (c *Cache) staleIfErrorAllows(l *lookup) bool {
 	if l.reqCC.StaleIfError != rfc9111.Absent {
 		window = max(window, time.Duration(l.reqCC.StaleIfError)*time.Second)
 	}
-	if window <= 0 && !(e.Expires.IsZero() || l.now.Before(e.Expires)) {
+	if window <= 0 {
+		// No window anywhere: a response whose use required validation
+		// (stale, no-cache, a refresh the request asked for) is not served
+		// when the validation fails.
 		return false
 	}
 	if window == Forever || e.Expires.IsZero() {

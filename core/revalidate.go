@@ -43,8 +43,10 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 	withBody := l.method != http.MethodHead
 	if err != nil {
 		if ctx.Err() == nil && c.staleIfErrorAllows(l) {
-			c.stats.staleHits.Add(1)
-			return c.serveLookup(req, l, csStaleIfError, withBody), nil, "", false, nil
+			if r := c.serveLookup(req, l, csStaleIfError, withBody); r != nil {
+				c.stats.staleHits.Add(1)
+				return r, nil, "", false, nil
+			}
 		}
 		return nil, nil, "", false, err
 	}
@@ -57,12 +59,17 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 		}
 		c.stats.notModified.Add(1)
 		l.entry = ne
-		return c.serveLookup(req, l, fwdStatus(l.fwd, http.StatusNotModified, false, false), withBody), ne, l.key, false, nil
+		r := c.serveLookup(req, l, fwdStatus(l.fwd, http.StatusNotModified, false, false), withBody)
+		if r == nil {
+			return nil, nil, "", false, errStreamGone // fetch it again, unconditionally
+		}
+		return r, ne, l.key, false, nil
 	case resp.StatusCode >= 500 && c.staleIfErrorAllows(l):
-		status := resp.StatusCode
-		drain(resp)
-		c.stats.staleHits.Add(1)
-		return c.serveLookup(req, l, csStaleIfError+"; fwd-status="+strconv.Itoa(status), withBody), nil, "", false, nil
+		if r := c.serveLookup(req, l, csStaleIfError+"; fwd-status="+strconv.Itoa(resp.StatusCode), withBody); r != nil {
+			drain(resp)
+			c.stats.staleHits.Add(1)
+			return r, nil, "", false, nil
+		}
 	case l.fromGET && l.method == http.MethodHead:
 		c.headUpdate(ctx, req, l, resp)
 		l.index, l.indexDeletion = nil, time.Time{}
@@ -153,35 +160,24 @@ func (c *Cache) headUpdate(ctx context.Context, req *http.Request, l *lookup, re
 
 // serveEntry builds a caller's response from an entry that may be shared.
 // For a streamed entry it opens the stream; it returns nil when that fails
-// (the entry is then gone: the caller must fetch the response itself).
+// (the caller must then fetch the response itself).
 func (c *Cache) serveEntry(req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
-	var stream io.ReadCloser
-	if e.Streamed && withBody {
-		rc, err := c.openStream(req.Context(), key)
-		if err != nil {
-			return nil
-		}
-		stream = rc
-	}
-	return c.serveWith(req, e, key, cacheStatus, withBody, stream)
-}
-
-// serveLookup serves the lookup's entry, handing over its open stream.
-func (c *Cache) serveLookup(req *http.Request, l *lookup, cacheStatus string, withBody bool) *http.Response {
-	stream := l.stream
-	l.stream = nil
-	if l.entry.Streamed && withBody && stream == nil {
-		return c.serveEntry(req, l.entry, l.key, cacheStatus, withBody)
-	}
-	return c.serveWith(req, l.entry, l.key, cacheStatus, withBody, stream)
-}
-
-func (c *Cache) serveWith(req *http.Request, e *Entry, key, cacheStatus string, withBody bool, stream io.ReadCloser) *http.Response {
 	s := new(served)
 	s.entry = *e
 	s.entry.Header = e.Header.Clone()
-	s.stream = stream
+	if e.Streamed && withBody {
+		rc, err := c.openStream(req.Context(), key, e)
+		if err != nil {
+			return nil
+		}
+		s.stream = rc
+	}
 	return c.build(s, req, &s.entry, key, c.cfg.now(), cacheStatus, withBody)
+}
+
+// serveLookup serves the lookup's entry (nil when its stream is gone).
+func (c *Cache) serveLookup(req *http.Request, l *lookup, cacheStatus string, withBody bool) *http.Response {
+	return c.serveEntry(req, l.entry, l.key, cacheStatus, withBody)
 }
 
 // drain discards a little of a response body so the connection can be

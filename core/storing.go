@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/hoardhttp/hoard/core/internal/rfc9111"
 )
@@ -135,7 +136,13 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 		src = &replayBody{Reader: io.MultiReader(bytes.NewReader(prefix), resp.Body), Closer: resp.Body}
 	}
 	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Created: e.Created}
+	e.StreamID = newStreamID()
 	w, err := st.CreateStream(ctx, t.key, meta)
+	if err == nil {
+		if _, err = io.WriteString(w, e.StreamID); err != nil {
+			w.Abort()
+		}
+	}
 	if err != nil {
 		c.storeFailed(ctx, "create stream", t.key, err)
 		resp.Body = src
@@ -155,7 +162,12 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 				if resp.Trailer != nil && len(resp.Trailer) > 0 {
 					e.Trailer = resp.Trailer.Clone()
 				}
-				if c.writeEntry(detached, t.key, e) && c.commitIndex(detached, l, t, e) {
+				if !c.writeEntry(detached, t.key, e) {
+					// The new stream is committed but the entry describing it
+					// is not: remove both rather than leave the old entry
+					// pointing at a body that is not its own.
+					c.deleteKey(detached, t.key)
+				} else if c.commitIndex(detached, l, t, e) {
 					stored = e
 				}
 			}
@@ -176,8 +188,11 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	return resp, nil, "", true
 }
 
-// teeBody passes a response body to the caller and into a store stream.
+// teeBody passes a response body to the caller and into a store stream. Read
+// and Close may be called from different goroutines (net/http allows a Close
+// during a Read), so the stream side is guarded by mu.
 type teeBody struct {
+	mu       sync.Mutex
 	src      io.ReadCloser
 	w        StreamWriter
 	n        int64
@@ -191,6 +206,8 @@ type teeBody struct {
 
 func (t *teeBody) Read(p []byte) (int, error) {
 	n, err := t.src.Read(p)
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if n > 0 && !t.failed && !t.ended {
 		if t.n+int64(n) > t.max {
 			t.failed = true
@@ -219,7 +236,9 @@ func (t *teeBody) end(clean bool) {
 
 // Close gives the stream up unless the body was read to a clean EOF.
 func (t *teeBody) Close() error {
+	t.mu.Lock()
 	t.end(false)
+	t.mu.Unlock()
 	return t.src.Close()
 }
 

@@ -55,6 +55,7 @@ type document struct {
 	Uncompressed         bool         `bson:"uncompressed,omitempty"`
 	Streamed             bool         `bson:"streamed,omitempty"`
 	BodySize             int64        `bson:"body_size,omitempty"`
+	StreamID             string       `bson:"stream_id,omitempty"`
 	RequestTime          *docTime     `bson:"request_time,omitempty"`
 	ResponseTime         *docTime     `bson:"response_time,omitempty"`
 	InitialAge           int64        `bson:"initial_age_ns,omitempty"`
@@ -119,7 +120,7 @@ func MarshalDocument(e *core.Entry) (bson.Raw, error) {
 	d := document{
 		Hoard: Version, Method: e.Method, URL: e.URL, Status: int32(e.Status), Proto: e.Proto,
 		Header: toHeaderArray(e.Header), Trailer: toHeaderArray(e.Trailer), Body: e.Body,
-		Uncompressed: e.Uncompressed, Streamed: e.Streamed, BodySize: e.BodySize,
+		Uncompressed: e.Uncompressed, Streamed: e.Streamed, BodySize: e.BodySize, StreamID: e.StreamID,
 		RequestTime: toDocTime(e.RequestTime), ResponseTime: toDocTime(e.ResponseTime),
 		InitialAge: int64(e.InitialAge), Created: toDocTime(e.Created),
 		Expires: toDocTime(e.Expires), Deletion: toDocTime(e.Deletion),
@@ -201,7 +202,7 @@ func UnmarshalDocument(doc bson.Raw, e *core.Entry) (err error) {
 	}
 	out := core.Entry{
 		Method: d.Method, URL: d.URL, Status: int(d.Status), Proto: d.Proto, Body: d.Body,
-		Uncompressed: d.Uncompressed, Streamed: d.Streamed, BodySize: d.BodySize,
+		Uncompressed: d.Uncompressed, Streamed: d.Streamed, BodySize: d.BodySize, StreamID: d.StreamID,
 		InitialAge: time.Duration(d.InitialAge), NoCache: d.NoCache, MustRevalidate: d.MustRevalidate,
 		Immutable: d.Immutable, StaleWhileRevalidate: time.Duration(d.StaleWhileRevalidate),
 		StaleIfError: time.Duration(d.StaleIfError),

@@ -58,6 +58,7 @@ type wireEntry struct {
 	Durations  []int64
 	VaryHeader http.Header
 	Variants   *wireVariants
+	StreamID   string
 }
 
 type wireVariants struct {
@@ -121,7 +122,7 @@ func (Codec) Encode(e *core.Entry) ([]byte, error) {
 		Method: e.Method, URL: e.URL, Status: e.Status, Proto: e.Proto,
 		Header: e.Header, Trailer: e.Trailer, Body: e.Body,
 		Flags: flags, BodySize: e.BodySize, Times: times[:], Durations: durs[:],
-		VaryHeader: e.VaryHeader,
+		VaryHeader: e.VaryHeader, StreamID: e.StreamID,
 	}
 	if v := e.Variants; v != nil {
 		w.Variants = &wireVariants{Names: v.Names, AllHeaders: v.AllHeaders, Generation: v.Generation}
@@ -183,6 +184,7 @@ func (Codec) Decode(data []byte, e *core.Entry) (err error) {
 		Immutable:            w.Flags&flagImmutable != 0,
 		Streamed:             w.Flags&flagStreamed != 0,
 		BodySize:             w.BodySize,
+		StreamID:             w.StreamID,
 		RequestTime:          times[0],
 		ResponseTime:         times[1],
 		Created:              times[2],

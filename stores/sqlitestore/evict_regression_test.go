@@ -9,12 +9,12 @@ import (
 	"github.com/hoardhttp/hoard/stores/sqlitestore"
 )
 
-// TestReviewCommitEvictsItsOwnStream: Commit evicts, in its transaction,
+// TestRegressionCommitEvictsItsOwnStream: Commit evicts, in its transaction,
 // by the recency of keys, and the key of the stream being committed still
 // carries its old value's access time: the stream just committed is
 // evicted by its own Commit, which returns nil, while less recently used
 // entries stay.
-func TestReviewCommitEvictsItsOwnStream(t *testing.T) {
+func TestRegressionCommitEvictsItsOwnStream(t *testing.T) {
 	c := newClock()
 	s := openClock(t, &sqlitestore.Options{MaxBytes: 3 << 20, SweepInterval: -1}, c, time.Hour)
 	set(t, s, "k", []byte("old value of k"), core.Meta{})
