@@ -274,3 +274,11 @@ func precompressed(e *core.Entry) bool {
 	}
 	return false
 }
+
+// Authenticated reports whether the wrapped codec authenticates entries, so
+// that compressing around a signed or encrypted codec keeps the cache's
+// check that entries answer the request they were written for.
+func (c *Compressed) Authenticated() bool {
+	a, ok := c.inner.(core.Authenticated)
+	return ok && a.Authenticated()
+}

@@ -27,9 +27,11 @@ const encryptedHeaderLen = 1 + keyIDLen
 // With random nonces a key should encrypt at most about 2³² entries: rotate
 // keys long before that.
 //
-// As with Signed, the ciphertext is not bound to the store key: someone who
-// can write to the store can copy one entry over another key or put back an
-// older one (but cannot read or forge any). Compress before encrypting
+// As with Signed, the ciphertext itself is not bound to the store key, but
+// the cache checks that an entry it reads with an Authenticated codec was
+// written for the request's method and URL, so an entry copied over another
+// key is a miss; putting back an older entry of the same key is not
+// detected. Nobody without a key can read or forge an entry. Compress before encrypting
 // (NewEncrypted(NewGzip(...))) when the entries compress; encrypted bytes
 // do not.
 //
@@ -104,3 +106,8 @@ func (c *Encrypted) Decode(data []byte, e *core.Entry) error {
 	}
 	return corrupt("aes-gcm", "cannot decrypt: tampered, or encrypted with an unknown key")
 }
+
+// Authenticated reports that entries cannot be forged without a key: the
+// cache then also checks that an entry read under a key was written for the
+// request it answers (see core.Authenticated).
+func (c *Encrypted) Authenticated() bool { return true }

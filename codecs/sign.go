@@ -32,9 +32,10 @@ const signedHeaderLen = 1 + keyIDLen
 // signing an encrypted entry adds nothing).
 //
 // The signature covers the entry's bytes, not the store key it is stored
-// under: someone who can write to the store can copy one signed entry over
-// another key, or put back an older entry of the same key. Signing proves
-// that the cache wrote the bytes, not where.
+// under; because Signed is Authenticated, the cache checks that an entry it
+// reads was written for the request's method and URL, so a signed entry
+// copied over another key is a miss. Putting back an older entry of the same
+// key is not detected.
 //
 // It is safe for concurrent use if the inner codec is.
 type Signed struct {
@@ -115,3 +116,8 @@ func (s *Signed) Decode(data []byte, e *core.Entry) error {
 	}
 	return corrupt("hmac", "bad signature or unknown key")
 }
+
+// Authenticated reports that entries cannot be forged without a key: the
+// cache then also checks that an entry read under a key was written for the
+// request it answers (see core.Authenticated).
+func (s *Signed) Authenticated() bool { return true }

@@ -19,6 +19,9 @@ type Cache struct {
 	cfg     config
 	stats   counters
 	flights flightGroup
+	// bindEntries is set when the codec authenticates entries: entries are
+	// then checked against the request they answer (see Authenticated).
+	bindEntries bool
 	// ignoredSet holds the ignored parameter names, for the key's hot path.
 	ignoredSet map[string]struct{}
 	bg         sync.WaitGroup
@@ -44,6 +47,9 @@ func New(store Store, opts ...Option) (*Cache, error) {
 		}
 	}
 	c.flights.m = map[string]*flight{}
+	if a, ok := c.cfg.codec.(Authenticated); ok && a.Authenticated() && c.cfg.keyFunc == nil {
+		c.bindEntries = true
+	}
 	c.ignoredSet = make(map[string]struct{}, len(c.cfg.ignored))
 	for _, n := range c.cfg.ignored {
 		c.ignoredSet[n] = struct{}{}

@@ -21,6 +21,17 @@ type Codec interface {
 	Decode(data []byte, e *Entry) error
 }
 
+// Authenticated is implemented by codecs whose encodings cannot be forged
+// without a key (signing, authenticated encryption). With such a codec the
+// cache also checks that an entry read under a key was written for the
+// request's method and URL, so a valid entry copied to another key by someone
+// with write access to the store is a miss (deleted and counted in
+// Stats().CorruptErrors), never served. Putting back an older entry of the
+// same key is not detected.
+type Authenticated interface {
+	Authenticated() bool
+}
+
 // ErrCorrupt is returned (wrapped) by codecs for bytes they cannot decode:
 // truncated, tampered, of another format, or of an unknown version.
 var ErrCorrupt = errors.New("core: corrupt or unknown entry encoding")

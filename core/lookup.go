@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -214,6 +215,30 @@ func readRequestBody(req *http.Request) ([]byte, error) {
 	return io.ReadAll(req.Body)
 }
 
+// belongs reports whether e, read under key, was written for req's URL (an
+// entry for GET may answer a HEAD). It only checks when the codec
+// authenticates entries (without that, whoever can write the store can write
+// any entry anyway); an entry that fails is treated as corrupt.
+func (c *Cache) belongs(ctx context.Context, req *http.Request, key string, e *Entry) bool {
+	if !c.bindEntries {
+		return true
+	}
+	var arr [512]byte
+	u := c.appendURL(arr[:0], req.URL, true)
+	m := req.Method
+	if m == "" {
+		m = http.MethodGet
+	}
+	if string(u) == e.URL && (e.Method == m || (m == http.MethodHead && e.Method == http.MethodGet)) {
+		return true
+	}
+	c.stats.corrupt.Add(1)
+	c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: entry under a key it was not written for; deleted",
+		slog.String("key", key))
+	c.deleteKey(ctx, key)
+	return false
+}
+
 // doNotCache applies row 1 of the lifetime precedence table.
 func (c *Cache) doNotCache(req *http.Request, ro reqOpts) bool {
 	if ro.hasExpireAfter {
@@ -230,7 +255,7 @@ func (c *Cache) doNotCache(req *http.Request, ro reqOpts) bool {
 // find reads the entry for primary into e, following a variant index. It
 // records the key found and the index in l.
 func (c *Cache) find(ctx context.Context, req *http.Request, primary string, e *Entry, l *lookup) bool {
-	if err := c.readEntry(ctx, primary, e); err != nil {
+	if err := c.readEntry(ctx, primary, e); err != nil || !c.belongs(ctx, req, primary, e) {
 		return false
 	}
 	if e.Variants == nil {
@@ -249,7 +274,7 @@ func (c *Cache) find(ctx context.Context, req *http.Request, primary string, e *
 		return false
 	}
 	vk := variantKey(primary, idx, sel)
-	if err := c.readEntry(ctx, vk, e); err != nil || e.Variants != nil {
+	if err := c.readEntry(ctx, vk, e); err != nil || e.Variants != nil || !c.belongs(ctx, req, vk, e) {
 		l.fwd = "vary-miss"
 		return false
 	}
