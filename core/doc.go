@@ -55,7 +55,10 @@
 // must-understand with a known status overrides it); the response is
 // private or answers an Authorization request without public, s-maxage or
 // must-revalidate (shared cache only); WithFilter rejects it; WithReadOnly is
-// set; the lifetime is zero (ExpireImmediately) and the response has no
+// set; with Cache-Control honoured, the response has no explicit freshness,
+// is neither public nor private and its status is not heuristically
+// cacheable, and no lifetime is configured for it (RFC 9111 §3); the
+// lifetime is zero (ExpireImmediately) and the response has no
 // validator and no stale window; it has Vary: *, or varies on an ignored
 // parameter the request carries; or its body exceeds WithMaxBodySize.
 //

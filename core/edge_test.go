@@ -260,3 +260,35 @@ func TestLookupStates(t *testing.T) {
 		t.Errorf("POST: state %v, err %v; want bypass", lr.State, err)
 	}
 }
+
+// TestStorableNeedsFreshnessInformation checks RFC 9111 §3: a response whose
+// status is not heuristically cacheable is stored only with explicit
+// freshness (or public/private), or a lifetime the user configured.
+func TestStorableNeedsFreshnessInformation(t *testing.T) {
+	tests := []struct {
+		name   string
+		header http.Header
+		opts   []core.Option
+		stored bool
+	}{
+		{name: "302 with only a validator", header: http.Header{"Etag": {`"x"`}}},
+		{name: "302 with max-age", header: http.Header{"Cache-Control": {"max-age=60"}}, stored: true},
+		{name: "302 marked private (private cache)", header: http.Header{"Cache-Control": {"private"}, "Etag": {`"x"`}}, stored: true},
+		{name: "302 with a configured lifetime", header: http.Header{"Etag": {`"x"`}}, opts: []core.Option{core.WithExpireAfter(time.Minute)}, stored: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rvNew(t, nil, append([]core.Option{core.WithAllowableCodes(200, 302)}, tc.opts...)...)
+			send := func(r *http.Request) (*http.Response, error) {
+				h := tc.header.Clone()
+				h.Set("Location", "/elsewhere")
+				return rvResp(r, 302, h, "moved"), nil
+			}
+			req := rvGet(t, context.Background(), http.MethodGet, "http://example.test/old", nil)
+			resp, _ := rvDo(t, c, req, send)
+			if got := core.InfoOf(resp).Stored; got != tc.stored {
+				t.Errorf("Stored = %v, want %v (Cache-Status %q)", got, tc.stored, resp.Header.Get("Cache-Status"))
+			}
+		})
+	}
+}

@@ -37,6 +37,11 @@ func (c *Cache) storable(req *http.Request, resp *http.Response, l *lookup, cc r
 		if r := rfc9111.Storable(resp.StatusCode, l.reqCC, cc, req.Header, c.cfg.shared); r != "" {
 			return r
 		}
+		// §3: without explicit freshness, public/private or a heuristically
+		// cacheable status, only a lifetime the user configured allows it.
+		if !rfc9111.HasFreshnessInfo(resp.StatusCode, resp.Header, cc, c.cfg.shared) && !c.userLifetime(req, l.ro) {
+			return "no freshness information"
+		}
 	} else if l.reqCC.NoStore {
 		return "request no-store"
 	} else if resp.StatusCode == http.StatusNotModified || resp.StatusCode == http.StatusPartialContent {
@@ -49,6 +54,19 @@ func (c *Cache) storable(req *http.Request, resp *http.Response, l *lookup, cc r
 		return "filter"
 	}
 	return ""
+}
+
+// userLifetime reports whether a configured lifetime (rows 2, 3 and 5 of the
+// lifetime table) applies to req.
+func (c *Cache) userLifetime(req *http.Request, ro reqOpts) bool {
+	if ro.hasExpireAfter || c.cfg.hasExpireAfter {
+		return true
+	}
+	if len(c.cfg.urlRules) > 0 {
+		_, ok := c.cfg.urlExpireAfter(req.URL.String())
+		return ok
+	}
+	return false
 }
 
 // applyPolicy sets e's expiry, flags and deletion time from its header and
