@@ -3,9 +3,11 @@ package conformance
 import (
 	"context"
 	"net/http"
+	"os"
 	"testing"
 
 	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/stores/filestore"
 	"github.com/hoardhttp/hoard/stores/memstore"
 )
 
@@ -34,9 +36,39 @@ type AdapterHarnessMaker func(ctx context.Context, t *testing.T) (AdapterHarness
 
 // RunAdapterTests runs every HTTP caching scenario through the adapter that
 // newHarness installs, against httptest origins that count requests, with an
-// injected clock (no test sleeps to wait for expiry).
+// injected clock (no test sleeps to wait for expiry). The scenarios run over
+// the harness's store when it implements StoreMaker, and otherwise twice:
+// over memstore ("memstore/…") and over a persistent store, filestore in a
+// temporary directory ("filestore/…").
 func RunAdapterTests(t *testing.T, newHarness AdapterHarnessMaker) {
 	t.Helper()
+	probe, err := newHarness(t.Context(), t)
+	if err != nil {
+		t.Fatalf("making harness: %v", err)
+	}
+	_, own := probe.(StoreMaker)
+	probe.Close()
+	if own {
+		runAdapterScenarios(t, newHarness, nil)
+		return
+	}
+	t.Run("memstore", func(t *testing.T) { runAdapterScenarios(t, newHarness, memStore) })
+	t.Run("filestore", func(t *testing.T) {
+		parent := t.TempDir()
+		runAdapterScenarios(t, newHarness, func(context.Context) (core.Store, error) {
+			// A fresh directory per store: each scenario's cache starts empty.
+			dir, err := os.MkdirTemp(parent, "store")
+			if err != nil {
+				return nil, err
+			}
+			return filestore.New(dir, nil)
+		})
+	})
+}
+
+// runAdapterScenarios runs every scenario with a fresh harness, over stores
+// from newStore (nil: the harness's own).
+func runAdapterScenarios(t *testing.T, newHarness AdapterHarnessMaker, newStore func(context.Context) (core.Store, error)) {
 	for _, sc := range scenarios() {
 		t.Run(sc.name, func(t *testing.T) {
 			h, err := newHarness(t.Context(), t)
@@ -44,8 +76,7 @@ func RunAdapterTests(t *testing.T, newHarness AdapterHarnessMaker) {
 				t.Fatalf("making harness: %v", err)
 			}
 			t.Cleanup(h.Close)
-			s := &suite{harness: h}
-			sc.run(t, s)
+			sc.run(t, &suite{harness: h, newStore: newStore})
 		})
 	}
 }

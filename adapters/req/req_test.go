@@ -27,9 +27,7 @@ import (
 // harness sends the conformance scenarios through a req client with the
 // cache installed and req's defaults otherwise (cookie jar, redirects,
 // auto-read, charset decoding).
-type harness struct {
-	store func(context.Context) (core.Store, error)
-}
+type harness struct{}
 
 func (h harness) Doer(c *core.Cache) conformance.Doer {
 	client := req.C()
@@ -55,24 +53,12 @@ func (h harness) Doer(c *core.Cache) conformance.Doer {
 
 func (harness) Close() {}
 
-func (h harness) MakeStore(ctx context.Context) (core.Store, error) { return h.store(ctx) }
-
 func TestConformance(t *testing.T) {
-	for _, st := range testStores(t) {
-		t.Run(st.name, func(t *testing.T) {
-			conformance.RunAdapterTests(t, func(context.Context, *testing.T) (conformance.AdapterHarness, error) {
-				return harness{store: st.make}, nil
-			})
-		})
-	}
+	// RunAdapterTests runs every scenario over memstore and over filestore.
+	conformance.RunAdapterTests(t, func(context.Context, *testing.T) (conformance.AdapterHarness, error) {
+		return harness{}, nil
+	})
 }
-
-type namedStore struct {
-	name string
-	make func(context.Context) (core.Store, error)
-}
-
-func memStore(context.Context) (core.Store, error) { return memstore.New(nil) }
 
 func newCache(t testing.TB, opts ...core.Option) *core.Cache {
 	t.Helper()

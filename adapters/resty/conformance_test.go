@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -13,16 +12,13 @@ import (
 	restycache "github.com/hoardhttp/hoard/adapters/resty"
 	"github.com/hoardhttp/hoard/conformance"
 	"github.com/hoardhttp/hoard/core"
-	"github.com/hoardhttp/hoard/stores/filestore"
 )
 
 // harness runs the conformance scenarios through a resty client (as
 // resty.New makes it) with the cache installed. Its Doer translates each
 // *http.Request into a resty request and returns resty's RawResponse with
 // the body resty read, so that the scenarios see what a resty user sees.
-type harness struct {
-	makeStore func(ctx context.Context) (core.Store, error)
-}
+type harness struct{}
 
 func (h harness) Doer(c *core.Cache) conformance.Doer {
 	client := restycache.Install(resty.New(), c)
@@ -32,13 +28,6 @@ func (h harness) Doer(c *core.Cache) conformance.Doer {
 }
 
 func (harness) Close() {}
-
-// storeHarness is a harness whose scenarios run over a particular store.
-type storeHarness struct {
-	harness
-}
-
-func (h storeHarness) MakeStore(ctx context.Context) (core.Store, error) { return h.makeStore(ctx) }
 
 // doResty sends req through client as a resty request: method, URL, headers,
 // body and context.
@@ -85,22 +74,8 @@ func restyGunzipped(raw *http.Response) bool {
 }
 
 func TestConformance(t *testing.T) {
-	t.Run("memstore", func(t *testing.T) {
-		conformance.RunAdapterTests(t, func(context.Context, *testing.T) (conformance.AdapterHarness, error) {
-			return harness{}, nil
-		})
-	})
-	t.Run("filestore", func(t *testing.T) {
-		conformance.RunAdapterTests(t, func(_ context.Context, t *testing.T) (conformance.AdapterHarness, error) {
-			dir := t.TempDir()
-			return storeHarness{harness{makeStore: func(context.Context) (core.Store, error) {
-				// A fresh directory per store: each scenario's cache starts empty.
-				d, err := os.MkdirTemp(dir, "store")
-				if err != nil {
-					return nil, err
-				}
-				return filestore.New(d, nil)
-			}}}, nil
-		})
+	// RunAdapterTests runs every scenario over memstore and over filestore.
+	conformance.RunAdapterTests(t, func(context.Context, *testing.T) (conformance.AdapterHarness, error) {
+		return harness{}, nil
 	})
 }

@@ -71,8 +71,7 @@ func install(p placement, rc *retryablehttp.Client, cache *core.Cache) doer {
 // to reach the caller, which retries would change by design (retry
 // interplay has its own tests below).
 type harness struct {
-	p     placement
-	store func(context.Context) (core.Store, error)
+	p placement
 }
 
 func (h harness) Doer(c *core.Cache) conformance.Doer {
@@ -90,29 +89,16 @@ func (h harness) Doer(c *core.Cache) conformance.Doer {
 
 func (harness) Close() {}
 
-// storeHarness is a harness over a particular store.
-type storeHarness struct{ harness }
-
-func (h storeHarness) MakeStore(ctx context.Context) (core.Store, error) { return h.store(ctx) }
-
 func TestConformance(t *testing.T) {
-	for _, st := range testStores(t) {
-		for _, p := range []placement{below, above} {
-			t.Run(st.name+"/"+string(p), func(t *testing.T) {
-				conformance.RunAdapterTests(t, func(context.Context, *testing.T) (conformance.AdapterHarness, error) {
-					return storeHarness{harness{p: p, store: st.make}}, nil
-				})
+	// RunAdapterTests runs every scenario over memstore and over filestore.
+	for _, p := range []placement{below, above} {
+		t.Run(string(p), func(t *testing.T) {
+			conformance.RunAdapterTests(t, func(context.Context, *testing.T) (conformance.AdapterHarness, error) {
+				return harness{p: p}, nil
 			})
-		}
+		})
 	}
 }
-
-type namedStore struct {
-	name string
-	make func(context.Context) (core.Store, error)
-}
-
-func memStore(context.Context) (core.Store, error) { return memstore.New(nil) }
 
 func newCache(t testing.TB, opts ...core.Option) *core.Cache {
 	t.Helper()
