@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,6 +97,48 @@ func BenchmarkHit(b *testing.B) {
 			drainResp(b, resp, err)
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for b.Loop() {
+				resp, err := client.Do(req)
+				drainResp(b, resp, err)
+			}
+			if base.n.Load() != 1 {
+				b.Fatalf("origin hits = %d, want 1", base.n.Load())
+			}
+		})
+	}
+}
+
+// BenchmarkHitHeaders is BenchmarkHit/1KiB for a request carrying the
+// headers a client typically sends: with canonical names (the common case,
+// which the cache must scan without allocating) and with lower-case names
+// (which it merges into a canonical copy first).
+func BenchmarkHitHeaders(b *testing.B) {
+	hdr := [][2]string{
+		{"Accept", "application/json"},
+		{"Accept-Encoding", "gzip"},
+		{"User-Agent", "bench/1.0"},
+		{"X-Request-Id", "0123456789abcdef"},
+	}
+	for _, tc := range []struct {
+		name  string
+		canon bool
+	}{{"canonical", true}, {"lowercase", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			base := newCanned(1<<10, "max-age=3600")
+			base.fresh = true
+			client, _ := newBenchClient(b, base)
+			req, _ := http.NewRequest(http.MethodGet, "http://example.test/item?b=2&a=1", nil)
+			for _, kv := range hdr {
+				k := kv[0]
+				if !tc.canon {
+					k = strings.ToLower(k)
+				}
+				req.Header[k] = []string{kv[1]}
+			}
+			resp, err := client.Do(req)
+			drainResp(b, resp, err)
+			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
 				resp, err := client.Do(req)
