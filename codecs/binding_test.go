@@ -85,3 +85,61 @@ func TestMovedEntryIsNotServed(t *testing.T) {
 		})
 	}
 }
+
+// TestMovedEntryAcrossHostsIsNotServed checks the same binding for the
+// effective host: requests to one URL with Request.Host a.example and
+// b.example have their own entries, each served to its own host, and an
+// entry copied from one host's key to the other's is a miss.
+func TestMovedEntryAcrossHostsIsNotServed(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	signed, err := codecs.NewSigned(core.BinaryCodec{}, [][]byte{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := memstore.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := core.New(st, core.WithCodec(signed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func(r *http.Request) (*http.Response, error) {
+		body := "for " + r.Host
+		return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Cache-Control": {"max-age=60"}}, Body: io.NopCloser(strings.NewReader(body)),
+			ContentLength: int64(len(body)), Request: r}, nil
+	}
+	get := func(host string) (string, core.Info) {
+		req, _ := http.NewRequest(http.MethodGet, "http://10.0.0.1/account", nil)
+		req.Host = host
+		resp, err := c.Do(req, send)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b), core.InfoOf(resp)
+	}
+	_, a := get("a.example")
+	_, b := get("b.example")
+	for _, h := range []string{"a.example", "b.example"} {
+		if body, info := get(h); !info.FromCache || body != "for "+h {
+			t.Errorf("Host %s: body %q FromCache %v, want its own stored response", h, body, info.FromCache)
+		}
+	}
+	data, err := st.Get(context.Background(), a.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Set(context.Background(), b.Key, data, core.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if body, info := get("b.example"); info.FromCache || strings.Contains(body, "a.example") {
+		t.Errorf("Host b.example after a.example's entry was copied to its key: body %q FromCache %v, want a miss", body, info.FromCache)
+	}
+	if got := c.Stats().CorruptErrors; got != 1 {
+		t.Errorf("CorruptErrors = %d, want 1", got)
+	}
+}

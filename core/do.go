@@ -23,6 +23,7 @@ import (
 // closes req.Body on every path, it returns a non-nil error only without a
 // response, and it is safe for concurrent use.
 func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	req = canonicalRequest(req)
 	ctx := req.Context()
 	var l lookup
 	if err := c.lookup(ctx, req, &l); err != nil {
@@ -59,11 +60,7 @@ func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, 
 		return nil, err
 	}
 	c.invalidateAfter(ctx, req, resp)
-	cs := csBypass
-	if lp.fwd == "method" {
-		cs = csMethod
-	}
-	c.markForwarded(req, resp, cs, nil, "")
+	c.markForwarded(req, resp, bypassStatus(lp), nil, "")
 	return resp, nil
 }
 
@@ -236,12 +233,15 @@ func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*htt
 
 // invalidateAfter implements RFC 9111 §4.4: after a non-error response to an
 // unsafe method, the stored GET and HEAD responses (every variant) of the
-// target URI and of same-origin Location / Content-Location are removed.
+// target URI and of same-origin Location / Content-Location are removed. The
+// target URI has the effective host (Request.Host), and the other two are
+// resolved against it.
 func (c *Cache) invalidateAfter(ctx context.Context, req *http.Request, resp *http.Response) {
+	canonicalResponse(resp)
 	if rfc9111.Safe(req.Method) || req.Method == "" || !rfc9111.NonError(resp.StatusCode) {
 		return
 	}
-	for _, u := range rfc9111.InvalidationTargets(req.URL, resp.Header) {
+	for _, u := range rfc9111.InvalidationTargets(wireURL(req), resp.Header) {
 		c.invalidateURL(ctx, req.Header, u)
 	}
 }

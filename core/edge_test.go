@@ -194,6 +194,7 @@ func TestOptionValidation(t *testing.T) {
 		{"WithHeuristicCap negative", core.WithHeuristicCap(-time.Second)},
 		{"WithStaleRetention negative", core.WithStaleRetention(-time.Second)},
 		{"WithMaxBodySize zero", core.WithMaxBodySize(0)},
+		{"WithMaxKeyedBodySize zero", core.WithMaxKeyedBodySize(0)},
 		{"WithMaxStreamSize zero", core.WithMaxStreamSize(0)},
 		{"WithStreamThreshold negative", core.WithStreamThreshold(-1)},
 		{"WithBackgroundTimeout zero", core.WithBackgroundTimeout(0)},

@@ -164,3 +164,36 @@ func ExampleOpenStore() {
 	// Output:
 	// core: OpenStore: unknown scheme "nosuch"
 }
+
+func ExampleWithMaxKeyedBodySize() {
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// POST responses are cached, keyed by a body of at most 1 KiB.
+	cache, err := core.New(store, core.WithAllowableMethods("GET", "HEAD", "POST"), core.WithMaxKeyedBodySize(1<<10))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+
+	calls := 0
+	send := origin(&calls)
+	post := func(body string) {
+		req, _ := http.NewRequest(http.MethodPost, "https://api.example.com/search", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := cache.Do(req, send)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		fmt.Println(resp.Header.Get("Cache-Status"))
+	}
+	post(`{"q":"go"}`)
+	post(`{"q":"go"}`)
+	post(`{"q":"` + strings.Repeat("x", 2<<10) + `"}`) // streamed to the origin, not cached
+	// Output:
+	// hoard; fwd=miss; stored
+	// hoard; hit
+	// hoard; fwd=bypass; detail=body-too-large
+}

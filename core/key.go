@@ -20,7 +20,11 @@ import (
 // keyPrefix versions the key format: a change to how keys are derived changes
 // the prefix, so a new release never reads entries under keys it would now
 // compute differently.
-const keyPrefix = "h1:"
+//
+// h2: the effective host (Request.Host) replaces URL.Host, the values of a
+// repeated query parameter keep their order, and the Content-Type is part
+// of a body's key.
+const keyPrefix = "h2:"
 
 // redacted replaces ignored parameters' values in what is stored.
 const redacted = "REDACTED"
@@ -53,14 +57,15 @@ func sumKey(b []byte) string {
 }
 
 // primaryKeyFor is the key a request's entry (or variant index) is stored
-// under: method, normalised URL and body digest, or the user's key function.
-func (c *Cache) primaryKeyFor(req *http.Request, method, bodyDigest string) string {
+// under: method, normalised URL with the effective host, and the body's key
+// (see bodyKey), or the user's key function.
+func (c *Cache) primaryKeyFor(req *http.Request, method, bodyKey string) string {
 	var arr [512]byte
 	b := append(arr[:0], method...)
 	b = append(b, 0)
-	b = c.appendURL(b, req.URL, false)
+	b = c.appendURL(b, req.URL, wireHost(req), false)
 	b = append(b, 0)
-	b = append(b, bodyDigest...)
+	b = append(b, bodyKey...)
 	k := sumKey(b)
 	if c.cfg.keyFunc != nil {
 		r := req
@@ -81,10 +86,16 @@ func (c *Cache) primaryKeyFor(req *http.Request, method, bodyDigest string) stri
 // keyURL normalises u for keys: lower-case scheme and host, default port
 // dropped, empty path as "/", query sorted with ignored parameters removed,
 // fragment dropped.
-func (c *Cache) keyURL(u *url.URL) string { return string(c.appendURL(nil, u, false)) }
+func (c *Cache) keyURL(u *url.URL) string { return string(c.appendURL(nil, u, u.Host, false)) }
 
 // storedURL is keyURL with ignored parameters redacted instead of removed.
-func (c *Cache) storedURL(u *url.URL) string { return string(c.appendURL(nil, u, true)) }
+func (c *Cache) storedURL(u *url.URL) string { return string(c.appendURL(nil, u, u.Host, true)) }
+
+// requestURL is the stored URL of a request: storedURL with the effective
+// host (Entry.URL and Meta.URL).
+func (c *Cache) requestURL(req *http.Request) string {
+	return string(c.appendURL(nil, req.URL, wireHost(req), true))
+}
 
 func appendLower(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
@@ -97,19 +108,14 @@ func appendLower(b []byte, s string) []byte {
 	return b
 }
 
-func (c *Cache) appendURL(b []byte, u *url.URL, redact bool) []byte {
+// appendURL appends u normalised for keys, with host (the effective host)
+// in place of u.Host.
+func (c *Cache) appendURL(b []byte, u *url.URL, host string, redact bool) []byte {
 	start := len(b)
 	b = appendLower(b, u.Scheme)
 	scheme := string(b[start:]) // small; compared only
 	b = append(b, "://"...)
-	host := u.Host
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-		p := host[i+1:]
-		if p == "" || (scheme == "http" && p == "80") || (scheme == "https" && p == "443") {
-			host = host[:i]
-		}
-	}
-	b = appendLower(b, host)
+	b = appendHost(b, scheme, host)
 	p := u.EscapedPath()
 	if p == "" {
 		p = "/"
@@ -121,19 +127,44 @@ func (c *Cache) appendURL(b []byte, u *url.URL, redact bool) []byte {
 	return b
 }
 
-// appendQuery appends "?" and the query with parameters sorted (by their
-// raw text) and ignored ones removed or redacted. Blank values are kept:
-// ?a= and ?a differ from no a. An already sorted query without ignored
-// parameters is appended as it is.
+// appendHost appends host lower-cased, without the scheme's default port
+// (or an empty one).
+func appendHost(b []byte, scheme, host string) []byte {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		p := host[i+1:]
+		if p == "" || (scheme == "http" && p == "80") || (scheme == "https" && p == "443") {
+			host = host[:i]
+		}
+	}
+	return appendLower(b, host)
+}
+
+// queryName is the raw name of a "name=value" query item.
+func queryName(item string) string {
+	name, _, _ := strings.Cut(item, "=")
+	return name
+}
+
+// compareQueryNames orders query items by their raw names only, so that a
+// stable sort keeps the values of a repeated parameter in their order.
+func compareQueryNames(a, b string) int { return strings.Compare(queryName(a), queryName(b)) }
+
+// appendQuery appends "?" and the query with parameters sorted by their raw
+// names, stably (?a=1&a=2 and ?a=2&a=1 are different requests: the values of
+// a repeated parameter keep their order), and ignored ones removed or
+// redacted. Blank values are kept: ?a= and ?a differ from no a. An already
+// sorted query without empty items or ignored parameters is appended as it
+// is.
 func (c *Cache) appendQuery(b []byte, raw string, redact bool) []byte {
-	sorted, prev, clean := true, "", true
+	sorted, prev, clean := !strings.HasSuffix(raw, "&"), "", true
 	for rest := raw; rest != ""; {
 		var p string
 		p, rest, _ = strings.Cut(rest, "&")
-		if p == "" || p < prev {
+		name := queryName(p)
+		if p == "" || name < prev {
 			sorted = false
 		}
-		prev = p
+		prev = name
 		if c.paramIgnored(p) {
 			clean = false
 		}
@@ -162,7 +193,7 @@ func (c *Cache) appendQuery(b []byte, raw string, redact bool) []byte {
 	if len(out) == 0 {
 		return b
 	}
-	slices.Sort(out)
+	slices.SortStableFunc(out, compareQueryNames)
 	b = append(b, '?')
 	for i, p := range out {
 		if i > 0 {
@@ -211,6 +242,42 @@ func (c *Cache) ignoredHeader(name string) bool {
 		}
 	}
 	return false
+}
+
+// bodyKey is the part of the key that comes from a request for a method
+// other than GET and HEAD: the normalised Content-Type (an origin reads the
+// same bytes differently as JSON or as a form) and the body's digest. It is
+// empty when the request has neither.
+func (c *Cache) bodyKey(contentType string, body []byte) string {
+	ct := normalizeMediaType(contentType)
+	d := c.bodyDigest(contentType, body)
+	if ct == "" && d == "" {
+		return ""
+	}
+	// d is empty or 32 hex digits: the framing is unambiguous.
+	return ct + "\x00" + d
+}
+
+// normalizeMediaType is a Content-Type value in one form (RFC 9110 §8.3.1):
+// type, subtype and parameter names lower-cased, parameters sorted, the
+// charset value lower-cased (it is case-insensitive, §8.3.2), quoting only
+// where needed. A value that does not parse is kept as it is, trimmed.
+func normalizeMediaType(v string) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return ""
+	}
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil {
+		return v
+	}
+	if cs, ok := params["charset"]; ok {
+		params["charset"] = strings.ToLower(cs)
+	}
+	if f := mime.FormatMediaType(mt, params); f != "" {
+		return f
+	}
+	return v
 }
 
 // bodyDigest hashes a request body for the key, normalising JSON (object keys
@@ -307,6 +374,13 @@ func (c *Cache) selection(req *http.Request, v *Variants) (sel string, recorded 
 	return b.String(), recorded, true
 }
 
+// selectedValue is the value of the request's field name for Vary and
+// matched headers. Host is the effective host, normalised as in keys: the
+// field net/http sends, whatever the header map holds.
 func selectedValue(req *http.Request, name string) (string, bool) {
+	if name == "Host" {
+		var arr [64]byte
+		return string(appendHost(arr[:0], strings.ToLower(req.URL.Scheme), wireHost(req))), true
+	}
 	return rfc9111.SelectedValue(req.Header, name)
 }

@@ -140,7 +140,11 @@ func TestKeyURL(t *testing.T) {
 		{name: "ignored name as value kept", raw: "http://example.com/?x=api_key", want: "http://example.com/?x=api_key"},
 		{name: "blank values kept", raw: "http://example.com/?b&a=", want: "http://example.com/?a=&b"},
 		{name: "blank value differs from absent", raw: "http://example.com/?a=", want: "http://example.com/?a="},
-		{name: "repeated params kept and sorted", raw: "http://example.com/?a=2&b=0&a=1", want: "http://example.com/?a=1&a=2&b=0"},
+		{name: "repeated params keep their order", raw: "http://example.com/?a=2&b=0&a=1", want: "http://example.com/?a=2&a=1&b=0"},
+		{name: "repeated params already in name order kept", raw: "http://example.com/?a=2&a=1&b=0", want: "http://example.com/?a=2&a=1&b=0"},
+		{name: "repeated params sorted stably among others", raw: "http://example.com/?c=1&a=3&b=0&a=1&a=2", want: "http://example.com/?a=3&a=1&a=2&b=0&c=1"},
+		{name: "sorted by name, not by item", raw: "http://example.com/?a1=2&a=1", want: "http://example.com/?a=1&a1=2"},
+		{name: "trailing separator dropped", raw: "http://example.com/?a=1&", want: "http://example.com/?a=1"},
 		{name: "identical repeated params kept", raw: "http://example.com/?a=1&a=1", want: "http://example.com/?a=1&a=1"},
 	}
 	c := newKeyTestCache(t)
@@ -232,6 +236,8 @@ func TestPrimaryKeyFor(t *testing.T) {
 		{name: "blank value vs absent", a: keyInput{"GET", "http://example.com/?a=", ""}, b: keyInput{"GET", "http://example.com/", ""}, same: false},
 		{name: "blank value vs bare name", a: keyInput{"GET", "http://example.com/?a=", ""}, b: keyInput{"GET", "http://example.com/?a", ""}, same: false},
 		{name: "repeated param vs single", a: keyInput{"GET", "http://example.com/?a=1&a=1", ""}, b: keyInput{"GET", "http://example.com/?a=1", ""}, same: false},
+		{name: "repeated param value order matters", a: keyInput{"GET", "http://example.com/?a=1&a=2", ""}, b: keyInput{"GET", "http://example.com/?a=2&a=1", ""}, same: false},
+		{name: "repeated param among others", a: keyInput{"GET", "http://example.com/?b=0&a=1&a=2", ""}, b: keyInput{"GET", "http://example.com/?a=1&b=0&a=2", ""}, same: true},
 	}
 	c := newKeyTestCache(t)
 	for _, tt := range tests {
@@ -250,8 +256,8 @@ func checkKeyFormat(t *testing.T, what, k string) {
 	if len(k) != 35 {
 		t.Errorf("%s: got key %q of length %d, want length 35", what, k, len(k))
 	}
-	if !strings.HasPrefix(k, keyPrefix) || keyPrefix != "h1:" {
-		t.Errorf("%s: got key %q, want prefix %q", what, k, "h1:")
+	if !strings.HasPrefix(k, keyPrefix) || keyPrefix != "h2:" {
+		t.Errorf("%s: got key %q, want prefix %q", what, k, "h2:")
 		return
 	}
 	if _, err := hex.DecodeString(k[len(keyPrefix):]); err != nil || strings.ToLower(k) != k {
@@ -266,7 +272,7 @@ func TestKeyFormat(t *testing.T) {
 		key  string
 	}{
 		{name: "primary GET", key: c.primaryKeyFor(mustRequest(t, "GET", "http://example.com/"), "GET", "")},
-		{name: "primary POST with digest", key: c.primaryKeyFor(mustRequest(t, "POST", "http://example.com/"), "POST", c.bodyDigest("application/json", []byte(`{}`)))},
+		{name: "primary POST with body key", key: c.primaryKeyFor(mustRequest(t, "POST", "http://example.com/"), "POST", c.bodyKey("application/json", []byte(`{}`)))},
 		{name: "long URL", key: c.primaryKeyFor(mustRequest(t, "GET", "http://example.com/"+strings.Repeat("x", 2000)), "GET", "")},
 		{name: "hashKey", key: hashKey("a", "b", "c")},
 		{name: "hashKey empty", key: hashKey()},
@@ -309,24 +315,50 @@ func TestKeyFunc(t *testing.T) {
 	}
 }
 
-// TestKeyGolden pins the exact key of one request. Keys must be stable across
-// runs and releases: stored entries are found by them. Changing this value
-// requires bumping keyPrefix (and so orphaning every stored entry on purpose).
+// TestKeyGolden pins the exact key of a few requests. Keys must be stable
+// across runs and releases: stored entries are found by them. Changing these
+// values requires bumping keyPrefix (and so orphaning every stored entry on
+// purpose).
 func TestKeyGolden(t *testing.T) {
-	// sha256("GET\x00http://example.com/?a=1&b=2\x00")[:16] in hex, after "h1:".
-	const want = "h1:a2e705a3181865623d9093cf96522d55"
-	c := newKeyTestCache(t)
+	// sha256("GET\x00http://example.com/?a=1&b=2\x00")[:16] in hex, after "h2:".
+	const wantGET = "h2:a2e705a3181865623d9093cf96522d55"
+	// sha256("POST\x00http://example.com/\x00application/json; charset=utf-8\x00" +
+	// hex(sha256(`{"a":1,"b":2}`)[:16]))[:16] in hex, after "h2:".
+	const wantPOST = "h2:64e67bce9e19f0e02c7272cb8a921f24"
+	c := newKeyTestCache(t, WithAllowableMethods("GET", "POST"))
 	tests := []struct {
-		name string
-		raw  string
+		name   string
+		method string
+		raw    string
+		host   string
+		ctype  string
+		body   string
+		want   string
 	}{
-		{name: "canonical", raw: "http://example.com/?a=1&b=2"},
-		{name: "written differently", raw: "HTTP://EXAMPLE.COM:80?b=2&a=1#x"},
+		{name: "canonical", method: "GET", raw: "http://example.com/?a=1&b=2", want: wantGET},
+		{name: "written differently", method: "GET", raw: "HTTP://EXAMPLE.COM:80?b=2&a=1#x", want: wantGET},
+		{name: "effective host", method: "GET", raw: "http://10.0.0.1:8080/?b=2&a=1", host: "Example.com:80", want: wantGET},
+		{name: "POST", method: "POST", raw: "http://example.com/", ctype: "application/json; charset=utf-8", body: `{"a":1,"b":2}`, want: wantPOST},
+		{name: "POST written differently", method: "POST", raw: "http://example.com", ctype: `Application/JSON;Charset="UTF-8"`, body: `{ "b":2, "a":1 }`, want: wantPOST},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := c.primaryKeyFor(mustRequest(t, http.MethodGet, tt.raw), http.MethodGet, ""); got != want {
-				t.Errorf("primary key of GET %s: got %q, want %q", tt.raw, got, want)
+			req, err := http.NewRequest(tt.method, tt.raw, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			if tt.ctype != "" {
+				req.Header.Set("Content-Type", tt.ctype)
+			}
+			lr, err := c.Lookup(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lr.Key != tt.want {
+				t.Errorf("primary key of %s %s: got %q, want %q", tt.method, tt.raw, lr.Key, tt.want)
 			}
 		})
 	}
@@ -406,6 +438,8 @@ func TestBodyDigest(t *testing.T) {
 		{name: "form ignored field removed", a: body{form, "a=1&api_key=s"}, b: body{form, "a=1"}, same: true},
 		{name: "form percent-encoded ignored field removed", a: body{form, "api%5Fkey=s&a=1"}, b: body{form, "a=1"}, same: true},
 		{name: "form values differ", a: body{form, "a=1"}, b: body{form, "a=2"}, same: false},
+		{name: "form repeated field order kept", a: body{form, "a=1&a=2"}, b: body{form, "a=2&a=1"}, same: false},
+		{name: "form repeated field sorted stably", a: body{form, "b=0&a=1&a=2"}, b: body{form, "a=1&b=0&a=2"}, same: true},
 		{name: "form blank value vs absent", a: body{form, "a=1&b="}, b: body{form, "a=1"}, same: false},
 		{name: "multipart is raw", a: body{"multipart/form-data; boundary=x", "--x\r\nA\r\n--x--"}, b: body{"multipart/form-data; boundary=x", "--x\r\nB\r\n--x--"}, same: false},
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +19,9 @@ type State int
 
 // Lookup states.
 const (
-	// Bypass: the cache is not used; send the request as it is.
+	// Bypass: the cache is not used; send LookupResult.Request (the
+	// caller's request, or for a body longer than WithMaxKeyedBodySize a
+	// clone that streams the same body).
 	Bypass State = iota
 	// Hit: serve LookupResult.Response (fresh, stale within max-stale, or
 	// the synthetic 504 of only-if-cached); nothing is sent.
@@ -54,10 +57,10 @@ type LookupResult struct {
 	State State
 	// Response is set for Hit and StaleWhileRevalidate.
 	Response *http.Response
-	// Request is the request to send for Miss, Revalidate and
-	// StaleWhileRevalidate: the caller's request, or a clone carrying
-	// validators (and a re-readable body). It is never the caller's request
-	// modified.
+	// Request is the request to send for Bypass, Miss, Revalidate and
+	// StaleWhileRevalidate: the caller's request, or a copy with canonical
+	// header names, or a clone carrying validators (and a re-readable or
+	// replayed body). It is never the caller's request modified.
 	Request *http.Request
 	// Key is the store key of the stored response found, or of the one a
 	// Miss will write.
@@ -86,6 +89,7 @@ type lookup struct {
 	entry         *Entry    // entry found (owned by the lookup)
 	fromGET       bool      // a HEAD answered from a stored GET
 	fwd           string    // Cache-Status fwd= for a forwarded request
+	detail        string    // Cache-Status detail= for a bypass, when it says why
 	cond          bool      // send carries the cache's own validators
 	callerIf      bool      // the caller sent conditional headers
 	collapse      bool      // identical concurrent requests may share this one
@@ -105,6 +109,7 @@ type lookup struct {
 // are logged and counted and Lookup reports a Miss. The returned error is
 // only for a request body that cannot be read.
 func (c *Cache) Lookup(ctx context.Context, req *http.Request) (*LookupResult, error) {
+	req = canonicalRequest(req)
 	l := new(lookup)
 	if err := c.lookup(ctx, req, l); err != nil {
 		return nil, err
@@ -144,20 +149,33 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, l *lookup) error 
 	if rfc9111.PragmaNoCache(req.Header) {
 		l.reqCC.NoCache = true
 	}
-	digest := ""
-	if l.method != http.MethodGet && l.method != http.MethodHead && req.Body != nil && req.Body != http.NoBody {
-		buf, err := readRequestBody(req)
-		if err != nil {
-			return &Error{Op: "read request body", Key: req.URL.String(), Err: err}
+	bodyKey := ""
+	if l.method != http.MethodGet && l.method != http.MethodHead {
+		var buf []byte
+		if req.Body != nil && req.Body != http.NoBody {
+			if req.ContentLength > c.cfg.maxKeyedBody {
+				l.act, l.fwd, l.detail = Bypass, "bypass", detailBodyTooLarge
+				return nil
+			}
+			b, over, err := c.readKeyedBody(ctx, req)
+			if err != nil {
+				return &Error{Op: "read request body", Key: req.URL.Redacted(), Err: err}
+			}
+			if over != nil {
+				l.send, l.plain = over, over
+				l.act, l.fwd, l.detail = Bypass, "bypass", detailBodyTooLarge
+				return nil
+			}
+			buf = b
+			clone := req.Clone(ctx)
+			clone.Body = io.NopCloser(bytes.NewReader(buf))
+			clone.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+			clone.ContentLength = int64(len(buf))
+			l.send, l.plain = clone, clone
 		}
-		clone := req.Clone(ctx)
-		clone.Body = io.NopCloser(bytes.NewReader(buf))
-		clone.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-		clone.ContentLength = int64(len(buf))
-		l.send, l.plain = clone, clone
-		digest = c.bodyDigest(req.Header.Get("Content-Type"), buf)
+		bodyKey = c.bodyKey(req.Header.Get("Content-Type"), buf)
 	}
-	l.primary = c.primaryKeyFor(req, l.method, digest)
+	l.primary = c.primaryKeyFor(req, l.method, bodyKey)
 	l.callerIf = len(req.Header["If-None-Match"]) > 0 || len(req.Header["If-Modified-Since"]) > 0
 	l.collapse = !l.callerIf && !l.ro.forceRefresh
 	l.now = c.cfg.now()
@@ -200,19 +218,86 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, l *lookup) error 
 	return c.decide(ctx, req, l, s)
 }
 
-// readRequestBody reads the body of req for its key digest. It reads a copy
-// through GetBody when there is one (so a request whose Body was already
-// sent, as with the Store hook, still has its digest) and closes req.Body
-// either way, as the RoundTripper contract asks.
-func readRequestBody(req *http.Request) ([]byte, error) {
-	defer req.Body.Close()
+// detailBodyTooLarge is the Cache-Status detail of a request whose body is
+// longer than WithMaxKeyedBodySize.
+const detailBodyTooLarge = "body-too-large"
+
+// bypassStatus is the Cache-Status of a bypassed request.
+func bypassStatus(l *lookup) string {
+	switch {
+	case l.detail == detailBodyTooLarge:
+		return csBodyTooLarge
+	case l.fwd == "method":
+		return csMethod
+	}
+	return csBypass
+}
+
+// readKeyedBody reads the body of req to key it, up to WithMaxKeyedBodySize.
+// It reads a copy through GetBody when there is one (so a request whose Body
+// was already sent, as with the Store hook, still has its key), and then
+// closes req.Body, as the RoundTripper contract asks: that body is not the
+// one sent. A body longer than the bound is not read further; over is then
+// the request to send instead: a clone whose body replays the bytes read and
+// streams the rest of the same reader, with req's GetBody for retries.
+func (c *Cache) readKeyedBody(ctx context.Context, req *http.Request) (buf []byte, over *http.Request, err error) {
+	src := req.Body
 	if req.GetBody != nil {
-		if rc, err := req.GetBody(); err == nil {
-			defer rc.Close()
-			return io.ReadAll(rc)
+		if rc, gerr := req.GetBody(); gerr == nil && rc != nil {
+			req.Body.Close()
+			src = rc
 		}
 	}
-	return io.ReadAll(req.Body)
+	limit := c.cfg.maxKeyedBody
+	b, err := readUpTo(src, limit, req.ContentLength)
+	if err != nil {
+		src.Close()
+		return nil, nil, err
+	}
+	if int64(len(b)) <= limit {
+		src.Close()
+		return b, nil, nil
+	}
+	over = req.Clone(ctx)
+	over.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(b), src), Closer: src}
+	return nil, over, nil
+}
+
+// readUpTo reads r to EOF, or until it has read more than limit bytes
+// (limit+1 of them). Its buffer starts at sizeHint+1 when that is known and
+// doubles, but never beyond limit+1, so a long body costs about twice the
+// limit in allocations, whatever its length.
+func readUpTo(r io.Reader, limit, sizeHint int64) ([]byte, error) {
+	start := int64(512)
+	if sizeHint > 0 {
+		start = sizeHint + 1
+	}
+	b := make([]byte, 0, min(start, limit+1))
+	for {
+		if len(b) == cap(b) {
+			if int64(len(b)) > limit {
+				return b, nil
+			}
+			b = slices.Grow(b, int(min(2*int64(cap(b)), limit+1))-len(b))
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// release closes the body of the request a lookup prepared to send, for the
+// hooks that send nothing (Store, Delete, Contains): it may hold a reader
+// obtained from GetBody.
+func (l *lookup) release(req *http.Request) {
+	if l.send != nil && l.send != req && l.send.Body != nil {
+		l.send.Body.Close()
+	}
 }
 
 // belongs reports whether e, read under key, was written for req's URL (an
@@ -224,7 +309,7 @@ func (c *Cache) belongs(ctx context.Context, req *http.Request, key string, e *E
 		return true
 	}
 	var arr [512]byte
-	u := c.appendURL(arr[:0], req.URL, true)
+	u := c.appendURL(arr[:0], req.URL, wireHost(req), true)
 	m := req.Method
 	if m == "" {
 		m = http.MethodGet
@@ -245,7 +330,7 @@ func (c *Cache) doNotCache(req *http.Request, ro reqOpts) bool {
 		return ro.expireAfter == DoNotCache
 	}
 	if len(c.cfg.urlRules) > 0 {
-		if d, ok := c.cfg.urlExpireAfter(req.URL.String()); ok {
+		if d, ok := c.cfg.urlExpireAfter(wireURL(req).String()); ok {
 			return d == DoNotCache
 		}
 	}

@@ -13,10 +13,12 @@ import (
 // Delete removes what req would be served from: the entry or variant index
 // under its key (deleting an index removes every variant at once).
 func (c *Cache) Delete(ctx context.Context, req *http.Request) error {
+	req = canonicalRequest(req)
 	l := new(lookup)
 	if err := c.lookup(WithoutOptions(ctx), req, l); err != nil {
 		return err
 	}
+	l.release(req)
 	if l.resp != nil {
 		l.resp.Body.Close()
 	}
@@ -75,11 +77,13 @@ func (c *Cache) deleteKeys(ctx context.Context, keys []string) error {
 
 // Contains reports whether a response for req is stored, fresh or not.
 func (c *Cache) Contains(ctx context.Context, req *http.Request) (bool, error) {
+	req = canonicalRequest(req)
 	l := new(lookup)
 	ctx = WithoutOptions(ctx)
 	if err := c.lookup(OnlyIfCached(ctx), req, l); err != nil {
 		return false, err
 	}
+	l.release(req)
 	if l.resp != nil {
 		defer l.resp.Body.Close()
 	}

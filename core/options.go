@@ -74,6 +74,7 @@ type config struct {
 	heuristicCap     time.Duration
 	staleRetention   time.Duration
 	maxBodySize      int64
+	maxKeyedBody     int64
 	maxStreamSize    int64
 	streamThreshold  int64
 	backgroundTO     time.Duration
@@ -91,6 +92,7 @@ func defaultConfig() config {
 		heuristicCap:    24 * time.Hour,
 		staleRetention:  24 * time.Hour,
 		maxBodySize:     64 << 20,
+		maxKeyedBody:    DefaultMaxKeyedBodySize,
 		maxStreamSize:   8 << 30,
 		streamThreshold: 1 << 20,
 		backgroundTO:    30 * time.Second,
@@ -211,7 +213,8 @@ func WithAllowableCodes(codes ...int) Option {
 
 // WithAllowableMethods sets the methods whose responses are read from and
 // written to the cache (default GET and HEAD). Methods are upper-cased. For
-// methods other than GET and HEAD the request body is part of the key.
+// methods other than GET and HEAD the request's Content-Type and body are
+// part of the key, the body read up to WithMaxKeyedBodySize.
 func WithAllowableMethods(methods ...string) Option {
 	return optionFunc(func(c *config) error {
 		m := make(map[string]bool, len(methods))
@@ -370,6 +373,28 @@ func WithMaxBodySize(n int64) Option {
 			return fmt.Errorf("core: WithMaxBodySize: size must be positive, got %d", n)
 		}
 		c.maxBodySize = n
+		return nil
+	})
+}
+
+// DefaultMaxKeyedBodySize is the default of WithMaxKeyedBodySize: 1 MiB.
+const DefaultMaxKeyedBodySize = 1 << 20
+
+// WithMaxKeyedBodySize bounds the request body the cache reads to key a
+// request whose method is allowable and is not GET or HEAD (default
+// DefaultMaxKeyedBodySize). A request with a longer body (by its
+// Content-Length, or found while reading) is a bypass: nothing is read
+// from or written to the cache for it, the body goes to the origin whole,
+// streamed (the bytes already read first, then the rest, never held in
+// memory), its GetBody kept for retries, and the response carries
+// Cache-Status "fwd=bypass; detail=body-too-large". Unsafe methods still
+// invalidate.
+func WithMaxKeyedBodySize(n int64) Option {
+	return optionFunc(func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("core: WithMaxKeyedBodySize: size must be positive, got %d", n)
+		}
+		c.maxKeyedBody = n
 		return nil
 	})
 }

@@ -63,7 +63,7 @@ func (c *Cache) userLifetime(req *http.Request, ro reqOpts) bool {
 		return true
 	}
 	if len(c.cfg.urlRules) > 0 {
-		_, ok := c.cfg.urlExpireAfter(req.URL.String())
+		_, ok := c.cfg.urlExpireAfter(wireURL(req).String())
 		return ok
 	}
 	return false
@@ -130,7 +130,7 @@ func (c *Cache) urlRule(req *http.Request, set func(time.Duration)) bool {
 	if len(c.cfg.urlRules) == 0 {
 		return false
 	}
-	d, ok := c.cfg.urlExpireAfter(req.URL.String())
+	d, ok := c.cfg.urlExpireAfter(wireURL(req).String())
 	if ok {
 		set(d)
 	}

@@ -19,6 +19,7 @@ const (
 	csOnlyIfCached = CacheStatusName + "; detail=only-if-cached"
 	csBypass       = CacheStatusName + "; fwd=bypass"
 	csMethod       = CacheStatusName + "; fwd=method"
+	csBodyTooLarge = CacheStatusName + "; fwd=bypass; detail=" + detailBodyTooLarge
 )
 
 // statusLines caches "200 OK" style status lines so a hit does not format one.
@@ -135,7 +136,7 @@ func infoFromStatus(cs string) Info {
 		return Info{FromCache: true, Stale: true}
 	case csOnlyIfCached:
 		return Info{FromCache: true, Synthetic: true}
-	case csBypass, csMethod:
+	case csBypass, csMethod, csBodyTooLarge:
 		return Info{}
 	}
 	return infoFromCacheStatus(http.Header{"Cache-Status": {cs}})

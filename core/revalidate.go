@@ -25,6 +25,7 @@ import (
 // used (§4.3.4); Revalidate then returns an error and the caller should send
 // the request again without validators.
 func (c *Cache) Revalidate(ctx context.Context, req *http.Request, lr *LookupResult, resp *http.Response, err error) (*http.Response, error) {
+	req = canonicalRequest(req)
 	if lr == nil || lr.l == nil || lr.l.entry == nil {
 		if err != nil {
 			return nil, err
@@ -41,6 +42,9 @@ func (c *Cache) Revalidate(ctx context.Context, req *http.Request, lr *LookupRes
 func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, resp *http.Response, err error) (*http.Response, *Entry, string, bool, error) {
 	c.stats.revalidations.Add(1)
 	withBody := l.method != http.MethodHead
+	if err == nil {
+		canonicalResponse(resp)
+	}
 	if err != nil {
 		if ctx.Err() == nil && c.staleIfErrorAllows(l) {
 			if r := c.serveLookup(req, l, csStaleIfError, withBody); r != nil {

@@ -19,9 +19,15 @@ import (
 // bytes read. Otherwise it returns resp with its body untouched. Either way
 // the response carries a Cache-Status field. Store errors fail open.
 func (c *Cache) Store(ctx context.Context, req *http.Request, resp *http.Response) (*http.Response, error) {
+	req = canonicalRequest(req)
 	l := new(lookup)
 	if err := c.lookupForStore(ctx, req, l); err != nil {
 		return resp, err
+	}
+	if l.act == Bypass {
+		l.release(req)
+		c.markForwarded(req, resp, bypassStatus(l), nil, "")
+		return resp, nil
 	}
 	out, _, _, _ := c.storeResponse(ctx, req, resp, l)
 	return out, nil
@@ -46,6 +52,7 @@ func (c *Cache) lookupForStore(ctx context.Context, req *http.Request, l *lookup
 // caller reads it to a clean EOF; storeResponse then returns pending true and
 // calls l.streamDone (when set) once the entry is committed or abandoned.
 func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http.Response, l *lookup) (out *http.Response, e *Entry, key string, pending bool) {
+	canonicalResponse(resp)
 	fwd := l.fwd
 	if fwd == "" {
 		fwd = "miss"
@@ -61,7 +68,7 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	now := c.cfg.now()
 	e = &Entry{
 		Method:       l.method,
-		URL:          c.storedURL(req.URL),
+		URL:          c.requestURL(req),
 		Status:       resp.StatusCode,
 		Proto:        resp.Proto,
 		Header:       storedHeader(resp.Header),

@@ -34,7 +34,10 @@ func (h harness) Doer(c *core.Cache) conformance.Doer {
 	reqcache.Install(client, c)
 	return func(hr *http.Request) (*http.Response, error) {
 		r := client.R().SetContext(hr.Context())
-		r.Headers = hr.Header.Clone()
+		r.Headers = hr.Header.Clone() // names as written, as SetHeaderNonCanonical keeps them
+		if hr.Host != "" && hr.Host != hr.URL.Host {
+			r.SetHeader("Host", hr.Host) // req sends it as the request's Host
+		}
 		if hr.Body != nil && hr.Body != http.NoBody {
 			b, err := io.ReadAll(hr.Body)
 			hr.Body.Close()

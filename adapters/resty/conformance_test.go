@@ -29,14 +29,18 @@ func (h harness) Doer(c *core.Cache) conformance.Doer {
 
 func (harness) Close() {}
 
-// doResty sends req through client as a resty request: method, URL, headers,
-// body and context.
+// doResty sends req through client as a resty request: method, URL, headers
+// (names as written, as SetHeaderVerbatim keeps them), Host (resty's Host
+// header), body and context.
 func doResty(client *resty.Client, req *http.Request) (*http.Response, error) {
 	r := client.R().SetContext(req.Context())
 	for name, values := range req.Header {
 		for _, v := range values {
-			r.Header.Add(name, v)
+			r.Header[name] = append(r.Header[name], v)
 		}
+	}
+	if req.Host != "" && req.Host != req.URL.Host {
+		r.SetHeader("Host", req.Host)
 	}
 	if req.Body != nil && req.Body != http.NoBody {
 		b, err := io.ReadAll(req.Body)
