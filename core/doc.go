@@ -66,7 +66,8 @@
 //
 //	| # | condition                                            | outcome                              |
 //	|---|------------------------------------------------------|--------------------------------------|
-//	| 1 | Disable(ctx), WithDisabled or DoNotCache             | bypass: forwarded, nothing read      |
+//	| 1 | Disable(ctx), WithDisabled or DoNotCache, or a       | bypass: forwarded, nothing read      |
+//	|   | request body over WithMaxKeyedBodySize               |                                      |
 //	| 2 | method not allowable (unsafe ones still invalidate)  | forwarded                            |
 //	| 3 | ForceRefresh(ctx)                                    | forwarded unconditionally, stored    |
 //	| 4 | nothing stored / Vary mismatch / filter rejects      | miss: forwarded, stored              |
@@ -93,13 +94,30 @@
 //
 // # Keys
 //
-// A key is derived, under a versioned format ("h1:"), from the method, the
-// normalised URL (scheme and host lower-cased, default port dropped, query
-// sorted, ignored parameters removed, fragment dropped) and, for methods other
-// than GET and HEAD, a digest of the body (JSON objects with sorted keys, form
-// fields sorted, ignored parameters removed). Matched headers and Vary select
-// among variants stored below that key, so invalidating a URL reaches every
-// variant and every matched-header partition at once.
+// A key is derived, under a versioned format ("h2:"), from the request as it
+// goes on the wire: the method; the normalised URL (scheme and host
+// lower-cased, default port dropped, fragment dropped, ignored parameters
+// removed, query sorted by parameter name, stably, so the values of a
+// repeated parameter keep their order) with the effective host, Request.Host
+// when set (net/http sends it in place of URL.Host); and, for methods other
+// than GET and HEAD, the normalised Content-Type and a digest of the body
+// (JSON objects with sorted keys, form fields sorted by name, stably,
+// ignored parameters removed). The stored URL, the URLs invalidated after an
+// unsafe method (RFC 9111 §4.4), URL rules, Delete and Contains use the same
+// effective host. Matched headers and Vary select among variants stored
+// below that key, so invalidating a URL reaches every variant and every
+// matched-header partition at once.
+//
+// A request body is read to key it only up to WithMaxKeyedBodySize (default
+// 1 MiB). A longer one makes the request a bypass (Cache-Status "hoard;
+// fwd=bypass; detail=body-too-large"): the body goes to the origin whole,
+// streamed, never held in memory, with the caller's GetBody kept.
+//
+// Header names are case-insensitive everywhere the cache reads them (RFC
+// 9110 §5.1): a request or response whose header has names that are not
+// canonical (req.Header["authorization"], which net/http sends as given) is
+// read through a copy with canonical names, the values of every spelling
+// merged; the caller's request is never modified.
 //
 // # Stores
 //
