@@ -42,9 +42,6 @@ func (c *Cache) Revalidate(ctx context.Context, req *http.Request, lr *LookupRes
 func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, resp *http.Response, err error) (*http.Response, *Entry, string, bool, error) {
 	c.stats.revalidations.Add(1)
 	withBody := l.method != http.MethodHead
-	if err == nil {
-		canonicalResponse(resp)
-	}
 	if err != nil {
 		if ctx.Err() == nil && c.staleIfErrorAllows(l) {
 			if r := c.serveLookup(req, l, csStaleIfError, withBody); r != nil {
@@ -54,6 +51,7 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 		}
 		return nil, nil, "", false, err
 	}
+	canonicalResponse(resp)
 	switch {
 	case resp.StatusCode == http.StatusNotModified && l.cond:
 		drain(resp)
