@@ -432,20 +432,30 @@ func (c *config) urlExpireAfter(rawURL string) (time.Duration, bool) {
 
 // globPrefix reports whether pattern matches a prefix of s, with '*' matching
 // any run of characters (including '/') and '?' any one character.
+//
+// It is the greedy matcher with a single backtrack point: when a literal
+// fails after a '*', only the latest '*' is retried one byte further on.
+// That suffices because a later '*' can absorb whatever an earlier one would
+// have, so the work is O(len(pattern)·len(s)) for any input, where a
+// recursive matcher backtracks exponentially ("*a*a*a*a*a*a*b" against a
+// run of 'a's). A pattern that is used up has matched a prefix.
 func globPrefix(pattern, s string) bool {
-	if pattern == "" {
-		return true
-	}
-	switch pattern[0] {
-	case '*':
-		for i := 0; i <= len(s); i++ {
-			if globPrefix(pattern[1:], s[i:]) {
-				return true
-			}
+	p, i := 0, 0
+	star, restart := -1, 0 // the latest '*' and where in s its run ends
+	for p < len(pattern) {
+		switch {
+		case pattern[p] == '*':
+			star, restart = p, i
+			p++
+		case i < len(s) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case star >= 0 && restart < len(s):
+			restart++
+			p, i = star+1, restart
+		default:
+			return false
 		}
-		return false
-	case '?':
-		return s != "" && globPrefix(pattern[1:], s[1:])
 	}
-	return s != "" && s[0] == pattern[0] && globPrefix(pattern[1:], s[1:])
+	return true
 }
