@@ -91,7 +91,7 @@ func defaultConfig() config {
 		heuristicCap:    24 * time.Hour,
 		staleRetention:  24 * time.Hour,
 		maxBodySize:     64 << 20,
-		maxStreamSize:   8 << 30,
+		maxStreamSize:   1 << 30,
 		streamThreshold: 1 << 20,
 		backgroundTO:    30 * time.Second,
 	}
@@ -390,7 +390,11 @@ func WithStreamThreshold(n int64) Option {
 }
 
 // WithMaxStreamSize sets the largest streamed body that is stored (default
-// 8 GiB). A longer response still reaches the caller whole; it is not stored.
+// 1 GiB). A longer response still reaches the caller whole; it is not
+// stored, and what was written of it is discarded as soon as the limit is
+// passed. The bound matters most for bodies of unknown length, such as a
+// gzip response that net/http's transport decompresses below the cache: a
+// small compressed body can inflate without bound.
 func WithMaxStreamSize(n int64) Option {
 	return optionFunc(func(c *config) error {
 		if n <= 0 {
