@@ -10,7 +10,7 @@
 //
 //	| Options field | DSN parameter  | default | meaning                                              |
 //	|---------------|----------------|---------|------------------------------------------------------|
-//	| MaxBytes      | max_bytes      | no cap  | cap on the bytes of value and stream files on disk   |
+//	| MaxBytes      | max_bytes      | 1 GiB   | cap on the bytes of value and stream files on disk   |
 //	| SweepInterval | sweep_interval | 1m      | pause between background sweeps; off (or < 0): none  |
 //	| SweepBatch    | sweep_batch    | 1000    | files one sweep examines at most                     |
 //
@@ -26,7 +26,9 @@
 // error, as is file:dir (only file://localhost/... is accepted as a host).
 // max_bytes takes the sizes core.ParseSize understands ("1GiB", "500MB");
 // sweep_interval a Go duration ("30s", "1m") or "off"; 0 means the default
-// for both. User information, a fragment, a repeated parameter and any
+// for both. The size is always capped (a cache runs inside other programs
+// and must not fill their disk); for no practical cap give a huge one
+// (max_bytes=1000TiB, or MaxBytes: math.MaxInt64). User information, a fragment, a repeated parameter and any
 // unknown parameter are errors.
 //
 // # Layout
@@ -59,9 +61,8 @@
 //
 // # Size cap and eviction
 //
-// With MaxBytes set, the store keeps an in-memory index of its files (size
-// and last access), built by scanning the directory at New and updated by
-// every operation. When a write takes the total above MaxBytes, the least
+// The store keeps an in-memory index of its files (size and last access),
+// built by scanning the directory at New and updated by every operation. When a write takes the total above MaxBytes, the least
 // recently accessed entries (value and stream together) are deleted. The last
 // access is persisted as the file's modification time, at most once a
 // minute per entry, so that the order survives a restart without a write on

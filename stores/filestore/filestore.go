@@ -33,6 +33,11 @@ const DefaultSweepInterval = time.Minute
 // Options.SweepBatch is 0.
 const DefaultSweepBatch = 1000
 
+// DefaultMaxBytes caps the bytes of the store's files when Options.MaxBytes
+// is 0: 1 GiB, as sqlitestore. A cache runs inside other programs and must
+// not fill their disk by default.
+const DefaultMaxBytes int64 = 1 << 30
+
 // ErrClosed is returned by every method of a Store after Close.
 var ErrClosed = errors.New("filestore: closed")
 
@@ -49,8 +54,9 @@ var errNotFound = fmt.Errorf("filestore: %w", core.ErrNotFound)
 type Options struct {
 	// MaxBytes caps the bytes the store's value and stream files take on
 	// disk, headers included. When a write takes the total above it, the
-	// least recently accessed entries are deleted. 0 means no cap; a
-	// negative value is an error.
+	// least recently accessed entries are deleted. 0 means DefaultMaxBytes
+	// (1 GiB); a negative value is an error. For no practical cap, give
+	// math.MaxInt64.
 	// DSN parameter: max_bytes (for example max_bytes=1GiB).
 	MaxBytes int64
 	// SweepInterval is the pause between two background sweeps, which
@@ -131,11 +137,14 @@ func newStore(dir string, opts *Options, now func() time.Time) (*Store, error) {
 	}
 	switch {
 	case o.MaxBytes < 0:
-		return nil, fmt.Errorf("filestore: MaxBytes is %d; want 0 (no cap) or more", o.MaxBytes)
+		return nil, fmt.Errorf("filestore: MaxBytes is %d; want 0 (the default, %d) or more", o.MaxBytes, DefaultMaxBytes)
 	case o.SweepBatch < 0:
 		return nil, fmt.Errorf("filestore: SweepBatch is %d; want 0 (the default) or more", o.SweepBatch)
 	case dir == "":
 		return nil, errors.New("filestore: empty directory name")
+	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = DefaultMaxBytes
 	}
 	if o.SweepInterval == 0 {
 		o.SweepInterval = DefaultSweepInterval
@@ -264,7 +273,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	meta.Size = int64(len(value))
 	hl := headerLen(key, meta)
 	size := int64(hl) + int64(len(value))
-	if s.maxBytes > 0 && size > s.maxBytes {
+	if size > s.maxBytes {
 		if err := s.removeKind(h, kindValue); err != nil {
 			return fmt.Errorf("filestore: set %q: %w", key, err)
 		}
@@ -517,7 +526,7 @@ func (s *Store) accessed(h [sha256.Size]byte, kind byte, path string, fi os.File
 	if touch {
 		e.persisted = now
 	}
-	over := s.maxBytes > 0 && s.idx.total > s.maxBytes
+	over := s.idx.total > s.maxBytes
 	s.mu.Unlock()
 	if touch {
 		_ = os.Chtimes(path, now, now)
@@ -546,9 +555,6 @@ func (s *Store) reconcile(h [sha256.Size]byte, kind byte, path string, fi os.Fil
 // evictIfOver deletes least recently accessed entries until the indexed
 // total is within MaxBytes.
 func (s *Store) evictIfOver() {
-	if s.maxBytes <= 0 {
-		return
-	}
 	for {
 		s.mu.Lock()
 		victim := s.idx.tail

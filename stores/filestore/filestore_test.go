@@ -28,7 +28,8 @@ import (
 type harness struct{ t *testing.T }
 
 func (h harness) MakeStore(context.Context) (core.Store, error) {
-	return filestore.New(h.t.TempDir(), nil)
+	// Room for the suite's 1 GiB body and its header, above DefaultMaxBytes.
+	return filestore.New(h.t.TempDir(), &filestore.Options{MaxBytes: 4 << 30})
 }
 
 func (harness) Capabilities() conformance.Capabilities {
@@ -58,16 +59,16 @@ func TestOpenStoreDSN(t *testing.T) {
 		want    filestore.Options
 		wantErr []string // substrings of the error; nil: no error
 	}{
-		{name: "defaults", dsn: base, want: filestore.Options{SweepInterval: time.Minute, SweepBatch: 1000}},
+		{name: "defaults", dsn: base, want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: time.Minute, SweepBatch: 1000}},
 		{name: "all parameters", dsn: base + "?max_bytes=1GiB&sweep_interval=30s&sweep_batch=50",
 			want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: 30 * time.Second, SweepBatch: 50}},
-		{name: "sweep off", dsn: base + "?sweep_interval=off", want: filestore.Options{SweepInterval: -1, SweepBatch: 1000}},
+		{name: "sweep off", dsn: base + "?sweep_interval=off", want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: -1, SweepBatch: 1000}},
 		{name: "zeros are defaults", dsn: base + "?max_bytes=0&sweep_interval=0&sweep_batch=0",
-			want: filestore.Options{SweepInterval: time.Minute, SweepBatch: 1000}},
+			want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: time.Minute, SweepBatch: 1000}},
 		{name: "localhost", dsn: "file://localhost" + filepath.ToSlash(dir) + "?max_bytes=100MB",
 			want: filestore.Options{MaxBytes: 100e6, SweepInterval: time.Minute, SweepBatch: 1000}},
-		{name: "upper-case scheme", dsn: "FILE://" + filepath.ToSlash(dir), want: filestore.Options{SweepInterval: time.Minute, SweepBatch: 1000}},
-		{name: "trailing slash", dsn: base + "/", want: filestore.Options{SweepInterval: time.Minute, SweepBatch: 1000}},
+		{name: "upper-case scheme", dsn: "FILE://" + filepath.ToSlash(dir), want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: time.Minute, SweepBatch: 1000}},
+		{name: "trailing slash", dsn: base + "/", want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: time.Minute, SweepBatch: 1000}},
 
 		{name: "relative, two slashes", dsn: "file://cache/app", wantErr: []string{"filestore:", `host "cache"`, "file:///absolute/dir"}},
 		{name: "relative, no slashes", dsn: "file:cache/app", wantErr: []string{"filestore:", "relative path", "file:///absolute/dir"}},

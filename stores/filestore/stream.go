@@ -16,8 +16,8 @@ import (
 // CreateStream starts writing the stream of key: a temporary file in the
 // key's subdirectory, which Commit syncs and renames over the key's stream
 // file. Memory use does not depend on the stream's length. meta.Size is
-// recorded as the number of bytes written. With MaxBytes set, a stream whose
-// file would exceed it fails with ErrTooLarge as soon as it does.
+// recorded as the number of bytes written. A stream whose file would exceed
+// MaxBytes fails with ErrTooLarge as soon as it does.
 func (s *Store) CreateStream(ctx context.Context, key string, meta core.Meta) (core.StreamWriter, error) {
 	if err := s.check(ctx, "create stream"); err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 		w.err = fmt.Errorf("filestore: write stream %q: %w", w.key, err)
 		return 0, w.err
 	}
-	if max := w.s.maxBytes; max > 0 && int64(w.hdrLen)+w.n+int64(len(p)) > max {
+	if max := w.s.maxBytes; int64(w.hdrLen)+w.n+int64(len(p)) > max {
 		w.err = fmt.Errorf("%w: key %q, MaxBytes %d", ErrTooLarge, w.key, max)
 		return 0, w.err
 	}
