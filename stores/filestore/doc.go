@@ -45,9 +45,12 @@
 // Each file starts with a small header: a magic number, the format version,
 // the key and the core.Meta, the payload length and CRC-32C checksums; then
 // the payload. List and the sweep read only headers. A file that fails its
-// checks (truncated, corrupt, or the key differs) is a miss and is removed;
-// a file written by a newer format version is a miss and is left alone.
-// Any other file in the directory is ignored.
+// checks (truncated, or a CRC-32C mismatch) is removed, and Get and
+// OpenStream report it with an error wrapping core.ErrCorrupt, which the
+// cache counts in Stats().CorruptErrors and treats as a miss. A stream's
+// payload is checked as it is read: a damaged one ends with that error
+// instead of io.EOF. A file written by a newer format version is a miss and
+// is left alone. Any other file in the directory is ignored.
 //
 // # Crash safety
 //
@@ -86,9 +89,9 @@
 //
 // A *Store is safe for concurrent use. Reads take no lock; the rename or
 // removal of a key's files and the matching index update are serialised per
-// key. Get returns a fresh slice. OpenStream returns an *os.File: on Unix an
-// open file keeps its contents when it is replaced or deleted, so a reader
-// finishes the stream it opened.
+// key. Get returns a fresh slice. OpenStream reads from an open file: on
+// Unix an open file keeps its contents when it is replaced or deleted, so a
+// reader finishes the stream it opened.
 //
 // After Close, which stops the sweep, every method returns ErrClosed.
 package filestore

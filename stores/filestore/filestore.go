@@ -194,8 +194,9 @@ func (s *Store) Options() Options { return s.opts }
 
 // Get returns the value stored under key, read from its file; the slice is
 // the caller's. A missing or expired key gives an error wrapping
-// core.ErrNotFound, and so does a file that fails its checks (truncated or
-// corrupt), which is removed.
+// core.ErrNotFound. A file that fails its checks (truncated, or a header or
+// payload CRC-32C mismatch) is removed and gives an error wrapping
+// core.ErrCorrupt, which the cache counts as a corrupt entry.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(ctx, "get"); err != nil {
 		return nil, err
@@ -219,7 +220,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if size < fixedLen || size > math.MaxInt {
 		f.Close()
 		s.removeIfSame(h, kindValue, fi)
-		return nil, errNotFound
+		return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
 	}
 	buf := make([]byte, size)
 	_, err = io.ReadFull(f, buf)
@@ -227,7 +228,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			s.removeIfSame(h, kindValue, fi)
-			return nil, errNotFound
+			return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
 		}
 		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
 	}
@@ -238,7 +239,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	case err != nil || hdr.kind != kindValue || int64(hdr.len)+hdr.payloadLen != size ||
 		crc32.Checksum(buf[hdr.len:], castagnoli) != hdr.payloadCRC:
 		s.removeIfSame(h, kindValue, fi)
-		return nil, errNotFound
+		return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
 	case string(hdr.key) != key:
 		return nil, errNotFound // another key with the same SHA-256
 	case expired(hdr.meta.Expires, s.now()):

@@ -252,8 +252,9 @@ func TestKeysStayInside(t *testing.T) {
 	}
 }
 
-// TestCorruptFilesAreMisses damages files on disk: each damaged file is a
-// miss, and is removed.
+// TestCorruptFilesAreMisses damages files on disk: each damaged file is
+// reported with an error wrapping core.ErrCorrupt (which the cache counts and
+// treats as a miss), never served, and removed.
 func TestCorruptFilesAreMisses(t *testing.T) {
 	value := bytes.Repeat([]byte("0123456789"), 1000)
 	tests := []struct {
@@ -289,17 +290,28 @@ func TestCorruptFilesAreMisses(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got, err := s.Get(ctx, key); !errors.Is(err, core.ErrNotFound) {
-				t.Errorf("Get of a damaged value = %d bytes, %v; want core.ErrNotFound", len(got), err)
+			if got, err := s.Get(ctx, key); !errors.Is(err, core.ErrCorrupt) || errors.Is(err, core.ErrNotFound) {
+				t.Errorf("Get of a damaged value = %d bytes, %v; want an error wrapping core.ErrCorrupt", len(got), err)
 			}
 			// Payload damage in a stream is not detected when it is opened
-			// (that would mean reading it twice); everything else is.
-			if tc.name != "payload byte flipped" {
-				if rc, _, err := s.OpenStream(ctx, key); !errors.Is(err, core.ErrNotFound) {
+			// (that would mean reading it twice) but when it is read to its
+			// end; everything else is detected at once.
+			if tc.name == "payload byte flipped" {
+				rc, _, err := s.OpenStream(ctx, key)
+				if err != nil {
+					t.Fatalf("OpenStream: %v", err)
+				}
+				_, err = io.ReadAll(rc)
+				rc.Close()
+				if !errors.Is(err, core.ErrCorrupt) {
+					t.Errorf("reading a stream with a damaged payload: error %v; want one wrapping core.ErrCorrupt", err)
+				}
+			} else {
+				if rc, _, err := s.OpenStream(ctx, key); !errors.Is(err, core.ErrCorrupt) {
 					if err == nil {
 						rc.Close()
 					}
-					t.Errorf("OpenStream of a damaged stream: error %v; want core.ErrNotFound", err)
+					t.Errorf("OpenStream of a damaged stream: error %v; want one wrapping core.ErrCorrupt", err)
 				}
 				if _, err := os.Stat(keyPath(dir, key, true)); !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("the damaged stream file is still there (%v)", err)
