@@ -204,6 +204,9 @@ func (c *Cache) openStream(ctx context.Context, key string, e *Entry) (io.ReadCl
 	}
 	if _, err := io.ReadFull(rc, id); err != nil || string(id) != e.StreamID {
 		rc.Close()
+		if errors.Is(err, ErrCorrupt) {
+			c.corrupted(ctx, key, err)
+		}
 		return nil, errStreamGone
 	}
 	return rc, nil
