@@ -58,9 +58,13 @@
 // synced to disk (fsync), and is then renamed over the target. A reader sees
 // the old file or the new one, never a part of one; a process killed while
 // writing leaves only its temporary file, which the next New or sweep removes
-// (temporary files of a process that is still running are left alone). The
-// directory itself is not synced after a rename, so after a power failure
-// the latest writes may be missing, but never partial.
+// (temporary files of a process that is still running are left alone). A
+// process killed between committing a stream and writing the value that
+// refers to it (the core's order) leaves a stream without a value: New and
+// the sweep remove such a stream once it has not been written or read for
+// five minutes, instead of keeping it until its expiry. The directory itself
+// is not synced after a rename, so after a power failure the latest writes
+// may be missing, but never partial.
 //
 // # Size cap and eviction
 //
@@ -83,7 +87,7 @@
 // expired entry as missing (Get and OpenStream also remove it). A background
 // sweep runs every SweepInterval and examines at most SweepBatch files,
 // continuing where the previous one stopped: it removes expired entries,
-// corrupt files and stale temporary files.
+// corrupt files, stale temporary files and streams left without a value.
 //
 // # Concurrency
 //

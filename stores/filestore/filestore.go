@@ -60,8 +60,8 @@ type Options struct {
 	// DSN parameter: max_bytes (for example max_bytes=1GiB).
 	MaxBytes int64
 	// SweepInterval is the pause between two background sweeps, which
-	// delete expired entries, corrupt files and temporary files left by a
-	// crash. 0 means DefaultSweepInterval; a negative value turns the
+	// delete expired entries, corrupt files, and temporary files and
+	// streams without a value left by a crash. 0 means DefaultSweepInterval; a negative value turns the
 	// background sweep off (expired entries are then deleted when read).
 	// DSN parameter: sweep_interval (a Go duration such as 1m, or off).
 	SweepInterval time.Duration
@@ -122,8 +122,8 @@ var liveTemps sync.Map
 
 // New opens the store in dir, creating the directory (mode 0700) if it is
 // missing. It scans dir to learn the size and last access of what is there,
-// removes temporary files left by a crashed writer, evicts down to
-// MaxBytes, and starts the background sweep. opts nil means defaults. Close
+// removes temporary files and streams without a value left by a crashed
+// writer, evicts down to MaxBytes, and starts the background sweep. opts nil means defaults. Close
 // the store to stop the sweep.
 func New(dir string, opts *Options) (*Store, error) {
 	return newStore(dir, opts, time.Now)
