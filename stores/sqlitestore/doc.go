@@ -106,11 +106,13 @@
 // background sweep every SweepInterval deletes expired entries and streams
 // in transactions of at most 512 rows, collects the chunks of deleted,
 // replaced and aborted streams 16 chunks (4 MiB) per transaction, takes
-// streams that have received no write for an hour for the remains of a
-// crashed writer, and returns free pages to the file system (the database
-// uses incremental auto-vacuum); each run does at most 64 transactions of
-// each kind, so its cost is bounded and other writers interleave. Sweep
-// does the same to the end, on demand.
+// for the remains of a crashed writer the streams that have received no
+// write for an hour and the committed streams more than five minutes old
+// whose key has no value (a process that died between committing a stream
+// and writing its value, the core's order), and returns free pages to the
+// file system (the database uses incremental auto-vacuum); each run does at
+// most 64 transactions of each kind, so its cost is bounded and other
+// writers interleave. Sweep does the same to the end, on demand.
 //
 // # Streams
 //
@@ -121,7 +123,9 @@
 // writer for long; Commit is one short transaction that points the key at
 // the new stream and marks the previous stream garbage (its chunks are
 // deleted later, in the background). Abort marks the stream garbage. A crash
-// while writing leaves a stream no key refers to, which the sweep removes.
+// while writing leaves a stream no key refers to, and a crash after Commit
+// but before the value is written a stream with no value; the sweep removes
+// both.
 // A reader loads one chunk at a time; while it is open the collector of its
 // Store leaves the stream's chunks alone, so it finishes the bytes it
 // started with even if the stream is replaced or deleted meanwhile (a

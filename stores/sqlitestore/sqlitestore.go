@@ -59,6 +59,12 @@ const (
 	// streamGrace is how long a stream may go without a write before the
 	// sweep takes it for the remains of a crashed writer.
 	streamGrace = time.Hour
+	// orphanGrace is how long a committed stream may go without a value
+	// under its key before the sweep takes it for the remains of a writer
+	// that died between committing the stream and writing the value. The
+	// core writes the value immediately after the commit, so a few minutes
+	// leave room for a slow write.
+	orphanGrace = 5 * time.Minute
 	// sweepBatch is the number of rows one sweep transaction deletes.
 	sweepBatch = 512
 	// gcChunks is the number of chunks one collector transaction deletes.
@@ -986,8 +992,10 @@ func (s *Store) background(ctx context.Context) {
 }
 
 // Sweep deletes every expired entry and stream and the chunks of streams
-// that are deleted or were abandoned by a writer (a crashed process) more
-// than an hour ago, and returns free pages to the file system. It runs in
+// that are deleted, were abandoned by a writer (a crashed process) more than
+// an hour ago, or were committed more than five minutes ago without a value
+// ever written for their key (a process that died between the two), and
+// returns free pages to the file system. It runs in
 // short transactions, so other writers interleave. The background sweep
 // (Options.SweepInterval) does the same with a bounded number of
 // transactions per run.
@@ -1022,6 +1030,12 @@ func (s *Store) sweep(ctx context.Context, maxTx int) (more bool, err error) {
 		{`UPDATE streams SET state = 2, touched = 0 WHERE id IN (
 			SELECT id FROM streams WHERE state = 0 AND touched < ? LIMIT ?)`,
 			[]any{nanos(now.Add(-s.grace)), sweepBatch}},
+		// Committed streams whose key has no value (touched is the commit
+		// time of a committed stream).
+		{`UPDATE streams SET state = 2, key = NULL, touched = 0 WHERE id IN (
+			SELECT id FROM streams WHERE state = 1 AND touched < ?
+				AND NOT EXISTS (SELECT 1 FROM entries WHERE entries.key = streams.key) LIMIT ?)`,
+			[]any{nanos(now.Add(-orphanGrace)), sweepBatch}},
 	}
 	for _, st := range steps {
 		for i := 0; ; i++ {

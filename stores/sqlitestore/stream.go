@@ -151,9 +151,9 @@ func (w *streamWriter) Commit() error {
 			return err
 		}
 		res, err = tx.ExecContext(ctx,
-			`UPDATE streams SET state = 1, key = ?, size = ?, expires = ?, created = ?, accessed = ?
+			`UPDATE streams SET state = 1, key = ?, size = ?, expires = ?, created = ?, accessed = ?, touched = ?
 			WHERE id = ? AND state = 0`,
-			kb, w.size, nanos(w.meta.Expires), nanos(w.meta.Created), nanos(now), w.id)
+			kb, w.size, nanos(w.meta.Expires), nanos(w.meta.Created), nanos(now), nanos(now), w.id)
 		if err != nil {
 			return err
 		}
