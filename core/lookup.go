@@ -92,12 +92,9 @@ type lookup struct {
 	// streamDone, when set, is called once a body streamed into the store
 	// is committed (with the entry and its key) or abandoned (nil, "").
 	streamDone func(e *Entry, key string)
-	// stream is the open body of a streamed entry found, until handed to a
-	// response (then nil); Do closes it if nobody took it.
-	stream  io.ReadCloser
-	reqTime time.Time
-	now     time.Time
-	fresh   bool
+	reqTime    time.Time
+	now        time.Time
+	fresh      bool
 }
 
 // Lookup finds the stored response for req and decides what to do with it

@@ -164,8 +164,10 @@ func WithExpireAfter(d time.Duration) Option {
 // WithURLExpireAfter sets the lifetime for URLs matching a glob pattern
 // (requests-cache urls_expire_after). Patterns are tried in the order they
 // were added and the first match wins. The scheme is ignored on both sides,
-// '*' matches any run of characters including '/', and every pattern is a
-// prefix match: "api.example.com/v1" covers everything below /v1. A URL rule
+// '*' matches any run of characters including '/', '?' any one character,
+// and every pattern is a prefix match: "api.example.com/v1" covers
+// everything below /v1. Matching takes time proportional to the pattern's
+// length times the URL's, whatever the pattern. A URL rule
 // overrides the response's own Cache-Control lifetime (see the precedence
 // table in the package doc); DoNotCache under "*" turns the rules into an
 // allowlist.

@@ -15,8 +15,8 @@ import (
 // Store is the storing hook: when resp (the origin's answer to req) may be
 // stored (RFC 9111 §3 and the settings), it reads the body — committing the
 // entry only after a clean EOF with the expected length, and only up to
-// WithMaxBodySize — writes it, and returns a response whose body replays the
-// bytes read. Otherwise it returns resp with its body untouched. Either way
+// WithMaxBodySize (WithMaxStreamSize for a body streamed into the store) —
+// writes it, and returns a response whose body replays the bytes read. Otherwise it returns resp with its body untouched. Either way
 // the response carries a Cache-Status field. Store errors fail open.
 func (c *Cache) Store(ctx context.Context, req *http.Request, resp *http.Response) (*http.Response, error) {
 	l := new(lookup)
