@@ -111,26 +111,36 @@ func (c *Cache) storeFailed(ctx context.Context, op, key string, err error) {
 
 // readEntry reads and decodes key into e. A miss returns ErrNotFound; a store
 // error is logged, counted and returned (the caller fails open); a corrupt
-// entry is deleted, counted and reported as ErrNotFound.
+// entry (one the store's integrity check or the codec rejects) is deleted,
+// counted and reported as ErrNotFound.
 func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
 	sctx, cancel := c.storeCtx(ctx)
 	data, err := c.store.Get(sctx, key)
 	cancel()
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return ErrNotFound
-		}
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNotFound):
+		return ErrNotFound
+	case errors.Is(err, ErrCorrupt):
+		c.corrupted(ctx, key, err)
+		return ErrNotFound
+	default:
 		c.storeFailed(ctx, "get", key, err)
 		return &Error{Op: "get", Key: key, Err: err}
 	}
 	if err := c.cfg.codec.Decode(data, e); err != nil {
-		c.stats.corrupt.Add(1)
-		c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: undecodable entry deleted",
-			slog.String("key", key), slog.Any("error", err))
-		c.deleteKey(ctx, key)
+		c.corrupted(ctx, key, err)
 		return ErrNotFound
 	}
 	return nil
+}
+
+// corrupted counts, logs and deletes a key whose entry or stream is corrupt.
+func (c *Cache) corrupted(ctx context.Context, key string, err error) {
+	c.stats.corrupt.Add(1)
+	c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: corrupt entry deleted",
+		slog.String("key", key), slog.Any("error", err))
+	c.deleteKey(ctx, key)
 }
 
 // writeEntry encodes and stores e under key; failures are logged and counted.
@@ -178,7 +188,11 @@ func (c *Cache) openStream(ctx context.Context, key string, e *Entry) (io.ReadCl
 	}
 	rc, size, err := st.OpenStream(ctx, key)
 	if err != nil {
-		if !errors.Is(err, ErrNotFound) {
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrCorrupt):
+			c.corrupted(ctx, key, err)
+		default:
 			c.storeFailed(ctx, "open stream", key, err)
 		}
 		return nil, errStreamGone
@@ -190,6 +204,9 @@ func (c *Cache) openStream(ctx context.Context, key string, e *Entry) (io.ReadCl
 	}
 	if _, err := io.ReadFull(rc, id); err != nil || string(id) != e.StreamID {
 		rc.Close()
+		if errors.Is(err, ErrCorrupt) {
+			c.corrupted(ctx, key, err)
+		}
 		return nil, errStreamGone
 	}
 	return rc, nil

@@ -33,7 +33,8 @@ type Authenticated interface {
 }
 
 // ErrCorrupt is returned (wrapped) by codecs for bytes they cannot decode:
-// truncated, tampered, of another format, or of an unknown version.
+// truncated, tampered, of another format, or of an unknown version; and by
+// stores for data that fails their own integrity check (see Store).
 var ErrCorrupt = errors.New("core: corrupt or unknown entry encoding")
 
 // binaryV1 is the leading format byte of BinaryCodec version 1.

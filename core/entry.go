@@ -50,7 +50,7 @@ type Entry struct {
 	Deletion time.Time
 
 	// Policy flags derived from the response when it was stored.
-	NoCache        bool // revalidate on every use (no-cache, or expire-immediately)
+	NoCache        bool // revalidate on every use: the response's no-cache (ExpireImmediately makes Expires the response time instead)
 	MustRevalidate bool // never serve stale (must-revalidate; proxy-revalidate when shared)
 	Immutable      bool // RFC 8246: no revalidation while fresh
 	// StaleWhileRevalidate and StaleIfError are the response's RFC 5861

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -109,11 +110,19 @@ type body struct {
 	off    int
 	info   *Info
 	stream io.ReadCloser // when set, the body is read from the store's stream
+	// cache and ctx, set with stream, let a stream that fails its store's
+	// integrity check in the middle be counted and deleted (once).
+	cache *Cache
+	ctx   context.Context
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	if b.stream != nil {
-		return b.stream.Read(p)
+		n, err := b.stream.Read(p)
+		if err != nil && err != io.EOF {
+			b.streamFailed(err)
+		}
+		return n, err
 	}
 	if b.off >= len(b.data) {
 		return 0, io.EOF
@@ -126,7 +135,11 @@ func (b *body) Read(p []byte) (int, error) {
 // WriteTo lets io.Copy and io.ReadAll skip an intermediate buffer.
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	if b.stream != nil {
-		return io.Copy(w, b.stream)
+		n, err := io.Copy(w, b.stream)
+		if err != nil {
+			b.streamFailed(err)
+		}
+		return n, err
 	}
 	if b.off >= len(b.data) {
 		return 0, nil
@@ -134,6 +147,18 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 	n, err := w.Write(b.data[b.off:])
 	b.off += n
 	return int64(n), err
+}
+
+// streamFailed treats the entry as corrupt when its stream failed the
+// store's integrity check (ErrCorrupt): the bytes read so far are not to be
+// trusted, and the next request must not meet the same stream.
+func (b *body) streamFailed(err error) {
+	if b.cache == nil || !errors.Is(err, ErrCorrupt) {
+		return
+	}
+	c := b.cache
+	b.cache = nil
+	c.corrupted(context.WithoutCancel(b.ctx), b.info.Key, err)
 }
 
 func (b *body) Close() error {

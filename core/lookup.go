@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -96,12 +95,9 @@ type lookup struct {
 	// streamDone, when set, is called once a body streamed into the store
 	// is committed (with the entry and its key) or abandoned (nil, "").
 	streamDone func(e *Entry, key string)
-	// stream is the open body of a streamed entry found, until handed to a
-	// response (then nil); Do closes it if nobody took it.
-	stream  io.ReadCloser
-	reqTime time.Time
-	now     time.Time
-	fresh   bool
+	reqTime    time.Time
+	now        time.Time
+	fresh      bool
 }
 
 // Lookup finds the stored response for req and decides what to do with it
@@ -249,7 +245,7 @@ func (c *Cache) readKeyedBody(ctx context.Context, req *http.Request) (buf []byt
 		}
 	}
 	limit := c.cfg.maxKeyedBody
-	b, err := readUpTo(src, limit, req.ContentLength)
+	b, err := readUpTo(src, req.ContentLength, limit+1)
 	if err != nil {
 		src.Close()
 		return nil, nil, err
@@ -261,34 +257,6 @@ func (c *Cache) readKeyedBody(ctx context.Context, req *http.Request) (buf []byt
 	over = req.Clone(ctx)
 	over.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(b), src), Closer: src}
 	return nil, over, nil
-}
-
-// readUpTo reads r to EOF, or until it has read more than limit bytes
-// (limit+1 of them). Its buffer starts at sizeHint+1 when that is known and
-// doubles, but never beyond limit+1, so a long body costs about twice the
-// limit in allocations, whatever its length.
-func readUpTo(r io.Reader, limit, sizeHint int64) ([]byte, error) {
-	start := int64(512)
-	if sizeHint > 0 {
-		start = sizeHint + 1
-	}
-	b := make([]byte, 0, min(start, limit+1))
-	for {
-		if len(b) == cap(b) {
-			if int64(len(b)) > limit {
-				return b, nil
-			}
-			b = slices.Grow(b, int(min(2*int64(cap(b)), limit+1))-len(b))
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
 }
 
 // release closes the body of the request a lookup prepared to send, for the

@@ -93,7 +93,7 @@ func defaultConfig() config {
 		staleRetention:  24 * time.Hour,
 		maxBodySize:     64 << 20,
 		maxKeyedBody:    DefaultMaxKeyedBodySize,
-		maxStreamSize:   8 << 30,
+		maxStreamSize:   1 << 30,
 		streamThreshold: 1 << 20,
 		backgroundTO:    30 * time.Second,
 	}
@@ -166,8 +166,10 @@ func WithExpireAfter(d time.Duration) Option {
 // WithURLExpireAfter sets the lifetime for URLs matching a glob pattern
 // (requests-cache urls_expire_after). Patterns are tried in the order they
 // were added and the first match wins. The scheme is ignored on both sides,
-// '*' matches any run of characters including '/', and every pattern is a
-// prefix match: "api.example.com/v1" covers everything below /v1. A URL rule
+// '*' matches any run of characters including '/', '?' any one character,
+// and every pattern is a prefix match: "api.example.com/v1" covers
+// everything below /v1. Matching takes time proportional to the pattern's
+// length times the URL's, whatever the pattern. A URL rule
 // overrides the response's own Cache-Control lifetime (see the precedence
 // table in the package doc); DoNotCache under "*" turns the rules into an
 // allowlist.
@@ -415,7 +417,11 @@ func WithStreamThreshold(n int64) Option {
 }
 
 // WithMaxStreamSize sets the largest streamed body that is stored (default
-// 8 GiB). A longer response still reaches the caller whole; it is not stored.
+// 1 GiB). A longer response still reaches the caller whole; it is not
+// stored, and what was written of it is discarded as soon as the limit is
+// passed. The bound matters most for bodies of unknown length, such as a
+// gzip response that net/http's transport decompresses below the cache: a
+// small compressed body can inflate without bound.
 func WithMaxStreamSize(n int64) Option {
 	return optionFunc(func(c *config) error {
 		if n <= 0 {
@@ -457,20 +463,30 @@ func (c *config) urlExpireAfter(rawURL string) (time.Duration, bool) {
 
 // globPrefix reports whether pattern matches a prefix of s, with '*' matching
 // any run of characters (including '/') and '?' any one character.
+//
+// It is the greedy matcher with a single backtrack point: when a literal
+// fails after a '*', only the latest '*' is retried one byte further on.
+// That suffices because a later '*' can absorb whatever an earlier one would
+// have, so the work is O(len(pattern)·len(s)) for any input, where a
+// recursive matcher backtracks exponentially ("*a*a*a*a*a*a*b" against a
+// run of 'a's). A pattern that is used up has matched a prefix.
 func globPrefix(pattern, s string) bool {
-	if pattern == "" {
-		return true
-	}
-	switch pattern[0] {
-	case '*':
-		for i := 0; i <= len(s); i++ {
-			if globPrefix(pattern[1:], s[i:]) {
-				return true
-			}
+	p, i := 0, 0
+	star, restart := -1, 0 // the latest '*' and where in s its run ends
+	for p < len(pattern) {
+		switch {
+		case pattern[p] == '*':
+			star, restart = p, i
+			p++
+		case i < len(s) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case star >= 0 && restart < len(s):
+			restart++
+			p, i = star+1, restart
+		default:
+			return false
 		}
-		return false
-	case '?':
-		return s != "" && globPrefix(pattern[1:], s[1:])
 	}
-	return s != "" && s[0] == pattern[0] && globPrefix(pattern[1:], s[1:])
+	return true
 }

@@ -54,6 +54,12 @@ type Meta struct {
 //   - Meta.Size is filled in by the core as len(value); a store may record
 //     its own measure instead. Meta.Expires is computed from the core's
 //     clock and compared by the store with its own.
+//   - A store that checks its own data (a checksum per value or per stream
+//     chunk) returns an error wrapping ErrCorrupt from Get, OpenStream or a
+//     stream reader's Read for data that fails the check, never the data.
+//     The core counts it in Stats().CorruptErrors, deletes the key and
+//     treats it as a miss (a stream that fails in the middle ends the
+//     response body with that error). ErrCorrupt must not wrap ErrNotFound.
 //   - Delete of a missing key returns nil.
 //   - Keys are arbitrary non-empty strings of at most 512 bytes; values are
 //     arbitrary bytes, possibly empty.

@@ -15,8 +15,8 @@ import (
 // Store is the storing hook: when resp (the origin's answer to req) may be
 // stored (RFC 9111 §3 and the settings), it reads the body — committing the
 // entry only after a clean EOF with the expected length, and only up to
-// WithMaxBodySize — writes it, and returns a response whose body replays the
-// bytes read. Otherwise it returns resp with its body untouched. Either way
+// WithMaxBodySize (WithMaxStreamSize for a body streamed into the store) —
+// writes it, and returns a response whose body replays the bytes read. Otherwise it returns resp with its body untouched. Either way
 // the response carries a Cache-Status field. Store errors fail open.
 func (c *Cache) Store(ctx context.Context, req *http.Request, resp *http.Response) (*http.Response, error) {
 	req = canonicalRequest(req)
@@ -223,6 +223,13 @@ func (t *teeBody) Read(p []byte) (int, error) {
 		} else {
 			t.n += int64(n)
 		}
+		if t.failed {
+			// Give the stream up now, not at EOF: the rest of a body
+			// that will not be stored may be long (a decompression bomb
+			// inflated by the transport), and what was written is
+			// discarded at once.
+			t.end(false)
+		}
 	}
 	switch {
 	case err == io.EOF:
@@ -260,12 +267,8 @@ func (c *Cache) readBody(resp *http.Response) ([]byte, bool) {
 		return nil, false
 	}
 	max := c.cfg.maxBodySize
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength))
-	}
-	n, err := io.Copy(&buf, io.LimitReader(resp.Body, max+1))
-	data := buf.Bytes()
+	data, err := readUpTo(resp.Body, resp.ContentLength, max+1)
+	n := int64(len(data))
 	switch {
 	case err != nil:
 		resp.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(data), errReader{err}), Closer: resp.Body}
@@ -279,6 +282,60 @@ func (c *Cache) readBody(resp *http.Response) ([]byte, bool) {
 	}
 	resp.Body.Close()
 	return data, true
+}
+
+// firstRead is the most readUpTo reserves before any byte has arrived,
+// whatever the Content-Length claims.
+const firstRead = 64 << 10
+
+// readUpTo reads r until EOF or until limit bytes are read, and returns what
+// it read with the error that stopped it (nil at EOF). Memory grows with the
+// bytes that arrive, never with the length announced: the buffer starts at
+// min(length, firstRead), at most doubles each time it fills, and never grows
+// past the announced length (length < 0 when unknown) until the body proves
+// longer. An honest length up to firstRead therefore costs one allocation of
+// exactly its size and no copy; a larger one a few doublings.
+func readUpTo(r io.Reader, length, limit int64) ([]byte, error) {
+	size := int64(512)
+	if length >= 0 {
+		size = min(length, firstRead)
+	}
+	buf := make([]byte, 0, min(size, limit))
+	for {
+		if len(buf) == cap(buf) {
+			have := int64(len(buf))
+			if have >= limit {
+				return buf, nil
+			}
+			if have == length {
+				// Everything announced is here: check for EOF without
+				// growing the buffer.
+				var probe [1]byte
+				n, err := r.Read(probe[:])
+				buf = append(buf, probe[:n]...)
+				switch {
+				case err == io.EOF:
+					return buf, nil
+				case err != nil:
+					return buf, err
+				}
+				continue
+			}
+			next := max(2*have, 512)
+			if length > have {
+				next = min(next, length)
+			}
+			buf = slices.Grow(buf, int(min(next, limit)-have))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		}
+	}
 }
 
 type replayBody struct {

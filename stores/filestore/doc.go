@@ -10,7 +10,7 @@
 //
 //	| Options field | DSN parameter  | default | meaning                                              |
 //	|---------------|----------------|---------|------------------------------------------------------|
-//	| MaxBytes      | max_bytes      | no cap  | cap on the bytes of value and stream files on disk   |
+//	| MaxBytes      | max_bytes      | 1 GiB   | cap on the bytes of value and stream files on disk   |
 //	| SweepInterval | sweep_interval | 1m      | pause between background sweeps; off (or < 0): none  |
 //	| SweepBatch    | sweep_batch    | 1000    | files one sweep examines at most                     |
 //
@@ -26,7 +26,9 @@
 // error, as is file:dir (only file://localhost/... is accepted as a host).
 // max_bytes takes the sizes core.ParseSize understands ("1GiB", "500MB");
 // sweep_interval a Go duration ("30s", "1m") or "off"; 0 means the default
-// for both. User information, a fragment, a repeated parameter and any
+// for both. The size is always capped (a cache runs inside other programs
+// and must not fill their disk); for no practical cap give a huge one
+// (max_bytes=1000TiB, or MaxBytes: math.MaxInt64). User information, a fragment, a repeated parameter and any
 // unknown parameter are errors.
 //
 // # Layout
@@ -43,9 +45,12 @@
 // Each file starts with a small header: a magic number, the format version,
 // the key and the core.Meta, the payload length and CRC-32C checksums; then
 // the payload. List and the sweep read only headers. A file that fails its
-// checks (truncated, corrupt, or the key differs) is a miss and is removed;
-// a file written by a newer format version is a miss and is left alone.
-// Any other file in the directory is ignored.
+// checks (truncated, or a CRC-32C mismatch) is removed, and Get and
+// OpenStream report it with an error wrapping core.ErrCorrupt, which the
+// cache counts in Stats().CorruptErrors and treats as a miss. A stream's
+// payload is checked as it is read: a damaged one ends with that error
+// instead of io.EOF. A file written by a newer format version is a miss and
+// is left alone. Any other file in the directory is ignored.
 //
 // # Crash safety
 //
@@ -53,15 +58,18 @@
 // synced to disk (fsync), and is then renamed over the target. A reader sees
 // the old file or the new one, never a part of one; a process killed while
 // writing leaves only its temporary file, which the next New or sweep removes
-// (temporary files of a process that is still running are left alone). The
-// directory itself is not synced after a rename, so after a power failure
-// the latest writes may be missing, but never partial.
+// (temporary files of a process that is still running are left alone). A
+// process killed between committing a stream and writing the value that
+// refers to it (the core's order) leaves a stream without a value: New and
+// the sweep remove such a stream once it has not been written or read for
+// five minutes, instead of keeping it until its expiry. The directory itself
+// is not synced after a rename, so after a power failure the latest writes
+// may be missing, but never partial.
 //
 // # Size cap and eviction
 //
-// With MaxBytes set, the store keeps an in-memory index of its files (size
-// and last access), built by scanning the directory at New and updated by
-// every operation. When a write takes the total above MaxBytes, the least
+// The store keeps an in-memory index of its files (size and last access),
+// built by scanning the directory at New and updated by every operation. When a write takes the total above MaxBytes, the least
 // recently accessed entries (value and stream together) are deleted. The last
 // access is persisted as the file's modification time, at most once a
 // minute per entry, so that the order survives a restart without a write on
@@ -79,15 +87,15 @@
 // expired entry as missing (Get and OpenStream also remove it). A background
 // sweep runs every SweepInterval and examines at most SweepBatch files,
 // continuing where the previous one stopped: it removes expired entries,
-// corrupt files and stale temporary files.
+// corrupt files, stale temporary files and streams left without a value.
 //
 // # Concurrency
 //
 // A *Store is safe for concurrent use. Reads take no lock; the rename or
 // removal of a key's files and the matching index update are serialised per
-// key. Get returns a fresh slice. OpenStream returns an *os.File: on Unix an
-// open file keeps its contents when it is replaced or deleted, so a reader
-// finishes the stream it opened.
+// key. Get returns a fresh slice. OpenStream reads from an open file: on
+// Unix an open file keeps its contents when it is replaced or deleted, so a
+// reader finishes the stream it opened.
 //
 // After Close, which stops the sweep, every method returns ErrClosed.
 package filestore

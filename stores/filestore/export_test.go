@@ -14,3 +14,6 @@ func (s *Store) IndexedBytes() int64 {
 	defer s.mu.Unlock()
 	return s.idx.total
 }
+
+// OrphanGrace is how old a stream without a value must be to be removed.
+const OrphanGrace = orphanGrace

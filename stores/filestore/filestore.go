@@ -33,6 +33,11 @@ const DefaultSweepInterval = time.Minute
 // Options.SweepBatch is 0.
 const DefaultSweepBatch = 1000
 
+// DefaultMaxBytes caps the bytes of the store's files when Options.MaxBytes
+// is 0: 1 GiB, as sqlitestore. A cache runs inside other programs and must
+// not fill their disk by default.
+const DefaultMaxBytes int64 = 1 << 30
+
 // ErrClosed is returned by every method of a Store after Close.
 var ErrClosed = errors.New("filestore: closed")
 
@@ -49,13 +54,14 @@ var errNotFound = fmt.Errorf("filestore: %w", core.ErrNotFound)
 type Options struct {
 	// MaxBytes caps the bytes the store's value and stream files take on
 	// disk, headers included. When a write takes the total above it, the
-	// least recently accessed entries are deleted. 0 means no cap; a
-	// negative value is an error.
+	// least recently accessed entries are deleted. 0 means DefaultMaxBytes
+	// (1 GiB); a negative value is an error. For no practical cap, give
+	// math.MaxInt64.
 	// DSN parameter: max_bytes (for example max_bytes=1GiB).
 	MaxBytes int64
 	// SweepInterval is the pause between two background sweeps, which
-	// delete expired entries, corrupt files and temporary files left by a
-	// crash. 0 means DefaultSweepInterval; a negative value turns the
+	// delete expired entries, corrupt files, and temporary files and
+	// streams without a value left by a crash. 0 means DefaultSweepInterval; a negative value turns the
 	// background sweep off (expired entries are then deleted when read).
 	// DSN parameter: sweep_interval (a Go duration such as 1m, or off).
 	SweepInterval time.Duration
@@ -116,8 +122,8 @@ var liveTemps sync.Map
 
 // New opens the store in dir, creating the directory (mode 0700) if it is
 // missing. It scans dir to learn the size and last access of what is there,
-// removes temporary files left by a crashed writer, evicts down to
-// MaxBytes, and starts the background sweep. opts nil means defaults. Close
+// removes temporary files and streams without a value left by a crashed
+// writer, evicts down to MaxBytes, and starts the background sweep. opts nil means defaults. Close
 // the store to stop the sweep.
 func New(dir string, opts *Options) (*Store, error) {
 	return newStore(dir, opts, time.Now)
@@ -131,11 +137,14 @@ func newStore(dir string, opts *Options, now func() time.Time) (*Store, error) {
 	}
 	switch {
 	case o.MaxBytes < 0:
-		return nil, fmt.Errorf("filestore: MaxBytes is %d; want 0 (no cap) or more", o.MaxBytes)
+		return nil, fmt.Errorf("filestore: MaxBytes is %d; want 0 (the default, %d) or more", o.MaxBytes, DefaultMaxBytes)
 	case o.SweepBatch < 0:
 		return nil, fmt.Errorf("filestore: SweepBatch is %d; want 0 (the default) or more", o.SweepBatch)
 	case dir == "":
 		return nil, errors.New("filestore: empty directory name")
+	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = DefaultMaxBytes
 	}
 	if o.SweepInterval == 0 {
 		o.SweepInterval = DefaultSweepInterval
@@ -185,8 +194,9 @@ func (s *Store) Options() Options { return s.opts }
 
 // Get returns the value stored under key, read from its file; the slice is
 // the caller's. A missing or expired key gives an error wrapping
-// core.ErrNotFound, and so does a file that fails its checks (truncated or
-// corrupt), which is removed.
+// core.ErrNotFound. A file that fails its checks (truncated, or a header or
+// payload CRC-32C mismatch) is removed and gives an error wrapping
+// core.ErrCorrupt, which the cache counts as a corrupt entry.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(ctx, "get"); err != nil {
 		return nil, err
@@ -210,7 +220,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if size < fixedLen || size > math.MaxInt {
 		f.Close()
 		s.removeIfSame(h, kindValue, fi)
-		return nil, errNotFound
+		return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
 	}
 	buf := make([]byte, size)
 	_, err = io.ReadFull(f, buf)
@@ -218,7 +228,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			s.removeIfSame(h, kindValue, fi)
-			return nil, errNotFound
+			return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
 		}
 		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
 	}
@@ -229,7 +239,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	case err != nil || hdr.kind != kindValue || int64(hdr.len)+hdr.payloadLen != size ||
 		crc32.Checksum(buf[hdr.len:], castagnoli) != hdr.payloadCRC:
 		s.removeIfSame(h, kindValue, fi)
-		return nil, errNotFound
+		return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
 	case string(hdr.key) != key:
 		return nil, errNotFound // another key with the same SHA-256
 	case expired(hdr.meta.Expires, s.now()):
@@ -264,7 +274,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	meta.Size = int64(len(value))
 	hl := headerLen(key, meta)
 	size := int64(hl) + int64(len(value))
-	if s.maxBytes > 0 && size > s.maxBytes {
+	if size > s.maxBytes {
 		if err := s.removeKind(h, kindValue); err != nil {
 			return fmt.Errorf("filestore: set %q: %w", key, err)
 		}
@@ -517,7 +527,7 @@ func (s *Store) accessed(h [sha256.Size]byte, kind byte, path string, fi os.File
 	if touch {
 		e.persisted = now
 	}
-	over := s.maxBytes > 0 && s.idx.total > s.maxBytes
+	over := s.idx.total > s.maxBytes
 	s.mu.Unlock()
 	if touch {
 		_ = os.Chtimes(path, now, now)
@@ -546,9 +556,6 @@ func (s *Store) reconcile(h [sha256.Size]byte, kind byte, path string, fi os.Fil
 // evictIfOver deletes least recently accessed entries until the indexed
 // total is within MaxBytes.
 func (s *Store) evictIfOver() {
-	if s.maxBytes <= 0 {
-		return
-	}
 	for {
 		s.mu.Lock()
 		victim := s.idx.tail

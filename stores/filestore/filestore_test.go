@@ -28,7 +28,8 @@ import (
 type harness struct{ t *testing.T }
 
 func (h harness) MakeStore(context.Context) (core.Store, error) {
-	return filestore.New(h.t.TempDir(), nil)
+	// Room for the suite's 1 GiB body and its header, above DefaultMaxBytes.
+	return filestore.New(h.t.TempDir(), &filestore.Options{MaxBytes: 4 << 30})
 }
 
 func (harness) Capabilities() conformance.Capabilities {
@@ -58,16 +59,16 @@ func TestOpenStoreDSN(t *testing.T) {
 		want    filestore.Options
 		wantErr []string // substrings of the error; nil: no error
 	}{
-		{name: "defaults", dsn: base, want: filestore.Options{SweepInterval: time.Minute, SweepBatch: 1000}},
+		{name: "defaults", dsn: base, want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: time.Minute, SweepBatch: 1000}},
 		{name: "all parameters", dsn: base + "?max_bytes=1GiB&sweep_interval=30s&sweep_batch=50",
 			want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: 30 * time.Second, SweepBatch: 50}},
-		{name: "sweep off", dsn: base + "?sweep_interval=off", want: filestore.Options{SweepInterval: -1, SweepBatch: 1000}},
+		{name: "sweep off", dsn: base + "?sweep_interval=off", want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: -1, SweepBatch: 1000}},
 		{name: "zeros are defaults", dsn: base + "?max_bytes=0&sweep_interval=0&sweep_batch=0",
-			want: filestore.Options{SweepInterval: time.Minute, SweepBatch: 1000}},
+			want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: time.Minute, SweepBatch: 1000}},
 		{name: "localhost", dsn: "file://localhost" + filepath.ToSlash(dir) + "?max_bytes=100MB",
 			want: filestore.Options{MaxBytes: 100e6, SweepInterval: time.Minute, SweepBatch: 1000}},
-		{name: "upper-case scheme", dsn: "FILE://" + filepath.ToSlash(dir), want: filestore.Options{SweepInterval: time.Minute, SweepBatch: 1000}},
-		{name: "trailing slash", dsn: base + "/", want: filestore.Options{SweepInterval: time.Minute, SweepBatch: 1000}},
+		{name: "upper-case scheme", dsn: "FILE://" + filepath.ToSlash(dir), want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: time.Minute, SweepBatch: 1000}},
+		{name: "trailing slash", dsn: base + "/", want: filestore.Options{MaxBytes: 1 << 30, SweepInterval: time.Minute, SweepBatch: 1000}},
 
 		{name: "relative, two slashes", dsn: "file://cache/app", wantErr: []string{"filestore:", `host "cache"`, "file:///absolute/dir"}},
 		{name: "relative, no slashes", dsn: "file:cache/app", wantErr: []string{"filestore:", "relative path", "file:///absolute/dir"}},
@@ -251,8 +252,9 @@ func TestKeysStayInside(t *testing.T) {
 	}
 }
 
-// TestCorruptFilesAreMisses damages files on disk: each damaged file is a
-// miss, and is removed.
+// TestCorruptFilesAreMisses damages files on disk: each damaged file is
+// reported with an error wrapping core.ErrCorrupt (which the cache counts and
+// treats as a miss), never served, and removed.
 func TestCorruptFilesAreMisses(t *testing.T) {
 	value := bytes.Repeat([]byte("0123456789"), 1000)
 	tests := []struct {
@@ -288,17 +290,28 @@ func TestCorruptFilesAreMisses(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got, err := s.Get(ctx, key); !errors.Is(err, core.ErrNotFound) {
-				t.Errorf("Get of a damaged value = %d bytes, %v; want core.ErrNotFound", len(got), err)
+			if got, err := s.Get(ctx, key); !errors.Is(err, core.ErrCorrupt) || errors.Is(err, core.ErrNotFound) {
+				t.Errorf("Get of a damaged value = %d bytes, %v; want an error wrapping core.ErrCorrupt", len(got), err)
 			}
 			// Payload damage in a stream is not detected when it is opened
-			// (that would mean reading it twice); everything else is.
-			if tc.name != "payload byte flipped" {
-				if rc, _, err := s.OpenStream(ctx, key); !errors.Is(err, core.ErrNotFound) {
+			// (that would mean reading it twice) but when it is read to its
+			// end; everything else is detected at once.
+			if tc.name == "payload byte flipped" {
+				rc, _, err := s.OpenStream(ctx, key)
+				if err != nil {
+					t.Fatalf("OpenStream: %v", err)
+				}
+				_, err = io.ReadAll(rc)
+				rc.Close()
+				if !errors.Is(err, core.ErrCorrupt) {
+					t.Errorf("reading a stream with a damaged payload: error %v; want one wrapping core.ErrCorrupt", err)
+				}
+			} else {
+				if rc, _, err := s.OpenStream(ctx, key); !errors.Is(err, core.ErrCorrupt) {
 					if err == nil {
 						rc.Close()
 					}
-					t.Errorf("OpenStream of a damaged stream: error %v; want core.ErrNotFound", err)
+					t.Errorf("OpenStream of a damaged stream: error %v; want one wrapping core.ErrCorrupt", err)
 				}
 				if _, err := os.Stat(keyPath(dir, key, true)); !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("the damaged stream file is still there (%v)", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"time"
 
@@ -28,7 +29,7 @@ import (
 //	32      8     Created, Unix nanoseconds
 //	40      8     Meta.Size
 //	48      8     payload length P
-//	56      4     CRC-32C of the payload (streams: computed, not checked on read)
+//	56      4     CRC-32C of the payload (streams: checked when read to the end)
 //	60      K+M+U key, method, URL
 //	60+K+M+U 4    CRC-32C of every header byte before it
 //
@@ -52,8 +53,10 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// errCorrupt marks a file that fails its header or payload check.
-var errCorrupt = errors.New("corrupt or truncated file")
+// errCorrupt marks a file that fails its header or payload check. It wraps
+// core.ErrCorrupt, so the cache counts and deletes what the store reports
+// with it.
+var errCorrupt = fmt.Errorf("file truncated or failing its CRC-32C: %w", core.ErrCorrupt)
 
 // errVersion marks a file written by a newer format version: not served, and
 // left alone (an older and a newer program may share a directory).

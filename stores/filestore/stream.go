@@ -16,8 +16,8 @@ import (
 // CreateStream starts writing the stream of key: a temporary file in the
 // key's subdirectory, which Commit syncs and renames over the key's stream
 // file. Memory use does not depend on the stream's length. meta.Size is
-// recorded as the number of bytes written. With MaxBytes set, a stream whose
-// file would exceed it fails with ErrTooLarge as soon as it does.
+// recorded as the number of bytes written. A stream whose file would exceed
+// MaxBytes fails with ErrTooLarge as soon as it does.
 func (s *Store) CreateStream(ctx context.Context, key string, meta core.Meta) (core.StreamWriter, error) {
 	if err := s.check(ctx, "create stream"); err != nil {
 		return nil, err
@@ -42,12 +42,14 @@ func (s *Store) CreateStream(ctx context.Context, key string, meta core.Meta) (c
 	return &streamWriter{s: s, ctx: ctx, key: key, h: h, meta: meta, f: f, tmp: tmp, hdrLen: len(hdr)}, nil
 }
 
-// OpenStream returns the committed stream of key, as an *os.File positioned
-// at its first byte, and its length. The file stays readable, with the same
-// bytes, if the stream is replaced or deleted meanwhile. A missing or
-// expired stream gives an error wrapping core.ErrNotFound, and so does a
-// file that fails its header checks, which is removed. The caller closes the
-// reader.
+// OpenStream returns a reader of the committed stream of key, positioned at
+// its first byte, and its length. The open file stays readable, with the
+// same bytes, if the stream is replaced or deleted meanwhile. A missing or
+// expired stream gives an error wrapping core.ErrNotFound. A file that fails
+// its header checks is removed and gives an error wrapping core.ErrCorrupt;
+// the payload's CRC-32C is checked as it is read, and a mismatch makes the
+// read that reaches the end fail with an error wrapping core.ErrCorrupt
+// instead of io.EOF. The caller closes the reader.
 func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int64, error) {
 	if err := s.check(ctx, "open stream"); err != nil {
 		return nil, 0, err
@@ -75,7 +77,7 @@ func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int6
 	case err != nil || hdr.kind != kindStream || int64(hdr.len)+hdr.payloadLen != fi.Size():
 		f.Close()
 		s.removeIfSame(h, kindStream, fi)
-		return nil, 0, errNotFound
+		return nil, 0, fmt.Errorf("filestore: open stream %q: %w", key, errCorrupt)
 	case string(hdr.key) != key:
 		f.Close()
 		return nil, 0, errNotFound
@@ -89,8 +91,45 @@ func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int6
 		return nil, 0, fmt.Errorf("filestore: open stream %q: %w", key, err)
 	}
 	s.accessed(h, kindStream, path, fi)
-	return f, hdr.payloadLen, nil
+	return &streamReader{f: f, key: key, left: hdr.payloadLen, want: hdr.payloadCRC}, hdr.payloadLen, nil
 }
+
+// streamReader reads the payload of a stream file and checks its CRC-32C
+// when the last byte has been read.
+type streamReader struct {
+	f    *os.File
+	key  string
+	left int64 // payload bytes not read yet
+	crc  uint32
+	want uint32
+}
+
+// Read returns the next bytes of the payload. The read that returns the last
+// byte fails with an error wrapping core.ErrCorrupt when the payload does
+// not match its checksum; at the end of a good payload Read returns io.EOF.
+func (r *streamReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.f.Read(p)
+	r.crc = crc32.Update(r.crc, castagnoli, p[:n])
+	r.left -= int64(n)
+	switch {
+	case r.left == 0 && r.crc != r.want:
+		return n, fmt.Errorf("filestore: read stream %q: %w", r.key, errCorrupt)
+	case err == io.EOF && r.left > 0:
+		return n, fmt.Errorf("filestore: read stream %q: %w", r.key, errCorrupt)
+	case err == io.EOF:
+		return n, nil // reported by the next Read
+	}
+	return n, err
+}
+
+// Close closes the file.
+func (r *streamReader) Close() error { return r.f.Close() }
 
 // streamWriter is the core.StreamWriter of a Store. Like an *os.File, it is
 // for one goroutine at a time.
@@ -124,7 +163,7 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 		w.err = fmt.Errorf("filestore: write stream %q: %w", w.key, err)
 		return 0, w.err
 	}
-	if max := w.s.maxBytes; max > 0 && int64(w.hdrLen)+w.n+int64(len(p)) > max {
+	if max := w.s.maxBytes; int64(w.hdrLen)+w.n+int64(len(p)) > max {
 		w.err = fmt.Errorf("%w: key %q, MaxBytes %d", ErrTooLarge, w.key, max)
 		return 0, w.err
 	}

@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,6 +23,13 @@ const numSubdirs = 256
 // tempMaxAge is the age after which any temporary file is removed, even
 // one whose writing process still seems alive (process ids are reused).
 const tempMaxAge = 24 * time.Hour
+
+// orphanGrace is how long a committed stream may go without a value under
+// its key before the sweep (and New) remove it as the leftover of a writer
+// that died between committing the stream and writing the value. The core
+// writes the value immediately after the commit, so a few minutes leave room
+// for a slow store without keeping a dead writer's body until its expiry.
+const orphanGrace = 5 * time.Minute
 
 // List yields every live key with its Meta, read from the value files'
 // headers (not from the in-memory index), in the order of the key hashes.
@@ -151,6 +159,9 @@ func (s *Store) scan() error {
 			if err != nil {
 				continue // removed meanwhile
 			}
+			if kind == kindStream && s.removeIfOrphan(h, fi) {
+				continue
+			}
 			e := s.idx.observe(h, kind, fi.Size(), fi.ModTime())
 			if t := fi.ModTime(); t.After(e.atime) {
 				e.atime, e.persisted = t, t
@@ -250,6 +261,9 @@ func (s *Store) examine(sub string, d int, de fs.DirEntry) {
 		s.removeIfSame(h, kind, fi)
 		return
 	}
+	if kind == kindStream && s.removeIfOrphan(h, fi) {
+		return
+	}
 	s.mu.Lock()
 	e := s.idx.m[h]
 	known := e != nil && e.size[kind] == fi.Size()
@@ -257,6 +271,32 @@ func (s *Store) examine(sub string, d int, de fs.DirEntry) {
 	if !known {
 		s.reconcile(h, kind, sub+string(os.PathSeparator)+name, fi)
 	}
+}
+
+// removeIfOrphan removes the stream file of h, which fi describes, when it
+// was last written or read more than orphanGrace ago and its key has no
+// value: no entry can refer to it. Under the key lock no write of this
+// process can install the value in between; a value another process
+// installs at that moment finds its stream gone, which the core treats as a
+// miss.
+func (s *Store) removeIfOrphan(h [sha256.Size]byte, fi os.FileInfo) bool {
+	if s.now().Sub(fi.ModTime()) < orphanGrace {
+		return false
+	}
+	kl := s.keyLock(h)
+	kl.Lock()
+	defer kl.Unlock()
+	if _, err := os.Lstat(s.path(h, kindValue)); !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	path := s.path(h, kindStream)
+	if cur, err := os.Stat(path); err != nil || !os.SameFile(cur, fi) || os.Remove(path) != nil {
+		return false
+	}
+	s.mu.Lock()
+	s.idx.clearKind(h, kindStream)
+	s.mu.Unlock()
+	return true
 }
 
 // removeStaleTemp removes the temporary file de of sub if no live writer

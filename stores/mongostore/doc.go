@@ -24,7 +24,9 @@
 // so that, for example, db.hoard.find({status: 404}, {value: 0}) lists the
 // cached 404s. The _id is the key as a string when the key is valid UTF-8 and
 // its bytes as BinData otherwise. stream is present when the key has a
-// committed stream: the id of its GridFS file.
+// committed stream: the id of its GridFS file. A document that a stream's
+// commit created also holds pending: ISODate(...) (the commit time) until
+// its value is written.
 //
 // # Expiry
 //
@@ -36,6 +38,15 @@
 // sweep (Options.SweepInterval, at most 500 entries and 500 files per run)
 // deletes expired entries with their GridFS files, and GridFS files past
 // their own deletion time, which a TTL index cannot reach. Close stops it.
+//
+// The sweep also removes the leftovers of a writer that died: once they are
+// five minutes old, a document still pending (its stream was committed, the
+// value the core writes next never came) with its file, and a GridFS file
+// that no document refers to; and the chunks of a stream that was never
+// committed once its last chunk is an hour old (a chunk's ObjectID carries
+// the time it was written). Files and unfinished streams are checked 500 per
+// run, going round the bucket. Files of the bucket that the store did not
+// write are left alone.
 //
 // # Large bodies (GridFS)
 //

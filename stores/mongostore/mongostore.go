@@ -44,8 +44,21 @@ const (
 )
 
 // sweepBatch bounds the work of one sweep: at most this many expired
-// entries and this many expired GridFS files are removed per run.
+// entries, expired GridFS files, stream-only documents and files checked for
+// a reference are handled per run.
 const sweepBatch = 500
+
+// orphanGrace is how old the leftovers of a writer that died after
+// committing a stream must be before the sweep removes them: a document that
+// holds only a stream (the core writes the value immediately after the
+// commit) and a GridFS file that no document refers to. A few minutes leave
+// room for a slow write.
+const orphanGrace = 5 * time.Minute
+
+// writerGrace is how long a stream writer may go without writing a chunk
+// before the sweep takes the chunks of its unfinished stream (no files
+// document yet) for the remains of a writer that died.
+const writerGrace = time.Hour
 
 // ErrClosed is returned by every method of a Store after Close.
 var ErrClosed = errors.New("mongostore: closed")
@@ -121,9 +134,16 @@ type Store struct {
 	life       context.Context
 	cancelLife context.CancelFunc
 	sweeper    sync.WaitGroup
-	closed     atomic.Bool
-	closeOnce  sync.Once
-	closeErr   error
+	// fileCursor is where the sweep's check for GridFS files without a
+	// document resumes (the zero id: from the start).
+	// chunkCursor is where the check for chunks of unfinished streams
+	// resumes (a files_id).
+	fileCursorMu sync.Mutex
+	fileCursor   bson.ObjectID
+	chunkCursor  bson.ObjectID
+	closed       atomic.Bool
+	closeOnce    sync.Once
+	closeErr     error
 }
 
 var (
@@ -145,6 +165,9 @@ const (
 	fSize    = "size"
 	fValue   = "value"
 	fStream  = "stream"
+	// fPending is set (to the commit time) on a document that a stream's
+	// Commit created, until Set writes its value.
+	fPending = "pending"
 	// Fields of the stream sub-document.
 	fStreamFile    = "file"
 	fStreamSize    = "size"
@@ -277,6 +300,13 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		Keys: bson.D{{Key: "metadata.expires", Value: 1}},
 	}); err != nil {
 		return fmt.Errorf("mongostore: creating the index of %s.files: %w", s.bucket, err)
+	}
+	// The sweep finds documents that hold only a stream, and the document
+	// that refers to a GridFS file.
+	for _, field := range []string{fPending, fStream + "." + fStreamFile} {
+		if _, err := s.entries.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: field, Value: 1}}}); err != nil {
+			return fmt.Errorf("mongostore: creating the index on %s.%s: %w", s.collection, field, err)
+		}
 	}
 	return nil
 }
@@ -417,7 +447,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 		{Key: fSize, Value: int64(len(value))},
 		{Key: fValue, Value: bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: value}},
 	}
-	var unset bson.D
+	unset := bson.D{{Key: fPending, Value: ""}}
 	if meta.Created.IsZero() {
 		unset = append(unset, bson.E{Key: fCreated, Value: ""})
 	} else {
@@ -428,10 +458,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	} else {
 		set = append(set, bson.E{Key: fExpires, Value: meta.Expires})
 	}
-	update := bson.D{{Key: "$set", Value: set}}
-	if len(unset) > 0 {
-		update = append(update, bson.E{Key: "$unset", Value: unset})
-	}
+	update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}}
 	filter := bson.D{{Key: fID, Value: docID(key)}}
 	_, err := s.entries.UpdateOne(ctx, filter, update, upsert)
 	if mongo.IsDuplicateKeyError(err) {
@@ -623,9 +650,13 @@ var sweepFilesOpts = options.Find().SetProjection(bson.D{{Key: fID, Value: 1}}).
 // Sweep removes entries whose deletion time has passed, with their GridFS
 // files, and GridFS files whose own deletion time has passed (bodies of
 // entries the server's TTL monitor removed, or of streams replaced while
-// the store could not delete them). It does a bounded amount of work, at
-// most 500 entries and 500 files, and returns how many entries and files it
-// removed. The background sweep calls it every Options.SweepInterval; call
+// the store could not delete them). It also removes the leftovers of a
+// writer that died: documents holding only a stream whose value was never
+// written, with their files, and GridFS files no document refers to, once
+// they are five minutes old; the chunks of a stream never committed, once
+// its last chunk is an hour old. It does a bounded amount of work, at most
+// 500 of each kind, and returns how many entries, files and unfinished
+// streams it removed. The background sweep calls it every Options.SweepInterval; call
 // it yourself when that is disabled.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
 	if err := s.check(ctx, "sweep", ""); err != nil {
@@ -700,5 +731,227 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 	if err := s.deleteFiles(ctx, fids...); err != nil {
 		return removed, opError("sweep", "", err)
 	}
-	return removed + len(fids), nil
+	removed += len(fids)
+	cutoff := now.Add(-orphanGrace)
+	n, err := s.sweepPending(ctx, cutoff)
+	removed += n
+	if err != nil {
+		return removed, opError("sweep", "", err)
+	}
+	n, err = s.sweepUnreferenced(ctx, cutoff)
+	removed += n
+	if err != nil {
+		return removed, opError("sweep", "", err)
+	}
+	n, err = s.sweepUnfinished(ctx, now.Add(-writerGrace))
+	removed += n
+	if err != nil {
+		return removed, opError("sweep", "", err)
+	}
+	return removed, nil
+}
+
+var sweepPendingOpts = options.Find().
+	SetProjection(bson.D{{Key: fID, Value: 1}}).
+	SetLimit(sweepBatch)
+
+// sweepPending removes the documents that a stream's Commit created before
+// cutoff and that never received a value (a writer died between the two),
+// with their GridFS files, and returns how many it removed.
+func (s *Store) sweepPending(ctx context.Context, cutoff time.Time) (int, error) {
+	old := bson.D{{Key: "$lte", Value: cutoff}}
+	cur, err := s.entries.Find(ctx, bson.D{{Key: fPending, Value: old}}, sweepPendingOpts)
+	if err != nil {
+		return 0, err
+	}
+	var found []bson.RawValue
+	for cur.Next(ctx) {
+		found = append(found, cur.Current.Lookup(fID))
+	}
+	err = cur.Err()
+	cur.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, id := range found {
+		// Checked again: a value written since the query keeps its
+		// document.
+		raw, err := s.entries.FindOneAndDelete(ctx, bson.D{{Key: fID, Value: id}, {Key: fPending, Value: old}}).Raw()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
+		}
+		if err != nil {
+			return removed, err
+		}
+		removed++
+		if fid, ok := streamFile(raw); ok {
+			if err := s.deleteFiles(ctx, fid); err != nil {
+				return removed, err
+			}
+		}
+	}
+	return removed, nil
+}
+
+var (
+	sweepScanOpts = options.Find().
+			SetProjection(bson.D{{Key: fID, Value: 1}, {Key: "uploadDate", Value: 1}, {Key: "metadata.key", Value: 1}}).
+			SetSort(bson.D{{Key: fID, Value: 1}}).
+			SetLimit(sweepBatch)
+	sweepRefOpts = options.Find().SetProjection(bson.D{{Key: fStream + "." + fStreamFile, Value: 1}})
+)
+
+var (
+	sweepChunkScanOpts = options.Find().
+				SetProjection(bson.D{{Key: "files_id", Value: 1}}).
+				SetSort(bson.D{{Key: "files_id", Value: 1}, {Key: "n", Value: 1}}).
+				SetLimit(sweepBatch)
+	lastChunkOpts = options.FindOne().
+			SetProjection(bson.D{{Key: fID, Value: 1}}).
+			SetSort(bson.D{{Key: "files_id", Value: 1}, {Key: "n", Value: -1}})
+)
+
+// sweepUnfinished checks the next sweepBatch streams that have chunks
+// (resuming where the previous sweep stopped) and removes the chunks of
+// those without a files document whose last chunk was written before
+// cutoff: a writer that died before Commit. A chunk's id carries the time it
+// was written. It returns how many streams it removed.
+func (s *Store) sweepUnfinished(ctx context.Context, cutoff time.Time) (int, error) {
+	s.fileCursorMu.Lock()
+	defer s.fileCursorMu.Unlock()
+	cur, err := s.chunks.Find(ctx, bson.D{
+		{Key: "files_id", Value: bson.D{{Key: "$gt", Value: s.chunkCursor}}},
+		{Key: "n", Value: 0},
+	}, sweepChunkScanOpts)
+	if err != nil {
+		return 0, err
+	}
+	var streams []bson.ObjectID
+	for cur.Next(ctx) {
+		if id, ok := cur.Current.Lookup("files_id").ObjectIDOK(); ok {
+			streams = append(streams, id)
+		}
+	}
+	err = cur.Err()
+	cur.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return 0, err
+	}
+	if len(streams) < sweepBatch {
+		s.chunkCursor = bson.ObjectID{}
+	} else {
+		s.chunkCursor = streams[len(streams)-1]
+	}
+	if len(streams) == 0 {
+		return 0, nil
+	}
+	fcur, err := s.files.Find(ctx, bson.D{{Key: fID, Value: bson.D{{Key: "$in", Value: streams}}}},
+		options.Find().SetProjection(bson.D{{Key: fID, Value: 1}}))
+	if err != nil {
+		return 0, err
+	}
+	committed := make(map[bson.ObjectID]bool)
+	for fcur.Next(ctx) {
+		if id, ok := fcur.Current.Lookup(fID).ObjectIDOK(); ok {
+			committed[id] = true
+		}
+	}
+	err = fcur.Err()
+	fcur.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, id := range streams {
+		if committed[id] {
+			continue
+		}
+		raw, err := s.chunks.FindOne(ctx, bson.D{{Key: "files_id", Value: id}}, lastChunkOpts).Raw()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
+		}
+		if err != nil {
+			return removed, err
+		}
+		last, ok := raw.Lookup(fID).ObjectIDOK()
+		if !ok || last.Timestamp().After(cutoff) {
+			continue // still being written, or not a chunk this store wrote
+		}
+		if _, err := s.chunks.DeleteMany(ctx, bson.D{{Key: "files_id", Value: id}}); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+// sweepUnreferenced checks the next sweepBatch GridFS files of the bucket
+// (resuming where the previous sweep stopped) and removes those that the
+// store wrote before cutoff and that no document refers to: their document
+// was removed but their deletion failed, or a writer died between writing
+// the file and pointing its key at it. It returns how many it removed.
+// Files the store did not write (no metadata.key) are left alone.
+func (s *Store) sweepUnreferenced(ctx context.Context, cutoff time.Time) (int, error) {
+	s.fileCursorMu.Lock()
+	defer s.fileCursorMu.Unlock()
+	cur, err := s.files.Find(ctx, bson.D{{Key: fID, Value: bson.D{{Key: "$gt", Value: s.fileCursor}}}}, sweepScanOpts)
+	if err != nil {
+		return 0, err
+	}
+	var last bson.ObjectID
+	seen := 0
+	var old []bson.ObjectID
+	for cur.Next(ctx) {
+		id, ok := cur.Current.Lookup(fID).ObjectIDOK()
+		if !ok {
+			continue
+		}
+		last, seen = id, seen+1
+		_, ours := cur.Current.Lookup("metadata", "key").StringValueOK()
+		if !ours {
+			_, _, ours = cur.Current.Lookup("metadata", "key").BinaryOK()
+		}
+		if up := dateOf(cur.Current.Lookup("uploadDate")); ours && !up.IsZero() && !up.After(cutoff) {
+			old = append(old, id)
+		}
+	}
+	err = cur.Err()
+	cur.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return 0, err
+	}
+	if seen < sweepBatch {
+		s.fileCursor = bson.ObjectID{} // the end: start again next time
+	} else {
+		s.fileCursor = last
+	}
+	if len(old) == 0 {
+		return 0, nil
+	}
+	rcur, err := s.entries.Find(ctx, bson.D{{Key: fStream + "." + fStreamFile, Value: bson.D{{Key: "$in", Value: old}}}}, sweepRefOpts)
+	if err != nil {
+		return 0, err
+	}
+	referenced := make(map[bson.ObjectID]bool)
+	for rcur.Next(ctx) {
+		if fid, ok := streamFile(rcur.Current); ok {
+			referenced[fid] = true
+		}
+	}
+	err = rcur.Err()
+	rcur.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return 0, err
+	}
+	var orphans []bson.ObjectID
+	for _, id := range old {
+		if !referenced[id] {
+			orphans = append(orphans, id)
+		}
+	}
+	if err := s.deleteFiles(ctx, orphans...); err != nil {
+		return 0, err
+	}
+	return len(orphans), nil
 }

@@ -107,7 +107,10 @@ func (w *streamWriter) flush() error {
 	defer cancel()
 	w.wrote = true
 	_, err := w.s.chunks.InsertOne(ctx, bson.D{
-		{Key: fID, Value: bson.NewObjectID()},
+		// The id carries the time of the write: the sweep takes a stream
+		// whose last chunk is an hour old, without a files document, for
+		// the remains of a writer that died.
+		{Key: fID, Value: bson.NewObjectIDFromTimestamp(w.s.now())},
 		{Key: "files_id", Value: w.id},
 		{Key: "n", Value: w.n},
 		{Key: "data", Value: bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: w.buf}},
@@ -188,12 +191,15 @@ func (w *streamWriter) Commit() error {
 	if !w.meta.Expires.IsZero() {
 		stream = append(stream, bson.E{Key: fStreamExpires, Value: w.meta.Expires})
 	}
-	update := bson.D{{Key: "$set", Value: bson.D{{Key: fStream, Value: stream}}}}
+	// A document created for the stream alone is marked pending until Set
+	// writes its value (the sweep removes one that a writer dying in
+	// between left pending), and expires with the stream; Set gives it the
+	// value's deletion time.
+	onInsert := bson.D{{Key: fPending, Value: s.now()}}
 	if !w.meta.Expires.IsZero() {
-		// A document created for the stream alone expires with it; Set
-		// gives it the value's deletion time.
-		update = append(update, bson.E{Key: "$setOnInsert", Value: bson.D{{Key: fExpires, Value: w.meta.Expires}}})
+		onInsert = append(onInsert, bson.E{Key: fExpires, Value: w.meta.Expires})
 	}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: fStream, Value: stream}}}, {Key: "$setOnInsert", Value: onInsert}}
 	raw, err := s.entries.FindOneAndUpdate(ctx, filter, update, commitOpts).Raw()
 	if mongo.IsDuplicateKeyError(err) {
 		raw, err = s.entries.FindOneAndUpdate(ctx, filter, update, commitOpts).Raw()

@@ -46,15 +46,31 @@
 // # Schema
 //
 // One table holds the entries: key (primary key, compared bytewise), deletion
-// time, URL, method, status, size, creation and last-access times, and the
-// value, with indexes on the deletion time (expiry sweep), the last-access
-// time (eviction) and the URL (DeleteURL). Streams are rows of a streams
-// table, their bodies chunks of 256 KiB in a chunks table keyed by (stream
-// id, sequence number). A stats row, kept by triggers, counts the stored
-// bytes. The schema version is PRAGMA user_version (SchemaVersion); a file
-// written by a newer version is refused with a *SchemaVersionError ("database
-// schema version N is newer than this package supports (M)"), and a SQLite
-// file that is not a hoard cache (PRAGMA application_id) is refused too.
+// time, URL, method, status, size, creation and last-access times, a
+// checksum and the value, with indexes on the deletion time (expiry sweep),
+// the last-access time (eviction) and the URL (DeleteURL). Streams are rows
+// of a streams table, their bodies chunks of 256 KiB in a chunks table keyed
+// by (stream id, sequence number), each with its own checksum. A stats row,
+// kept by triggers, counts the stored bytes. The schema version is PRAGMA
+// user_version (SchemaVersion); a file written by a newer version is refused
+// with a *SchemaVersionError ("database schema version N is newer than this
+// package supports (M)"), and a SQLite file that is not a hoard cache (PRAGMA
+// application_id) is refused too. A file of schema version 1 (before
+// checksums) is emptied when it is opened and continues as version 2: its
+// rows have nothing to verify them by, and a cache loses nothing it cannot
+// fetch again. Upgrade every process that shares a file together; a process
+// still running version 1 fails its writes after the upgrade.
+//
+// # Integrity
+//
+// Every entry row carries the CRC-32C of its key, deletion time and value,
+// and every stream chunk the CRC-32C of its stream id, position and data. A
+// row that fails its check makes Get return an error wrapping
+// core.ErrCorrupt, which the cache counts in Stats().CorruptErrors, deletes
+// and treats as a miss; a chunk that fails makes the stream reader's Read
+// fail the same way before it returns any of the chunk's bytes. The other
+// columns of a row (URL, method, status, times) feed List and DeleteURL and
+// are not covered. SQLite's own page checks remain: see IntegrityCheck.
 //
 // # Concurrency
 //
@@ -90,11 +106,13 @@
 // background sweep every SweepInterval deletes expired entries and streams
 // in transactions of at most 512 rows, collects the chunks of deleted,
 // replaced and aborted streams 16 chunks (4 MiB) per transaction, takes
-// streams that have received no write for an hour for the remains of a
-// crashed writer, and returns free pages to the file system (the database
-// uses incremental auto-vacuum); each run does at most 64 transactions of
-// each kind, so its cost is bounded and other writers interleave. Sweep
-// does the same to the end, on demand.
+// for the remains of a crashed writer the streams that have received no
+// write for an hour and the committed streams more than five minutes old
+// whose key has no value (a process that died between committing a stream
+// and writing its value, the core's order), and returns free pages to the
+// file system (the database uses incremental auto-vacuum); each run does at
+// most 64 transactions of each kind, so its cost is bounded and other
+// writers interleave. Sweep does the same to the end, on demand.
 //
 // # Streams
 //
@@ -105,7 +123,9 @@
 // writer for long; Commit is one short transaction that points the key at
 // the new stream and marks the previous stream garbage (its chunks are
 // deleted later, in the background). Abort marks the stream garbage. A crash
-// while writing leaves a stream no key refers to, which the sweep removes.
+// while writing leaves a stream no key refers to, and a crash after Commit
+// but before the value is written a stream with no value; the sweep removes
+// both.
 // A reader loads one chunk at a time; while it is open the collector of its
 // Store leaves the stream's chunks alone, so it finishes the bytes it
 // started with even if the stream is replaced or deleted meanwhile (a

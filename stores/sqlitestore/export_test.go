@@ -16,3 +16,7 @@ func (s *Store) FlushAccessTimes(ctx context.Context) error { return s.flushTouc
 
 // ChunkSize is the size of a stream chunk.
 const ChunkSize = chunkSize
+
+// OrphanGrace is how long ago a stream without a value must have been
+// committed for the sweep to collect it.
+const OrphanGrace = orphanGrace

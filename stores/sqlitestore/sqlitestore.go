@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"iter"
 	"log/slog"
@@ -57,6 +59,12 @@ const (
 	// streamGrace is how long a stream may go without a write before the
 	// sweep takes it for the remains of a crashed writer.
 	streamGrace = time.Hour
+	// orphanGrace is how long a committed stream may go without a value
+	// under its key before the sweep takes it for the remains of a writer
+	// that died between committing the stream and writing the value. The
+	// core writes the value immediately after the commit, so a few minutes
+	// leave room for a slow write.
+	orphanGrace = 5 * time.Minute
 	// sweepBatch is the number of rows one sweep transaction deletes.
 	sweepBatch = 512
 	// gcChunks is the number of chunks one collector transaction deletes.
@@ -86,6 +94,39 @@ var ErrStreamGone = errors.New("sqlitestore: stream deleted or replaced while it
 
 // errNotFound is what a miss returns, built once.
 var errNotFound = fmt.Errorf("sqlitestore: %w", core.ErrNotFound)
+
+// errCorruptRow and errCorruptChunk report data that fails its checksum.
+var (
+	errCorruptRow   = fmt.Errorf("row fails its CRC-32C: %w", core.ErrCorrupt)
+	errCorruptChunk = fmt.Errorf("stream chunk fails its CRC-32C: %w", core.ErrCorrupt)
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// valueSum is the checksum of an entry row: the CRC-32C of the key's length
+// and bytes, the deletion time (Unix ns) and the value. It covers what Get
+// returns and decides by; the other columns (URL, method, status, times)
+// are listing information.
+func valueSum(key []byte, expires int64, value []byte) int64 {
+	var b [8]byte
+	binary.LittleEndian.PutUint32(b[:4], uint32(len(key)))
+	c := crc32.Update(0, castagnoli, b[:4])
+	c = crc32.Update(c, castagnoli, key)
+	binary.LittleEndian.PutUint64(b[:], uint64(expires))
+	c = crc32.Update(c, castagnoli, b[:])
+	return int64(crc32.Update(c, castagnoli, value))
+}
+
+// chunkSum is the checksum of a stream chunk: the CRC-32C of its stream id,
+// its sequence number and its data, so a chunk moved to another place fails
+// too.
+func chunkSum(id, seq int64, data []byte) int64 {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(id))
+	binary.LittleEndian.PutUint64(b[8:], uint64(seq))
+	c := crc32.Update(0, castagnoli, b[:])
+	return int64(crc32.Update(c, castagnoli, data))
+}
 
 // Options configures a Store. A nil *Options means all defaults: an
 // in-memory database of at most DefaultMaxBytes. Each field is mirrored by a
@@ -239,13 +280,14 @@ func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
 	if s.getStmt, err = s.r.PrepareContext(ctx,
-		`SELECT value FROM entries WHERE key = ? AND (expires = 0 OR expires > ?)`); err == nil {
+		`SELECT expires, sum, value FROM entries WHERE key = ? AND (expires = 0 OR expires > ?)`); err == nil {
 		s.setStmt, err = s.w.PrepareContext(ctx,
-			`INSERT INTO entries (key, expires, url, method, status, size, created, accessed, value)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			`INSERT INTO entries (key, expires, url, method, status, size, created, accessed, sum, value)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET expires = excluded.expires, url = excluded.url,
 				method = excluded.method, status = excluded.status, size = excluded.size,
-				created = excluded.created, accessed = excluded.accessed, value = excluded.value`)
+				created = excluded.created, accessed = excluded.accessed, sum = excluded.sum,
+				value = excluded.value`)
 	}
 	if err != nil {
 		s.r.Close()
@@ -323,22 +365,32 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) MaxBytes() int64 { return s.maxBytes }
 
 // Get returns a copy of the value stored under key. A missing or expired key
-// gives an error wrapping core.ErrNotFound. The access is recorded in memory
-// and written later, in one transaction with others: a hit performs no write.
+// gives an error wrapping core.ErrNotFound; a row that fails its checksum
+// (the key, the deletion time and the value, CRC-32C) an error wrapping
+// core.ErrCorrupt, which the cache counts and deletes. The access is
+// recorded in memory and written later, in one transaction with others: a
+// hit performs no write.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := s.check(ctx, "get", key); err != nil {
 		return nil, err
 	}
 	now := nanos(s.now())
-	var v []byte
+	kb := []byte(key)
+	var (
+		v        []byte
+		exp, sum int64
+	)
 	err := s.read(ctx, func() error {
-		return s.getStmt.QueryRowContext(ctx, []byte(key), now).Scan(&v)
+		return s.getStmt.QueryRowContext(ctx, kb, now).Scan(&exp, &sum, &v)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	}
 	if err != nil {
 		return nil, s.fail(ctx, "get", key, err)
+	}
+	if valueSum(kb, exp, v) != sum {
+		return nil, wrap("get", key, errCorruptRow)
 	}
 	if v == nil {
 		v = []byte{} // an empty value is a hit
@@ -371,7 +423,8 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		gc = false
 		if _, err := tx.StmtContext(ctx, s.setStmt).ExecContext(ctx,
-			kb, exp, meta.URL, meta.Method, meta.Status, size, nanos(meta.Created), nowN, value); err != nil {
+			kb, exp, meta.URL, meta.Method, meta.Status, size, nanos(meta.Created), nowN,
+			valueSum(kb, exp, value), value); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx,
@@ -716,13 +769,12 @@ func isBusy(err error) bool {
 	return false
 }
 
-// evict deletes expired entries and streams, then least recently used ones,
-// until the store is within MaxBytes, in the caller's transaction. The
-// recorded accesses are written before choosing, so that recency is current. gc reports whether a stream
-// became garbage.
-// evict brings the stored bytes under MaxBytes, expired rows first, then
-// least recently used keys — never keep, the key being written, whose value
-// or stream was just replaced and must not be the victim of its own write.
+// evict brings the stored bytes under MaxBytes in the caller's transaction:
+// expired entries and streams first, then the least recently used keys
+// (the recorded accesses are written before choosing, so that recency is
+// current) — never keep, the key being written, whose value or stream was
+// just replaced and must not be the victim of its own write. gc reports
+// whether a stream became garbage.
 func (s *Store) evict(ctx context.Context, tx *sql.Tx, keep []byte) (gc bool, err error) {
 	total, err := storedBytes(ctx, tx)
 	if err != nil || total <= s.maxBytes {
@@ -940,8 +992,10 @@ func (s *Store) background(ctx context.Context) {
 }
 
 // Sweep deletes every expired entry and stream and the chunks of streams
-// that are deleted or were abandoned by a writer (a crashed process) more
-// than an hour ago, and returns free pages to the file system. It runs in
+// that are deleted, were abandoned by a writer (a crashed process) more than
+// an hour ago, or were committed more than five minutes ago without a value
+// ever written for their key (a process that died between the two), and
+// returns free pages to the file system. It runs in
 // short transactions, so other writers interleave. The background sweep
 // (Options.SweepInterval) does the same with a bounded number of
 // transactions per run.
@@ -976,6 +1030,12 @@ func (s *Store) sweep(ctx context.Context, maxTx int) (more bool, err error) {
 		{`UPDATE streams SET state = 2, touched = 0 WHERE id IN (
 			SELECT id FROM streams WHERE state = 0 AND touched < ? LIMIT ?)`,
 			[]any{nanos(now.Add(-s.grace)), sweepBatch}},
+		// Committed streams whose key has no value (touched is the commit
+		// time of a committed stream).
+		{`UPDATE streams SET state = 2, key = NULL, touched = 0 WHERE id IN (
+			SELECT id FROM streams WHERE state = 1 AND touched < ?
+				AND NOT EXISTS (SELECT 1 FROM entries WHERE entries.key = streams.key) LIMIT ?)`,
+			[]any{nanos(now.Add(-orphanGrace)), sweepBatch}},
 	}
 	for _, st := range steps {
 		for i := 0; ; i++ {

@@ -97,7 +97,8 @@ func (w *streamWriter) flush() error {
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return cmpErr(err, errAbandoned)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO chunks (stream_id, seq, data) VALUES (?, ?, ?)`, w.id, w.seq, w.buf)
+		_, err = tx.ExecContext(ctx, `INSERT INTO chunks (stream_id, seq, sum, data) VALUES (?, ?, ?, ?)`,
+			w.id, w.seq, chunkSum(w.id, w.seq, w.buf), w.buf)
 		return err
 	})
 	if err != nil {
@@ -150,9 +151,9 @@ func (w *streamWriter) Commit() error {
 			return err
 		}
 		res, err = tx.ExecContext(ctx,
-			`UPDATE streams SET state = 1, key = ?, size = ?, expires = ?, created = ?, accessed = ?
+			`UPDATE streams SET state = 1, key = ?, size = ?, expires = ?, created = ?, accessed = ?, touched = ?
 			WHERE id = ? AND state = 0`,
-			kb, w.size, nanos(w.meta.Expires), nanos(w.meta.Created), nanos(now), w.id)
+			kb, w.size, nanos(w.meta.Expires), nanos(w.meta.Created), nanos(now), nanos(now), w.id)
 		if err != nil {
 			return err
 		}
@@ -332,15 +333,20 @@ func (r *streamReader) load() error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	var data []byte
+	var (
+		data []byte
+		sum  int64
+	)
 	err := s.read(ctx, func() error {
-		return s.r.QueryRowContext(ctx, `SELECT data FROM chunks WHERE stream_id = ? AND seq = ?`, r.id, r.seq).Scan(&data)
+		return s.r.QueryRowContext(ctx, `SELECT sum, data FROM chunks WHERE stream_id = ? AND seq = ?`, r.id, r.seq).Scan(&sum, &data)
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return wrap("read stream", r.key, ErrStreamGone)
 	case err != nil:
 		return s.fail(ctx, "read stream", r.key, err)
+	case chunkSum(r.id, r.seq, data) != sum:
+		return fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d: %w", r.key, r.seq, r.id, errCorruptChunk)
 	case len(data) == 0 || r.read+int64(len(data)) > r.size:
 		return fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d has %d bytes, %d expected at most",
 			r.key, r.seq, r.id, len(data), r.size-r.read)

@@ -205,3 +205,46 @@ func TestStreamCommitTwice(t *testing.T) {
 		t.Errorf("empty stream = %q, %v", got, err)
 	}
 }
+
+// TestOrphanStreamsAreReclaimed: a committed stream whose key has no value
+// (a process died between committing the stream and writing the value, the
+// core's order) is collected by the sweep once it was committed more than
+// sqlitestore.OrphanGrace ago, not kept until its own expiry; a young one
+// and a stream with a value are kept.
+func TestOrphanStreamsAreReclaimed(t *testing.T) {
+	c := newClock()
+	path := dbPath(t)
+	s := openClock(t, &sqlitestore.Options{Path: path, SweepInterval: -1}, c, time.Hour)
+	db := sqlDB(t, path)
+	ctx := t.Context()
+	meta := core.Meta{Expires: c.Now().Add(24 * time.Hour)}
+	orphan := payload("orphan", sqlitestore.ChunkSize+10)
+	writeStream(t, s, "orphan", orphan, meta)
+	writeStream(t, s, "kept", []byte("a body with its value"), meta)
+	set(t, s, "kept", []byte("value"), meta)
+
+	c.Advance(sqlitestore.OrphanGrace - time.Minute)
+	if err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readStream(s, "orphan"); err != nil || !bytes.Equal(got, orphan) {
+		t.Fatalf("a stream younger than OrphanGrace without a value: %d bytes, %v; want it kept", len(got), err)
+	}
+
+	c.Advance(2 * time.Minute)
+	if err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readStream(s, "orphan"); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("a stream without a value older than OrphanGrace: %v; want core.ErrNotFound", err)
+	}
+	if got, err := readStream(s, "kept"); err != nil || string(got) != "a body with its value" {
+		t.Errorf("the stream with a value: %q, %v; want it kept", got, err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM chunks`); n != 1 {
+		t.Errorf("%d chunks left, want the kept stream's 1", n)
+	}
+	if size, err := s.Size(ctx); err != nil || size != int64(len("value")+len("a body with its value")) {
+		t.Errorf("Size = %d, %v; want the kept value and stream only", size, err)
+	}
+}
