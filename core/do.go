@@ -79,17 +79,21 @@ type exchange func(l *lookup) (resp *http.Response, e *Entry, key string, pendin
 // collapsed runs ex for the first of identical concurrent requests (the
 // flight named fk) and lets the others wait for it: a waiter is served the
 // entry the leader stored when it applies to its request too, and otherwise
-// runs ex itself. A leader whose body is still being streamed into the store
-// releases the waiters when that ends.
+// runs ex itself. A waiter never depends on the leader's caller reading its
+// body: when that body is streamed into the store, the waiter waits for the
+// commit at most WithCollapseWait and then sends its own request.
 func (c *Cache) collapsed(ctx context.Context, req *http.Request, l *lookup, fk, fwd string, ex exchange) (*http.Response, error) {
 	f, leader := c.flights.join(fk)
 	if !leader {
 		c.stats.collapsed.Add(1)
-		if err := f.wait(ctx); err != nil {
+		done, err := f.wait(ctx, c.cfg.collapseWait)
+		if err != nil {
 			closeBody(req)
 			return nil, err
 		}
-		if r := c.fromFlight(req, l, f, fwd); r != nil {
+		if !done {
+			c.flights.forget(fk, f)
+		} else if r := c.fromFlight(req, l, f, fwd); r != nil {
 			closeBody(req)
 			return r, nil
 		}
@@ -114,7 +118,9 @@ func (c *Cache) collapsed(ctx context.Context, req *http.Request, l *lookup, fk,
 			status = http.StatusNotModified
 		}
 	}
-	if !pending {
+	if pending {
+		close(f.streaming) // the waiters' bounded wait starts now
+	} else {
 		finish(e, key, status)
 	}
 	return resp, err

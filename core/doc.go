@@ -91,6 +91,16 @@
 // is not must-revalidate; otherwise the error or the 5xx reaches the caller.
 // Boolean settings combine with their per-request forms by OR.
 //
+// # Collapsing
+//
+// Do collapses identical concurrent misses and revalidations into one origin
+// request; the others wait for it and share what it stored. A waiter never
+// depends on how the first caller reads its body: a body up to the stream
+// threshold is read from the origin by the cache before the first caller is
+// answered, and a larger one, which reaches the store only as fast as the
+// first caller reads it, is waited for at most WithCollapseWait, after which
+// the waiter is sent on its own.
+//
 // # Keys
 //
 // A key is derived, under a versioned format ("h1:"), from the method, the

@@ -77,6 +77,7 @@ type config struct {
 	maxStreamSize    int64
 	streamThreshold  int64
 	backgroundTO     time.Duration
+	collapseWait     time.Duration
 }
 
 func defaultConfig() config {
@@ -94,6 +95,7 @@ func defaultConfig() config {
 		maxStreamSize:   8 << 30,
 		streamThreshold: 1 << 20,
 		backgroundTO:    30 * time.Second,
+		collapseWait:    DefaultCollapseWait,
 	}
 }
 
@@ -409,6 +411,29 @@ func WithBackgroundTimeout(d time.Duration) Option {
 			return fmt.Errorf("core: WithBackgroundTimeout: timeout must be positive, got %v", d)
 		}
 		c.backgroundTO = d
+		return nil
+	})
+}
+
+// DefaultCollapseWait is how long, by default, a request collapsed onto an
+// identical one in flight waits for that one's streamed body to be committed
+// to the store (see WithCollapseWait).
+const DefaultCollapseWait = time.Second
+
+// WithCollapseWait bounds how long a request waits for an identical request
+// in flight whose body is being streamed into the store (a body above the
+// stream threshold, or of unknown length, with a store that implements
+// Streamer): that body reaches the store only as fast as the first caller
+// reads it, so after d the waiting request is sent to the origin on its own
+// (default DefaultCollapseWait). Zero sends it at once. Waiting for a body
+// small enough to be buffered depends on the origin alone (the cache reads
+// it before answering the first caller) and is not affected.
+func WithCollapseWait(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("core: WithCollapseWait: negative wait %v", d)
+		}
+		c.collapseWait = d
 		return nil
 	})
 }
