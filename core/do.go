@@ -58,11 +58,15 @@ func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, 
 	if err != nil {
 		return nil, err
 	}
-	c.invalidateAfter(ctx, req, resp)
 	cs := csBypass
-	if lp.fwd == "method" {
+	switch lp.fwd {
+	case "method":
 		cs = csMethod
+	case fwdClosed:
+		c.markForwarded(req, resp, csClosed, nil, "")
+		return resp, nil
 	}
+	c.invalidateAfter(ctx, req, resp)
 	c.markForwarded(req, resp, cs, nil, "")
 	return resp, nil
 }
@@ -198,7 +202,7 @@ func (c *Cache) revalidateOnce(ctx context.Context, req *http.Request, l *lookup
 func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) {
 	key := l.key + "\x00" + l.method
 	c.bgMu.Lock()
-	if c.bgKeys[key] {
+	if c.bgKeys[key] || c.gate.closed() {
 		c.bgMu.Unlock()
 		return
 	}
@@ -219,6 +223,7 @@ func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*htt
 		}()
 		ctx, cancel := context.WithTimeout(detached, c.cfg.backgroundTO)
 		defer cancel()
+		defer context.AfterFunc(c.bgCtx, cancel)() // Close cancels it
 		r := bl.send.Clone(ctx)
 		bl.send = r
 		bl.reqTime = c.cfg.now()
@@ -227,6 +232,9 @@ func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*htt
 		// conditional one (its validators must not select a variant).
 		out, _, _, _, err := c.revalidate(ctx, bl.plain.WithContext(ctx), &bl, resp, err)
 		if err != nil {
+			if c.gate.closed() {
+				return // cancelled by Close
+			}
 			c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: background refresh failed",
 				slog.String("url", req.URL.Redacted()), slog.Any("error", err))
 			return

@@ -116,4 +116,14 @@
 // A Store is three methods over bytes (Get, Set, Delete) with optional
 // Lister, Clearer and io.Closer. Store errors fail open: the request goes to
 // the origin, the error is logged with log/slog and counted in Stats.
+//
+// # Close
+//
+// Cache.Close cancels the background refreshes in flight and waits for them
+// (call Wait first to let them finish), waits for the store calls in
+// progress, and closes the store. From then on nothing touches the store:
+// Do passes requests through to the origin with Cache-Status "hoard;
+// fwd=bypass; detail=closed", Lookup reports Bypass, Store and Revalidate
+// return the origin's answer unchanged, and the management calls fail with
+// ErrClosed (see Cache.Close for the details).
 package core

@@ -116,6 +116,9 @@ func (c *Cache) Lookup(ctx context.Context, req *http.Request) (*LookupResult, e
 	return &LookupResult{State: l.act, Response: l.resp, Request: l.send, Key: key, l: l}, nil
 }
 
+// fwdClosed is the lookup's fwd for a request made after Close.
+const fwdClosed = "closed"
+
 func hasValidator(h http.Header) bool {
 	return len(h["Etag"]) > 0 || len(h["Last-Modified"]) > 0
 }
@@ -128,6 +131,10 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, l *lookup) error 
 	}
 	l.send = req
 	l.plain = req
+	if c.gate.closed() {
+		l.act, l.fwd = Bypass, fwdClosed
+		return nil
+	}
 	if c.cfg.disabled || l.ro.disabled {
 		l.act, l.fwd = Bypass, "bypass"
 		return nil

@@ -19,6 +19,7 @@ const (
 	csOnlyIfCached = CacheStatusName + "; detail=only-if-cached"
 	csBypass       = CacheStatusName + "; fwd=bypass"
 	csMethod       = CacheStatusName + "; fwd=method"
+	csClosed       = CacheStatusName + "; fwd=bypass; detail=closed"
 )
 
 // statusLines caches "200 OK" style status lines so a hit does not format one.
@@ -135,7 +136,7 @@ func infoFromStatus(cs string) Info {
 		return Info{FromCache: true, Stale: true}
 	case csOnlyIfCached:
 		return Info{FromCache: true, Synthetic: true}
-	case csBypass, csMethod:
+	case csBypass, csMethod, csClosed:
 		return Info{}
 	}
 	return infoFromCacheStatus(http.Header{"Cache-Status": {cs}})

@@ -39,6 +39,13 @@ func (c *Cache) Revalidate(ctx context.Context, req *http.Request, lr *LookupRes
 // collapsed waiters), its key, and whether a streamed body is still being
 // stored (see storeResponse).
 func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, resp *http.Response, err error) (*http.Response, *Entry, string, bool, error) {
+	if c.gate.closed() {
+		if err != nil {
+			return nil, nil, "", false, err
+		}
+		c.markForwarded(req, resp, csClosed, nil, "")
+		return resp, nil, "", false, nil
+	}
 	c.stats.revalidations.Add(1)
 	withBody := l.method != http.MethodHead
 	if err != nil {
