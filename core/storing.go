@@ -122,7 +122,11 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	}
 	stored := c.writeEntry(ctx, t.key, e) && c.commitIndex(ctx, l, t, e)
 	resp.Body = &body{data: data}
-	resp.ContentLength = int64(len(data))
+	if l.method != http.MethodHead {
+		// A HEAD response keeps the length its origin announced: it has
+		// no content, but says how long the GET's would be (RFC 9110 §9.3.2).
+		resp.ContentLength = int64(len(data))
+	}
 	c.markForwarded(req, resp, fwdStatus(fwd, 0, stored, false), e, t.key)
 	return resp, e, t.key, false
 }
