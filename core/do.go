@@ -97,7 +97,7 @@ func (c *Cache) collapsed(ctx context.Context, req *http.Request, l *lookup, fk,
 		}
 		if !done {
 			c.flights.forget(fk, f)
-		} else if r := c.fromFlight(req, l, f, fwd); r != nil {
+		} else if r := c.fromFlight(ctx, req, l, f, fwd); r != nil {
 			closeBody(req)
 			return r, nil
 		}
@@ -152,7 +152,7 @@ func (c *Cache) doMiss(ctx context.Context, req *http.Request, l *lookup, send f
 
 // fromFlight serves a waiter from the leader's shared entry when the entry
 // applies to this request too (same Vary selection).
-func (c *Cache) fromFlight(req *http.Request, l *lookup, f *flight, fwd string) *http.Response {
+func (c *Cache) fromFlight(ctx context.Context, req *http.Request, l *lookup, f *flight, fwd string) *http.Response {
 	if f.entry == nil {
 		return nil
 	}
@@ -162,7 +162,7 @@ func (c *Cache) fromFlight(req *http.Request, l *lookup, f *flight, fwd string) 
 			return nil
 		}
 	}
-	return c.serveEntry(req, f.entry, f.key, fwdStatus(fwd, f.status, false, true), l.method != http.MethodHead)
+	return c.serveEntry(ctx, req, f.entry, f.key, fwdStatus(fwd, f.status, false, true), l.method != http.MethodHead)
 }
 
 // doRevalidate sends a revalidation, collapsing identical concurrent ones.

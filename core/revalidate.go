@@ -50,7 +50,7 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 	withBody := l.method != http.MethodHead
 	if err != nil {
 		if ctx.Err() == nil && c.staleIfErrorAllows(l) {
-			if r := c.serveLookup(req, l, csStaleIfError, withBody); r != nil {
+			if r := c.serveLookup(ctx, req, l, csStaleIfError, withBody); r != nil {
 				c.stats.staleHits.Add(1)
 				return r, nil, "", false, nil
 			}
@@ -60,19 +60,19 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 	switch {
 	case resp.StatusCode == http.StatusNotModified && l.cond:
 		drain(resp)
-		ne, ok := c.freshen(req, l, resp.Header)
+		ne, ok := c.freshen(ctx, req, l, resp.Header)
 		if !ok {
 			return nil, nil, "", false, errValidatorMismatch
 		}
 		c.stats.notModified.Add(1)
 		l.entry = ne
-		r := c.serveLookup(req, l, fwdStatus(l.fwd, http.StatusNotModified, false, false), withBody)
+		r := c.serveLookup(ctx, req, l, fwdStatus(l.fwd, http.StatusNotModified, false, false), withBody)
 		if r == nil {
 			return nil, nil, "", false, errStreamGone // fetch it again, unconditionally
 		}
 		return r, ne, l.key, false, nil
 	case resp.StatusCode >= 500 && c.staleIfErrorAllows(l):
-		if r := c.serveLookup(req, l, csStaleIfError+"; fwd-status="+strconv.Itoa(resp.StatusCode), withBody); r != nil {
+		if r := c.serveLookup(ctx, req, l, csStaleIfError+"; fwd-status="+strconv.Itoa(resp.StatusCode), withBody); r != nil {
 			drain(resp)
 			c.stats.staleHits.Add(1)
 			return r, nil, "", false, nil
@@ -88,9 +88,9 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 }
 
 // freshen merges a 304's header into the stored entry, recomputes its age
-// and lifetime, and writes it (unless read-only). It refuses a 304 whose
-// strong validator names another representation.
-func (c *Cache) freshen(req *http.Request, l *lookup, h http.Header) (*Entry, bool) {
+// and lifetime, and writes it with ctx (unless read-only). It refuses a 304
+// whose strong validator names another representation.
+func (c *Cache) freshen(ctx context.Context, req *http.Request, l *lookup, h http.Header) (*Entry, bool) {
 	old := l.entry
 	if et := h.Get("Etag"); et != "" && !strings.HasPrefix(et, "W/") {
 		if stored := old.Header.Get("Etag"); stored != "" && stored != et {
@@ -119,8 +119,8 @@ func (c *Cache) freshen(req *http.Request, l *lookup, h http.Header) (*Entry, bo
 		ne.Expires, ne.Deletion = now, now
 	}
 	if !c.cfg.readOnly {
-		c.writeEntry(req.Context(), l.key, &ne)
-		c.extendIndex(req.Context(), l, &ne)
+		c.writeEntry(ctx, l.key, &ne)
+		c.extendIndex(ctx, l, &ne)
 	}
 	return &ne, true
 }
@@ -162,18 +162,18 @@ func (c *Cache) headUpdate(ctx context.Context, req *http.Request, l *lookup, re
 		c.deleteKey(ctx, l.key)
 		return
 	}
-	c.freshen(req, l, resp.Header)
+	c.freshen(ctx, req, l, resp.Header)
 }
 
 // serveEntry builds a caller's response from an entry that may be shared.
 // For a streamed entry it opens the stream; it returns nil when that fails
 // (the caller must then fetch the response itself).
-func (c *Cache) serveEntry(req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
+func (c *Cache) serveEntry(ctx context.Context, req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
 	s := new(served)
 	s.entry = *e
 	s.entry.Header = e.Header.Clone()
 	if e.Streamed && withBody {
-		rc, err := c.openStream(req.Context(), key, e)
+		rc, err := c.openStream(ctx, key, e)
 		if err != nil {
 			return nil
 		}
@@ -183,8 +183,8 @@ func (c *Cache) serveEntry(req *http.Request, e *Entry, key, cacheStatus string,
 }
 
 // serveLookup serves the lookup's entry (nil when its stream is gone).
-func (c *Cache) serveLookup(req *http.Request, l *lookup, cacheStatus string, withBody bool) *http.Response {
-	return c.serveEntry(req, l.entry, l.key, cacheStatus, withBody)
+func (c *Cache) serveLookup(ctx context.Context, req *http.Request, l *lookup, cacheStatus string, withBody bool) *http.Response {
+	return c.serveEntry(ctx, req, l.entry, l.key, cacheStatus, withBody)
 }
 
 // drain discards a little of a response body so the connection can be
