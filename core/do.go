@@ -170,6 +170,11 @@ func (c *Cache) doRevalidate(ctx context.Context, req *http.Request, l *lookup, 
 	ex := func(l *lookup) (*http.Response, *Entry, string, bool, error) {
 		return c.revalidateOnce(ctx, req, l, send)
 	}
+	if !l.collapse {
+		// The caller's own conditional request: its answer is its own.
+		resp, _, _, _, err := ex(l)
+		return resp, err
+	}
 	return c.collapsed(ctx, req, l, "r"+l.key+"\x00"+l.method, l.fwd, ex)
 }
 

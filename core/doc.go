@@ -91,6 +91,13 @@
 // is not must-revalidate; otherwise the error or the 5xx reaches the caller.
 // Boolean settings combine with their per-request forms by OR.
 //
+// A caller's own conditional request (If-None-Match, If-Modified-Since) is
+// answered from a fresh stored response (a 304 when its validators match,
+// RFC 9111 §4.3.2). When the stored response must be revalidated, the
+// caller's request is forwarded with its own validators: the origin's 304
+// goes to the caller and, when it selects the stored response (§4.3.4),
+// freshens it; a full response replaces it (§4.3.3).
+//
 // # Collapsing
 //
 // Do collapses identical concurrent misses and revalidations into one origin

@@ -57,7 +57,8 @@ type LookupResult struct {
 	// Request is the request to send for Miss, Revalidate and
 	// StaleWhileRevalidate: the caller's request, or a clone carrying
 	// validators (and a re-readable body). It is never the caller's request
-	// modified.
+	// modified. A request that carries its own validators (If-None-Match,
+	// If-Modified-Since) is sent with them, not the cache's.
 	Request *http.Request
 	// Key is the store key of the stored response found, or of the one a
 	// Miss will write.
@@ -361,8 +362,10 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 	}
 	if l.callerIf {
 		// The caller validates its own copy: forward its request untouched
-		// so that a 304 reaches the one who asked for it.
-		l.act = Miss
+		// (its validators, not ours) so that a 304 reaches the one who
+		// asked for it, and let the answer update the stored response
+		// (RFC 9111 §4.3.4 for a 304, §4.3.3 for a full response).
+		l.act = Revalidate
 		return nil
 	}
 	l.act = Revalidate
@@ -480,6 +483,39 @@ func (c *Cache) notModified(req *http.Request, e *Entry, key string, now time.Ti
 	ne.Status = http.StatusNotModified
 	ne.Body = nil
 	return c.build(s, req, &ne, key, now, csHit, false)
+}
+
+// notModifiedSelects reports whether a 304 with header h, answering a
+// conditional request whose validators were not (necessarily) the stored
+// response's, selects the stored response with header stored for update, by
+// the first rule of RFC 9111 §4.3.4 that applies: a strong validator in the
+// 304 must be the stored response's (strong comparison, RFC 9110 §8.8.3.2);
+// otherwise its weak validators (a weak entity tag, Last-Modified) must
+// correspond to the stored response's; otherwise, with no validator in the
+// 304, the stored response must have none either.
+func notModifiedSelects(stored, h http.Header) bool {
+	et, lm := h.Get("Etag"), h.Get("Last-Modified")
+	storedET := stored.Get("Etag")
+	switch {
+	case et != "" && !strings.HasPrefix(et, "W/"):
+		return et == storedET
+	case et != "" || lm != "":
+		if et != "" && (storedET == "" || !weakEqual(et, storedET)) {
+			return false
+		}
+		return lm == "" || sameTime(lm, stored.Get("Last-Modified"))
+	}
+	return !hasValidator(stored)
+}
+
+// sameTime reports whether two HTTP-date field values name the same time.
+func sameTime(a, b string) bool {
+	ta, erra := http.ParseTime(a)
+	tb, errb := http.ParseTime(b)
+	if erra != nil || errb != nil {
+		return a == b
+	}
+	return ta.Equal(tb)
 }
 
 // weakEqual compares entity tags by the weak comparison of RFC 9110 §8.8.3.2.

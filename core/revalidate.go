@@ -17,6 +17,10 @@ import (
 //     (RFC 9111 §3.2, §4.3.4: never Content-Length or the fields the stored
 //     body depends on), stores it and returns the stored response as a 200
 //     (a caller that did not ask for a 304 never gets one);
+//   - on a 304 to the caller's own conditional request (sent as it was),
+//     returns that 304, and freshens the stored response as above when the
+//     304 selects it by the rules of §4.3.4 (a matching strong validator;
+//     otherwise matching weak ones; otherwise none on either side);
 //   - on a transport error or a 5xx, returns the stale stored response when a
 //     stale-if-error window allows it, otherwise the error or the 5xx;
 //   - on any other response, stores it when allowed and returns it.
@@ -71,6 +75,20 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 			return nil, nil, "", false, errStreamGone // fetch it again, unconditionally
 		}
 		return r, ne, l.key, false, nil
+	case resp.StatusCode == http.StatusNotModified && l.callerIf:
+		// The caller's own conditional request: the 304 is the caller's
+		// answer. When it selects the stored response (RFC 9111 §4.3.4) it
+		// also freshens it; the Cache-Status says so with fwd-status=304.
+		drain(resp)
+		resp.Body = http.NoBody
+		if !notModifiedSelects(l.entry.Header, resp.Header) {
+			c.markForwarded(req, resp, fwdStatus(l.fwd, 0, false, false), nil, "")
+			return resp, nil, "", false, nil
+		}
+		ne, _ := c.freshen(ctx, req, l, resp.Header)
+		c.stats.notModified.Add(1)
+		c.markForwarded(req, resp, fwdStatus(l.fwd, http.StatusNotModified, false, false), ne, l.key)
+		return resp, nil, "", false, nil
 	case resp.StatusCode >= 500 && c.staleIfErrorAllows(l):
 		if r := c.serveLookup(ctx, req, l, csStaleIfError+"; fwd-status="+strconv.Itoa(resp.StatusCode), withBody); r != nil {
 			drain(resp)
