@@ -11,8 +11,8 @@
 //   - Store(ctx, req, resp): storability (RFC 9111 §3 plus the settings), then
 //     the response with its body buffered and written to the store.
 //   - Revalidate(ctx, req, lookup, resp, err): the §4.3.4 304 merge, a
-//     replacement on a full response, stale-if-error on a 5xx or transport
-//     error.
+//     replacement on a full response, stale-if-error on a 500, 502, 503,
+//     504 or transport error.
 //
 // # Semantics
 //
@@ -85,10 +85,12 @@
 //	|   |                                                      | else synthetic 504                   |
 //	|11 | stale                                                | revalidated                          |
 //
-// When a revalidation or refresh fails with a transport error or a 5xx, the
+// When a revalidation or refresh fails with a transport error or a 500, 502,
+// 503 or 504 (the errors of RFC 5861 §4; other statuses are answers), the
 // stale response is served if it is within the largest stale-if-error window
 // of the stored response, the request and WithStaleIfError, and the response
-// is not must-revalidate; otherwise the error or the 5xx reaches the caller.
+// is not must-revalidate; otherwise the error or the response reaches the
+// caller.
 // Boolean settings combine with their per-request forms by OR.
 //
 // A caller's own conditional request (If-None-Match, If-Modified-Since) is

@@ -284,10 +284,10 @@ func WithKeyFunc(f func(req *http.Request, defaultKey string) string) Option {
 }
 
 // WithStaleIfError serves a stale response, up to d past its expiry, when
-// refreshing it fails with a transport error or a 5xx (requests-cache
-// stale_if_error; RFC 5861 §4). Forever means no bound. A response's own
-// stale-if-error and the request's are honoured too; the largest window wins.
-// Never applies to responses marked must-revalidate.
+// refreshing it fails with a transport error or a 500, 502, 503 or 504
+// (requests-cache stale_if_error; RFC 5861 §4). Forever means no bound. A
+// response's own stale-if-error and the request's are honoured too; the
+// largest window wins. Never applies to responses marked must-revalidate.
 func WithStaleIfError(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d < 0 {

@@ -21,8 +21,9 @@ import (
 //     returns that 304, and freshens the stored response as above when the
 //     304 selects it by the rules of §4.3.4 (a matching strong validator;
 //     otherwise matching weak ones; otherwise none on either side);
-//   - on a transport error or a 5xx, returns the stale stored response when a
-//     stale-if-error window allows it, otherwise the error or the 5xx;
+//   - on a transport error or a 500, 502, 503 or 504 (RFC 5861 §4), returns
+//     the stale stored response when a stale-if-error window allows it,
+//     otherwise the error or the response;
 //   - on any other response, stores it when allowed and returns it.
 //
 // A 304 whose strong validator differs from the stored response's cannot be
@@ -89,7 +90,7 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 		c.stats.notModified.Add(1)
 		c.markForwarded(req, resp, fwdStatus(l.fwd, http.StatusNotModified, false, false), ne, l.key)
 		return resp, nil, "", false, nil
-	case resp.StatusCode >= 500 && c.staleIfErrorAllows(l):
+	case rfc9111.StaleIfErrorStatus(resp.StatusCode) && c.staleIfErrorAllows(l):
 		if r := c.serveLookup(ctx, req, l, csStaleIfError+"; fwd-status="+strconv.Itoa(resp.StatusCode), withBody); r != nil {
 			drain(resp)
 			c.stats.staleHits.Add(1)
