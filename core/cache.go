@@ -27,11 +27,12 @@ type Cache struct {
 	// gate lets Close wait for the store calls in progress and refuse
 	// later ones.
 	gate *gate
-	// bg counts the background refreshes; bgMu guards starting one against
-	// Close, and bgStop cancels the context they run on.
-	bg        sync.WaitGroup
+	// bgKeys holds the keys of the background refreshes running (one per
+	// key), guarded by bgMu; bgIdle is signalled when it empties. bgStop
+	// cancels the context they run on.
 	bgMu      sync.Mutex
 	bgKeys    map[string]bool
+	bgIdle    sync.Cond
 	bgCtx     context.Context
 	bgStop    context.CancelFunc
 	closeOnce sync.Once
@@ -54,6 +55,7 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	}
 	c.flights.m = map[string]*flight{}
 	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
+	c.bgIdle.L = &c.bgMu
 	if a, ok := c.cfg.codec.(Authenticated); ok && a.Authenticated() && c.cfg.keyFunc == nil {
 		c.bindEntries = true
 	}
@@ -67,8 +69,15 @@ func New(store Store, opts ...Option) (*Cache, error) {
 // Stats returns a snapshot of the cache's counters.
 func (c *Cache) Stats() Stats { return c.stats.snapshot() }
 
-// Wait blocks until every background refresh started so far has finished.
-func (c *Cache) Wait() { c.bg.Wait() }
+// Wait blocks until no background refresh is running. It may be called
+// while requests start new ones.
+func (c *Cache) Wait() {
+	c.bgMu.Lock()
+	for len(c.bgKeys) > 0 {
+		c.bgIdle.Wait()
+	}
+	c.bgMu.Unlock()
+}
 
 // Close shuts the cache down and closes the store if it implements
 // io.Closer. It cancels the background refreshes in flight and waits for
@@ -91,13 +100,9 @@ func (c *Cache) Wait() { c.bg.Wait() }
 func (c *Cache) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
-		c.gate.close()
-		// A refresh that saw the cache open has been counted in bg by now
-		// (it checks and counts under bgMu); later ones see it closed.
-		c.bgMu.Lock()
-		c.bgMu.Unlock()
+		c.gate.close() // no refresh starts from now on (see refreshInBackground)
 		c.bgStop()
-		c.bg.Wait()
+		c.Wait()
 		c.gate.drain()
 		if cl, ok := c.store.(io.Closer); ok {
 			err = cl.Close()

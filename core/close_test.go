@@ -428,3 +428,44 @@ func TestAfterClose(t *testing.T) {
 		t.Errorf("store calls after Close: %q", late)
 	}
 }
+
+// Wait may be called while requests start background refreshes (-race).
+func TestWaitConcurrentWithRefreshes(t *testing.T) {
+	clk := newRVClock()
+	c := rvNew(t, nil, core.WithClock(clk.Now))
+	o := newSlowOrigin("v")
+	o.releaseAll()
+	const urls = 16
+	url := func(i int) string { return fmt.Sprintf("http://example.test/%d", i) }
+	for i := range urls {
+		rvDo(t, c, rvGet(t, context.Background(), "GET", url(i), nil), o.send)
+	}
+	clk.Advance(10 * time.Second)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				c.Wait()
+			}
+		}
+	}()
+	for round := range 20 {
+		for i := range urls {
+			rvDo(t, c, rvGet(t, context.Background(), "GET", url(i), nil), o.send)
+		}
+		c.Wait()
+		clk.Advance(2 * time.Second) // stale again for the next round
+		_ = round
+	}
+	close(stop)
+	wg.Wait()
+	if bg := c.Stats().Background; bg < urls {
+		t.Errorf("Stats().Background = %d, want at least %d refreshes", bg, urls)
+	}
+}

@@ -206,13 +206,14 @@ func (c *Cache) revalidateOnce(ctx context.Context, req *http.Request, l *lookup
 // and bounded by WithBackgroundTimeout.
 func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) {
 	key := l.key + "\x00" + l.method
+	// Checked and recorded under bgMu, so that Close (which closes the
+	// gate, then waits under bgMu) sees every refresh that saw it open.
 	c.bgMu.Lock()
 	if c.bgKeys[key] || c.gate.closed() {
 		c.bgMu.Unlock()
 		return
 	}
 	c.bgKeys[key] = true
-	c.bg.Add(1)
 	c.bgMu.Unlock()
 	c.stats.background.Add(1)
 
@@ -223,8 +224,10 @@ func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*htt
 		defer func() {
 			c.bgMu.Lock()
 			delete(c.bgKeys, key)
+			if len(c.bgKeys) == 0 {
+				c.bgIdle.Broadcast()
+			}
 			c.bgMu.Unlock()
-			c.bg.Done()
 		}()
 		ctx, cancel := context.WithTimeout(detached, c.cfg.backgroundTO)
 		defer cancel()
