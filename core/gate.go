@@ -6,8 +6,11 @@ import (
 )
 
 // gate guards the Cache's calls into its store against Close: every store
-// call is made between enter and leave, enter fails once Close has begun,
-// and Close waits (drain) until the calls that entered before have left.
+// call (Get, Set, Delete, List, Clear, CreateStream and the writes and
+// commit of a stream, OpenStream) is made between enter and leave, enter
+// fails once Close has begun, and Close waits (drain) until the calls that
+// entered before have left. What only releases a resource made before Close
+// (aborting a stream writer, closing a stream reader) is not guarded.
 // Holding it is cheap (one atomic add each way) and re-entrant: it counts
 // calls, so a call made while another is held never waits for Close.
 type gate struct {

@@ -23,6 +23,9 @@ func (c *Cache) Delete(ctx context.Context, req *http.Request) error {
 	if l.resp != nil {
 		l.resp.Body.Close()
 	}
+	if l.fwd == fwdClosed {
+		return fmt.Errorf("core: Delete: %w", ErrClosed)
+	}
 	if l.primary == "" {
 		return nil
 	}
