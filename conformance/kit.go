@@ -175,6 +175,8 @@ type result struct {
 	Header http.Header
 	Body   string
 	Info   core.Info
+	// ContentLength is the response's ContentLength as the adapter gave it.
+	ContentLength int64
 }
 
 // req builds a request; hdr is "Name: value" pairs.
@@ -209,7 +211,7 @@ func (e *env) send(r *http.Request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &result{Status: resp.StatusCode, Header: resp.Header, Body: string(b), Info: core.InfoOf(resp)}, nil
+	return &result{Status: resp.StatusCode, Header: resp.Header, Body: string(b), Info: core.InfoOf(resp), ContentLength: resp.ContentLength}, nil
 }
 
 // get performs a GET (with optional headers) and fails the test on error.

@@ -5,6 +5,8 @@ package conformance
 // and HEAD / GET.
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -201,6 +203,40 @@ func testKeysHeadAndGet(t *testing.T, s *suite) {
 			t.Errorf("HEAD Content-Type = %q, want the GET's %q", r.Header.Get("Content-Type"), g.Header.Get("Content-Type"))
 		}
 		e.expectHits(o, 1)
+	})
+	t.Run("HeadContentLength", func(t *testing.T) {
+		// A response to HEAD has no content, but its ContentLength is the
+		// length the origin announced (RFC 9110 §8.6, §9.3.2), whether it
+		// is passed through, stored on a miss, or served from the cache.
+		const size = 1234
+		e := s.newEnv(t)
+		o := e.newOrigin(func(w http.ResponseWriter, r *http.Request, n int) {
+			cc := "max-age=60"
+			if strings.HasSuffix(r.URL.Path, "/uncached") {
+				cc = "no-store"
+			}
+			w.Header().Set("Cache-Control", cc)
+			w.Header().Set("Content-Length", fmt.Sprint(size))
+			if r.Method != http.MethodHead {
+				io.WriteString(w, strings.Repeat("x", size))
+			}
+		})
+		for _, step := range []struct {
+			name, method, path string
+			fromCache          bool
+		}{
+			{"uncached HEAD", http.MethodHead, "/uncached", false},
+			{"HEAD miss, stored", http.MethodHead, "/head", false},
+			{"HEAD hit", http.MethodHead, "/head", true},
+			{"GET miss, stored", http.MethodGet, "/get", false},
+			{"HEAD answered from the stored GET", http.MethodHead, "/get", true},
+		} {
+			r := e.must(e.req(h4Ctx(t), step.method, o.URL+step.path, ""))
+			if r.Status != 200 || r.ContentLength != size || r.Info.FromCache != step.fromCache {
+				t.Errorf("%s: status %d, ContentLength %d, FromCache %v; want 200, %d, %v (Cache-Status %q)",
+					step.name, r.Status, r.ContentLength, r.Info.FromCache, size, step.fromCache, r.Header.Get("Cache-Status"))
+			}
+		}
 	})
 	t.Run("HeadEntryDoesNotServeGet", func(t *testing.T) {
 		e := s.newEnv(t)

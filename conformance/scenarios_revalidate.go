@@ -16,6 +16,7 @@ func init() {
 	scenarioGroups = append(scenarioGroups, []scenario{
 		{"Revalidate/LastModifiedSendsIfModifiedSince", testRevalidateLastModified},
 		{"Revalidate/CallerConditionalOnFreshEntry", testRevalidateCallerConditional},
+		{"Revalidate/CallerConditionalOnStaleEntry", testRevalidateCallerConditionalStale},
 		{"Revalidate/FullResponseReplacesEntry", testRevalidateFullReplace},
 		{"HEAD/ServedFromStoredGET", testHEADFromGET},
 		{"HEAD/FreshensOrInvalidatesGET", testHEADFreshens},
@@ -92,6 +93,112 @@ func testRevalidateCallerConditional(t *testing.T, s *suite) {
 			}
 			e.expect(res, tc.status, body, true)
 			e.expectHits(o, 1)
+		})
+	}
+}
+
+// testRevalidateCallerConditionalStale: the caller's own conditional request
+// meets a stale stored response. The caller's request is forwarded as it is
+// (its validators, so that the answer is for what it asked), and when the
+// origin answers 304 the 304 reaches the caller and, if it selects the
+// stored response by RFC 9111 §4.3.4 (a strong validator that is the stored
+// one; otherwise weak validators that correspond to it; otherwise no
+// validator on either side), freshens it with the 304's header fields
+// (§3.2): the next unconditional request is a fresh hit, sent nowhere. A
+// 304 that selects another representation leaves the stored response as it
+// was, and a full response replaces it (§4.3.3).
+func testRevalidateCallerConditionalStale(t *testing.T, s *suite) {
+	lmTime := time.Now().Add(-time.Hour)
+	lm, other := semHTTPTime(lmTime), semHTTPTime(lmTime.Add(-time.Hour))
+	cases := []struct {
+		name string
+		// stored are the validators of the stored response; caller the
+		// conditional header of the caller's request; answer those of the
+		// origin's 304 (nil: the origin sends a full 200 "v2" instead).
+		stored, caller, answer []string
+		freshened              bool
+	}{
+		{name: "strong ETag of the stored response", stored: []string{`ETag: "e1"`}, caller: []string{`If-None-Match: "e1"`}, answer: []string{`ETag: "e1"`}, freshened: true},
+		{name: "weak ETag of the stored response", stored: []string{`ETag: W/"e1"`}, caller: []string{`If-None-Match: W/"e1"`}, answer: []string{`ETag: W/"e1"`}, freshened: true},
+		{name: "Last-Modified of the stored response", stored: []string{"Last-Modified: " + lm}, caller: []string{"If-Modified-Since: " + lm}, answer: []string{"Last-Modified: " + lm}, freshened: true},
+		{name: "no validator on either side", stored: nil, caller: []string{"If-Modified-Since: " + lm}, answer: []string{}, freshened: true},
+		{name: "strong ETag of another representation", stored: []string{`ETag: "e1"`}, caller: []string{`If-None-Match: "e2"`}, answer: []string{`ETag: "e2"`}},
+		{name: "strong ETag against a weak stored one", stored: []string{`ETag: W/"e1"`}, caller: []string{`If-None-Match: W/"e1"`}, answer: []string{`ETag: "e1"`}},
+		{name: "other Last-Modified", stored: []string{"Last-Modified: " + lm}, caller: []string{"If-Modified-Since: " + other}, answer: []string{"Last-Modified: " + other}},
+		{name: "no validator on the 304, one stored", stored: []string{`ETag: "e1"`}, caller: []string{"If-Modified-Since: " + lm}, answer: []string{}},
+		{name: "full response", stored: []string{`ETag: "e1"`}, caller: []string{`If-None-Match: "e1"`}, answer: nil},
+	}
+	set := func(w http.ResponseWriter, fields []string) {
+		for _, f := range fields {
+			k, v, _ := strings.Cut(f, ":")
+			w.Header().Set(k, strings.TrimSpace(v))
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := s.newEnv(t)
+			o := e.newOrigin(func(w http.ResponseWriter, r *http.Request, n int) {
+				switch {
+				case n == 1:
+					w.Header().Set("Cache-Control", "max-age=10")
+					set(w, tc.stored)
+					fmt.Fprint(w, "v1")
+				case n == 2 && tc.answer != nil:
+					w.Header().Set("Cache-Control", "max-age=60")
+					w.Header().Set("X-Updated", "by the 304")
+					set(w, tc.answer)
+					w.WriteHeader(http.StatusNotModified)
+				default:
+					w.Header().Set("Cache-Control", "max-age=60")
+					fmt.Fprintf(w, "v%d", n)
+				}
+			})
+			e.expect(e.get(o.URL+"/a"), 200, "v1", false)
+			e.clock.Advance(20 * time.Second) // stale
+
+			res := e.get(o.URL+"/a", tc.caller...)
+			h4Hits(t, o, 2, "the caller's conditional request")
+			k, v, _ := strings.Cut(tc.caller[0], ":")
+			if got := o.lastRequest().Header.Get(k); got != strings.TrimSpace(v) {
+				t.Errorf("%s sent to the origin = %q, want the caller's %q", k, got, strings.TrimSpace(v))
+			}
+			if tc.answer == nil {
+				e.expect(res, 200, "v2", false)
+				if !res.Info.Stored {
+					t.Errorf("the full response was not stored (Cache-Status %q)", res.Header.Get("Cache-Status"))
+				}
+				e.expect(e.get(o.URL+"/a"), 200, "v2", true)
+				h4Hits(t, o, 2, "after the full response")
+				return
+			}
+			if res.Status != http.StatusNotModified || res.Body != "" {
+				t.Errorf("caller got %d %q, want the origin's 304", res.Status, res.Body)
+			}
+			e.semExpectCS(res, "fwd=stale")
+			if params, _ := semCacheStatus(res.Header); (params["fwd-status"] == "304") != tc.freshened {
+				t.Errorf("Cache-Status %q: fwd-status=304 present %v, want %v (it says the stored response was freshened)", res.Header.Get("Cache-Status"), !tc.freshened, tc.freshened)
+			}
+			if res.Info.Revalidated != tc.freshened {
+				t.Errorf("Info.Revalidated = %v, want %v", res.Info.Revalidated, tc.freshened)
+			}
+
+			next := e.get(o.URL + "/a")
+			if tc.freshened {
+				// Fresh for 60 s from the 304, with its header fields.
+				e.expect(next, 200, "v1", true)
+				h4Hits(t, o, 2, "the next unconditional request")
+				if got := next.Header.Get("X-Updated"); got != "by the 304" {
+					t.Errorf("X-Updated on the freshened response = %q, want the 304's", got)
+				}
+				return
+			}
+			// Still stale: the next request goes to the origin again.
+			if o.hits() != 3 {
+				t.Errorf("origin hits after the next unconditional request = %d, want 3 (the stored response was not freshened)", o.hits())
+			}
+			if next.Header.Get("X-Updated") != "" {
+				t.Errorf("the 304's header fields reached the stored response: X-Updated %q", next.Header.Get("X-Updated"))
+			}
 		})
 	}
 }

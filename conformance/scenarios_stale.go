@@ -20,6 +20,7 @@ func init() {
 		{"StaleWhileRevalidate/CancelledCallerContext", testSWRCancelledCaller},
 		{"StaleWhileRevalidate/MustRevalidateForbids", testSWRMustRevalidate},
 		{"StaleIfError/Matrix", testStaleIfErrorMatrix},
+		{"StaleIfError/Statuses", testStaleIfErrorStatuses},
 	})
 }
 
@@ -274,5 +275,48 @@ func testStaleIfErrorMatrix(t *testing.T, s *suite) {
 				})
 			}
 		}
+	}
+}
+
+// testStaleIfErrorStatuses: RFC 5861 §4 — "an error is any situation that
+// would result in a 500, 502, 503 or 504 HTTP response status code being
+// returned". Within a stale-if-error window those statuses are answered with
+// the stale stored response; any other status, 5xx included (501 Not
+// Implemented, 505 HTTP Version Not Supported, ...), is the origin's answer
+// and reaches the caller.
+func testStaleIfErrorStatuses(t *testing.T, s *suite) {
+	for _, tc := range []struct {
+		status int
+		stale  bool
+	}{
+		{500, true}, {502, true}, {503, true}, {504, true},
+		{501, false}, {505, false}, {507, false}, {511, false}, {599, false},
+		{404, false}, {429, false},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			e := s.newEnv(t)
+			o := e.newOrigin(func(w http.ResponseWriter, r *http.Request, n int) {
+				if n > 1 {
+					w.WriteHeader(tc.status)
+					fmt.Fprint(w, "error")
+					return
+				}
+				w.Header().Set("Cache-Control", "max-age=10, stale-if-error=60")
+				fmt.Fprint(w, "v1")
+			})
+			e.expect(e.get(o.URL+"/a"), 200, "v1", false)
+			e.clock.Advance(20 * time.Second) // 10 s stale: inside the window
+			res := e.get(o.URL + "/a")
+			e.expectHits(o, 2)
+			if tc.stale {
+				e.expect(res, 200, "v1", true)
+				e.semExpectCS(res, "fwd=stale", "detail=stale-if-error", fmt.Sprintf("fwd-status=%d", tc.status))
+				return
+			}
+			e.expect(res, tc.status, "error", false)
+			if res.Info.Stale {
+				t.Errorf("Info.Stale = true for a %d, want false (Cache-Status %q)", tc.status, res.Header.Get("Cache-Status"))
+			}
+		})
 	}
 }

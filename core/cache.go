@@ -24,11 +24,18 @@ type Cache struct {
 	bindEntries bool
 	// ignoredSet holds the ignored parameter names, for the key's hot path.
 	ignoredSet map[string]struct{}
-	bg         sync.WaitGroup
-	bgMu       sync.Mutex
-	bgKeys     map[string]bool
-	closeMu    sync.Mutex
-	isClosed   bool
+	// gate lets Close wait for the store calls in progress and refuse
+	// later ones.
+	gate *gate
+	// bgKeys holds the keys of the background refreshes running (one per
+	// key), guarded by bgMu; bgIdle is signalled when it empties. bgStop
+	// cancels the context they run on.
+	bgMu      sync.Mutex
+	bgKeys    map[string]bool
+	bgIdle    sync.Cond
+	bgCtx     context.Context
+	bgStop    context.CancelFunc
+	closeOnce sync.Once
 }
 
 // New returns a Cache over store configured by opts. It fails on a nil store
@@ -37,7 +44,7 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	if store == nil {
 		return nil, errors.New("core: New: nil store")
 	}
-	c := &Cache{store: store, cfg: defaultConfig(), bgKeys: map[string]bool{}}
+	c := &Cache{store: store, cfg: defaultConfig(), bgKeys: map[string]bool{}, gate: newGate()}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -47,6 +54,8 @@ func New(store Store, opts ...Option) (*Cache, error) {
 		}
 	}
 	c.flights.m = map[string]*flight{}
+	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
+	c.bgIdle.L = &c.bgMu
 	if a, ok := c.cfg.codec.(Authenticated); ok && a.Authenticated() && c.cfg.keyFunc == nil {
 		c.bindEntries = true
 	}
@@ -60,24 +69,46 @@ func New(store Store, opts ...Option) (*Cache, error) {
 // Stats returns a snapshot of the cache's counters.
 func (c *Cache) Stats() Stats { return c.stats.snapshot() }
 
-// Wait blocks until every background refresh started so far has finished.
-func (c *Cache) Wait() { c.bg.Wait() }
+// Wait blocks until no background refresh is running. It may be called
+// while requests start new ones.
+func (c *Cache) Wait() {
+	c.bgMu.Lock()
+	for len(c.bgKeys) > 0 {
+		c.bgIdle.Wait()
+	}
+	c.bgMu.Unlock()
+}
 
-// Close waits for background refreshes and closes the store if it implements
-// io.Closer. The Cache must not be used afterwards.
+// Close shuts the cache down and closes the store if it implements
+// io.Closer. It cancels the background refreshes in flight and waits for
+// them, and waits for the store calls in progress (each bounded by its
+// context and WithStoreTimeout); it does not wait for origin requests or for
+// response bodies callers still hold.
+//
+// Once Close has begun nothing the Cache does touches the store. Do passes
+// every request through to the origin (Cache-Status "hoard; fwd=bypass;
+// detail=closed"), starts no background refresh and stores nothing; Lookup
+// reports Bypass; Store and Revalidate return the origin's response (or
+// error) unchanged but for that Cache-Status; Delete, DeleteURL, Contains,
+// Clear, Entries, DeleteExpired, DeleteOlderThan and ResetExpiration fail
+// with ErrClosed. A body being streamed into the store when Close is called
+// is not stored (its stream is aborted when the body ends or is closed); a
+// streamed hit handed out before Close reads through the reader the store
+// opened for it, which the store may fail once closed. Stats and Wait keep
+// working. Close returns the store's Close error; calling it again waits for
+// the first call to finish and returns nil.
 func (c *Cache) Close() error {
-	c.closeMu.Lock()
-	if c.isClosed {
-		c.closeMu.Unlock()
-		return nil
-	}
-	c.isClosed = true
-	c.closeMu.Unlock()
-	c.bg.Wait()
-	if cl, ok := c.store.(io.Closer); ok {
-		return cl.Close()
-	}
-	return nil
+	var err error
+	c.closeOnce.Do(func() {
+		c.gate.close() // no refresh starts from now on (see refreshInBackground)
+		c.bgStop()
+		c.Wait()
+		c.gate.drain()
+		if cl, ok := c.store.(io.Closer); ok {
+			err = cl.Close()
+		}
+	})
+	return err
 }
 
 // Error is a store or codec failure, wrapped once with the operation and key.
@@ -114,9 +145,13 @@ func (c *Cache) storeFailed(ctx context.Context, op, key string, err error) {
 // entry (one the store's integrity check or the codec rejects) is deleted,
 // counted and reported as ErrNotFound.
 func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
+	if !c.gate.enter() {
+		return &Error{Op: "get", Key: key, Err: ErrClosed}
+	}
 	sctx, cancel := c.storeCtx(ctx)
 	data, err := c.store.Get(sctx, key)
 	cancel()
+	c.gate.leave()
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNotFound):
@@ -151,9 +186,13 @@ func (c *Cache) writeEntry(ctx context.Context, key string, e *Entry) bool {
 		return false
 	}
 	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Size: int64(len(data)), Created: e.Created}
+	if !c.gate.enter() {
+		return false
+	}
 	sctx, cancel := c.storeCtx(ctx)
 	err = c.store.Set(sctx, key, data, meta)
 	cancel()
+	c.gate.leave()
 	if err != nil {
 		c.storeFailed(ctx, "set", key, err)
 		return false
@@ -163,9 +202,13 @@ func (c *Cache) writeEntry(ctx context.Context, key string, e *Entry) bool {
 }
 
 func (c *Cache) deleteKey(ctx context.Context, key string) bool {
+	if !c.gate.enter() {
+		return false
+	}
 	sctx, cancel := c.storeCtx(ctx)
 	err := c.store.Delete(sctx, key)
 	cancel()
+	c.gate.leave()
 	if err != nil {
 		c.storeFailed(ctx, "delete", key, err)
 		return false
@@ -183,9 +226,10 @@ var errStreamGone = errors.New("core: the stored body of a streamed entry is mis
 // timeout is applied.
 func (c *Cache) openStream(ctx context.Context, key string, e *Entry) (io.ReadCloser, error) {
 	st, ok := c.store.(Streamer)
-	if !ok {
+	if !ok || !c.gate.enter() {
 		return nil, errStreamGone
 	}
+	defer c.gate.leave()
 	rc, size, err := st.OpenStream(ctx, key)
 	if err != nil {
 		switch {

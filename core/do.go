@@ -59,7 +59,9 @@ func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, 
 	if err != nil {
 		return nil, err
 	}
-	c.invalidateAfter(ctx, req, resp)
+	if lp.fwd != fwdClosed {
+		c.invalidateAfter(ctx, req, resp)
+	}
 	c.markForwarded(req, resp, bypassStatus(lp), nil, "")
 	return resp, nil
 }
@@ -76,17 +78,21 @@ type exchange func(l *lookup) (resp *http.Response, e *Entry, key string, pendin
 // collapsed runs ex for the first of identical concurrent requests (the
 // flight named fk) and lets the others wait for it: a waiter is served the
 // entry the leader stored when it applies to its request too, and otherwise
-// runs ex itself. A leader whose body is still being streamed into the store
-// releases the waiters when that ends.
+// runs ex itself. A waiter never depends on the leader's caller reading its
+// body: when that body is streamed into the store, the waiter waits for the
+// commit at most WithCollapseWait and then sends its own request.
 func (c *Cache) collapsed(ctx context.Context, req *http.Request, l *lookup, fk, fwd string, ex exchange) (*http.Response, error) {
 	f, leader := c.flights.join(fk)
 	if !leader {
 		c.stats.collapsed.Add(1)
-		if err := f.wait(ctx); err != nil {
+		done, err := f.wait(ctx, c.cfg.collapseWait)
+		if err != nil {
 			closeBody(req)
 			return nil, err
 		}
-		if r := c.fromFlight(req, l, f, fwd); r != nil {
+		if !done {
+			c.flights.forget(fk, f)
+		} else if r := c.fromFlight(ctx, req, l, f, fwd); r != nil {
 			closeBody(req)
 			return r, nil
 		}
@@ -111,7 +117,9 @@ func (c *Cache) collapsed(ctx context.Context, req *http.Request, l *lookup, fk,
 			status = http.StatusNotModified
 		}
 	}
-	if !pending {
+	if pending {
+		close(f.streaming) // the waiters' bounded wait starts now
+	} else {
 		finish(e, key, status)
 	}
 	return resp, err
@@ -139,7 +147,7 @@ func (c *Cache) doMiss(ctx context.Context, req *http.Request, l *lookup, send f
 
 // fromFlight serves a waiter from the leader's shared entry when the entry
 // applies to this request too (same Vary selection).
-func (c *Cache) fromFlight(req *http.Request, l *lookup, f *flight, fwd string) *http.Response {
+func (c *Cache) fromFlight(ctx context.Context, req *http.Request, l *lookup, f *flight, fwd string) *http.Response {
 	if f.entry == nil {
 		return nil
 	}
@@ -149,13 +157,18 @@ func (c *Cache) fromFlight(req *http.Request, l *lookup, f *flight, fwd string) 
 			return nil
 		}
 	}
-	return c.serveEntry(req, f.entry, f.key, fwdStatus(fwd, f.status, false, true), l.method != http.MethodHead)
+	return c.serveEntry(ctx, req, f.entry, f.key, fwdStatus(fwd, f.status, false, true), l.method != http.MethodHead)
 }
 
 // doRevalidate sends a revalidation, collapsing identical concurrent ones.
 func (c *Cache) doRevalidate(ctx context.Context, req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
 	ex := func(l *lookup) (*http.Response, *Entry, string, bool, error) {
 		return c.revalidateOnce(ctx, req, l, send)
+	}
+	if !l.collapse {
+		// The caller's own conditional request: its answer is its own.
+		resp, _, _, _, err := ex(l)
+		return resp, err
 	}
 	return c.collapsed(ctx, req, l, "r"+l.key+"\x00"+l.method, l.fwd, ex)
 }
@@ -188,13 +201,14 @@ func (c *Cache) revalidateOnce(ctx context.Context, req *http.Request, l *lookup
 // and bounded by WithBackgroundTimeout.
 func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*http.Request) (*http.Response, error)) {
 	key := l.key + "\x00" + l.method
+	// Checked and recorded under bgMu, so that Close (which closes the
+	// gate, then waits under bgMu) sees every refresh that saw it open.
 	c.bgMu.Lock()
-	if c.bgKeys[key] {
+	if c.bgKeys[key] || c.gate.closed() {
 		c.bgMu.Unlock()
 		return
 	}
 	c.bgKeys[key] = true
-	c.bg.Add(1)
 	c.bgMu.Unlock()
 	c.stats.background.Add(1)
 
@@ -205,11 +219,14 @@ func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*htt
 		defer func() {
 			c.bgMu.Lock()
 			delete(c.bgKeys, key)
+			if len(c.bgKeys) == 0 {
+				c.bgIdle.Broadcast()
+			}
 			c.bgMu.Unlock()
-			c.bg.Done()
 		}()
 		ctx, cancel := context.WithTimeout(detached, c.cfg.backgroundTO)
 		defer cancel()
+		defer context.AfterFunc(c.bgCtx, cancel)() // Close cancels it
 		r := bl.send.Clone(ctx)
 		bl.send = r
 		bl.reqTime = c.cfg.now()
@@ -218,6 +235,9 @@ func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*htt
 		// conditional one (its validators must not select a variant).
 		out, _, _, _, err := c.revalidate(ctx, bl.plain.WithContext(ctx), &bl, resp, err)
 		if err != nil {
+			if c.gate.closed() {
+				return // cancelled by Close
+			}
 			c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: background refresh failed",
 				slog.String("url", req.URL.Redacted()), slog.Any("error", err))
 			return

@@ -11,8 +11,8 @@
 //   - Store(ctx, req, resp): storability (RFC 9111 §3 plus the settings), then
 //     the response with its body buffered and written to the store.
 //   - Revalidate(ctx, req, lookup, resp, err): the §4.3.4 304 merge, a
-//     replacement on a full response, stale-if-error on a 5xx or transport
-//     error.
+//     replacement on a full response, stale-if-error on a 500, 502, 503,
+//     504 or transport error.
 //
 // # Semantics
 //
@@ -86,11 +86,30 @@
 //	|   |                                                      | else synthetic 504                   |
 //	|11 | stale                                                | revalidated                          |
 //
-// When a revalidation or refresh fails with a transport error or a 5xx, the
+// When a revalidation or refresh fails with a transport error or a 500, 502,
+// 503 or 504 (the errors of RFC 5861 §4; other statuses are answers), the
 // stale response is served if it is within the largest stale-if-error window
 // of the stored response, the request and WithStaleIfError, and the response
-// is not must-revalidate; otherwise the error or the 5xx reaches the caller.
+// is not must-revalidate; otherwise the error or the response reaches the
+// caller.
 // Boolean settings combine with their per-request forms by OR.
+//
+// A caller's own conditional request (If-None-Match, If-Modified-Since) is
+// answered from a fresh stored response (a 304 when its validators match,
+// RFC 9111 §4.3.2). When the stored response must be revalidated, the
+// caller's request is forwarded with its own validators: the origin's 304
+// goes to the caller and, when it selects the stored response (§4.3.4),
+// freshens it; a full response replaces it (§4.3.3).
+//
+// # Collapsing
+//
+// Do collapses identical concurrent misses and revalidations into one origin
+// request; the others wait for it and share what it stored. A waiter never
+// depends on how the first caller reads its body: a body up to the stream
+// threshold is read from the origin by the cache before the first caller is
+// answered, and a larger one, which reaches the store only as fast as the
+// first caller reads it, is waited for at most WithCollapseWait, after which
+// the waiter is sent on its own.
 //
 // # Keys
 //
@@ -124,4 +143,14 @@
 // A Store is three methods over bytes (Get, Set, Delete) with optional
 // Lister, Clearer and io.Closer. Store errors fail open: the request goes to
 // the origin, the error is logged with log/slog and counted in Stats.
+//
+// # Close
+//
+// Cache.Close cancels the background refreshes in flight and waits for them
+// (call Wait first to let them finish), waits for the store calls in
+// progress, and closes the store. From then on nothing touches the store:
+// Do passes requests through to the origin with Cache-Status "hoard;
+// fwd=bypass; detail=closed", Lookup reports Bypass, Store and Revalidate
+// return the origin's answer unchanged, and the management calls fail with
+// ErrClosed (see Cache.Close for the details).
 package core

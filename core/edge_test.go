@@ -198,6 +198,7 @@ func TestOptionValidation(t *testing.T) {
 		{"WithMaxStreamSize zero", core.WithMaxStreamSize(0)},
 		{"WithStreamThreshold negative", core.WithStreamThreshold(-1)},
 		{"WithBackgroundTimeout zero", core.WithBackgroundTimeout(0)},
+		{"WithCollapseWait negative", core.WithCollapseWait(-time.Second)},
 		{"WithClock nil", core.WithClock(nil)},
 		{"WithCodec nil", core.WithCodec(nil)},
 	}

@@ -60,6 +60,8 @@ type LookupResult struct {
 	// StaleWhileRevalidate: the caller's request, or a copy with canonical
 	// header names, or a clone carrying validators (and a re-readable or
 	// replayed body). It is never the caller's request modified.
+	// A request that carries its own validators (If-None-Match,
+	// If-Modified-Since) is sent with them, not the cache's.
 	Request *http.Request
 	// Key is the store key of the stored response found, or of the one a
 	// Miss will write.
@@ -117,6 +119,9 @@ func (c *Cache) Lookup(ctx context.Context, req *http.Request) (*LookupResult, e
 	return &LookupResult{State: l.act, Response: l.resp, Request: l.send, Key: key, l: l}, nil
 }
 
+// fwdClosed is the lookup's fwd for a request made after Close.
+const fwdClosed = "closed"
+
 func hasValidator(h http.Header) bool {
 	return len(h["Etag"]) > 0 || len(h["Last-Modified"]) > 0
 }
@@ -129,6 +134,10 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, l *lookup) error 
 	}
 	l.send = req
 	l.plain = req
+	if c.gate.closed() {
+		l.act, l.fwd = Bypass, fwdClosed
+		return nil
+	}
 	if c.cfg.disabled || l.ro.disabled {
 		l.act, l.fwd = Bypass, "bypass"
 		return nil
@@ -225,6 +234,8 @@ func bypassStatus(l *lookup) string {
 		return csBodyTooLarge
 	case l.fwd == "method":
 		return csMethod
+	case l.fwd == fwdClosed:
+		return csClosed
 	}
 	return csBypass
 }
@@ -407,8 +418,10 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 	}
 	if l.callerIf {
 		// The caller validates its own copy: forward its request untouched
-		// so that a 304 reaches the one who asked for it.
-		l.act = Miss
+		// (its validators, not ours) so that a 304 reaches the one who
+		// asked for it, and let the answer update the stored response
+		// (RFC 9111 §4.3.4 for a 304, §4.3.3 for a full response).
+		l.act = Revalidate
 		return nil
 	}
 	l.act = Revalidate
@@ -526,6 +539,39 @@ func (c *Cache) notModified(req *http.Request, e *Entry, key string, now time.Ti
 	ne.Status = http.StatusNotModified
 	ne.Body = nil
 	return c.build(s, req, &ne, key, now, csHit, false)
+}
+
+// notModifiedSelects reports whether a 304 with header h, answering a
+// conditional request whose validators were not (necessarily) the stored
+// response's, selects the stored response with header stored for update, by
+// the first rule of RFC 9111 §4.3.4 that applies: a strong validator in the
+// 304 must be the stored response's (strong comparison, RFC 9110 §8.8.3.2);
+// otherwise its weak validators (a weak entity tag, Last-Modified) must
+// correspond to the stored response's; otherwise, with no validator in the
+// 304, the stored response must have none either.
+func notModifiedSelects(stored, h http.Header) bool {
+	et, lm := h.Get("Etag"), h.Get("Last-Modified")
+	storedET := stored.Get("Etag")
+	switch {
+	case et != "" && !strings.HasPrefix(et, "W/"):
+		return et == storedET
+	case et != "" || lm != "":
+		if et != "" && (storedET == "" || !weakEqual(et, storedET)) {
+			return false
+		}
+		return lm == "" || sameTime(lm, stored.Get("Last-Modified"))
+	}
+	return !hasValidator(stored)
+}
+
+// sameTime reports whether two HTTP-date field values name the same time.
+func sameTime(a, b string) bool {
+	ta, erra := http.ParseTime(a)
+	tb, errb := http.ParseTime(b)
+	if erra != nil || errb != nil {
+		return a == b
+	}
+	return ta.Equal(tb)
 }
 
 // weakEqual compares entity tags by the weak comparison of RFC 9110 §8.8.3.2.

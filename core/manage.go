@@ -13,6 +13,9 @@ import (
 // Delete removes what req would be served from: the entry or variant index
 // under its key (deleting an index removes every variant at once).
 func (c *Cache) Delete(ctx context.Context, req *http.Request) error {
+	if c.gate.closed() {
+		return fmt.Errorf("core: Delete: %w", ErrClosed)
+	}
 	req = canonicalRequest(req)
 	l := new(lookup)
 	if err := c.lookup(WithoutOptions(ctx), req, l); err != nil {
@@ -22,13 +25,13 @@ func (c *Cache) Delete(ctx context.Context, req *http.Request) error {
 	if l.resp != nil {
 		l.resp.Body.Close()
 	}
+	if l.fwd == fwdClosed {
+		return fmt.Errorf("core: Delete: %w", ErrClosed)
+	}
 	if l.primary == "" {
 		return nil
 	}
-	if err := c.store.Delete(ctx, l.primary); err != nil {
-		return &Error{Op: "delete", Key: l.primary, Err: err}
-	}
-	return nil
+	return c.deleteKeys(ctx, []string{l.primary})
 }
 
 // WithoutOptions returns ctx without hoard's per-request options, for
@@ -41,6 +44,9 @@ func WithoutOptions(ctx context.Context) context.Context {
 // variant. When the store can list, it also removes every other entry
 // recorded for the URL (for example POST responses keyed by body).
 func (c *Cache) DeleteURL(ctx context.Context, rawURL string) error {
+	if c.gate.closed() {
+		return fmt.Errorf("core: DeleteURL: %w", ErrClosed)
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return fmt.Errorf("core: DeleteURL: %w", err)
@@ -55,20 +61,30 @@ func (c *Cache) DeleteURL(ctx context.Context, rawURL string) error {
 	}
 	target := c.storedURL(u)
 	var keys []string
+	if !c.gate.enter() {
+		return &Error{Op: "list", Err: ErrClosed}
+	}
 	for it, err := range lister.List(ctx) {
 		if err != nil {
+			c.gate.leave()
 			return &Error{Op: "list", Err: err}
 		}
 		if it.Meta.URL == target {
 			keys = append(keys, it.Key)
 		}
 	}
+	c.gate.leave()
 	return c.deleteKeys(ctx, keys)
 }
 
 func (c *Cache) deleteKeys(ctx context.Context, keys []string) error {
 	for _, k := range keys {
-		if err := c.store.Delete(ctx, k); err != nil {
+		if !c.gate.enter() {
+			return &Error{Op: "delete", Key: k, Err: ErrClosed}
+		}
+		err := c.store.Delete(ctx, k)
+		c.gate.leave()
+		if err != nil {
 			return &Error{Op: "delete", Key: k, Err: err}
 		}
 	}
@@ -87,6 +103,9 @@ func (c *Cache) Contains(ctx context.Context, req *http.Request) (bool, error) {
 	if l.resp != nil {
 		defer l.resp.Body.Close()
 	}
+	if l.fwd == fwdClosed {
+		return false, fmt.Errorf("core: Contains: %w", ErrClosed)
+	}
 	return l.entry != nil, nil
 }
 
@@ -96,6 +115,10 @@ func (c *Cache) Clear(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("core: Clear: %w (the store does not implement core.Clearer)", ErrNotSupported)
 	}
+	if !c.gate.enter() {
+		return fmt.Errorf("core: Clear: %w", ErrClosed)
+	}
+	defer c.gate.leave()
 	return cl.Clear(ctx)
 }
 
@@ -108,9 +131,35 @@ func (c *Cache) all(ctx context.Context, op string) iter.Seq2[*Entry, error] {
 			yield(nil, fmt.Errorf("core: %s: %w (the store does not implement core.Lister)", op, ErrNotSupported))
 			return
 		}
+		// The listing is a store call from one step to the next; the gate
+		// is let go while the caller's loop body runs (which may call
+		// Close), and the listing stops if Close has begun meanwhile.
+		closed := func() { yield(nil, fmt.Errorf("core: %s: %w", op, ErrClosed)) }
+		if !c.gate.enter() {
+			closed()
+			return
+		}
+		held := true
+		defer func() {
+			if held {
+				c.gate.leave()
+			}
+		}()
+		pass := func(e *Entry, err error) bool {
+			c.gate.leave()
+			held = false
+			if !yield(e, err) {
+				return false
+			}
+			if held = c.gate.enter(); !held {
+				closed()
+				return false
+			}
+			return true
+		}
 		for it, err := range lister.List(ctx) {
 			if err != nil {
-				yield(nil, &Error{Op: "list", Err: err})
+				pass(nil, &Error{Op: "list", Err: err})
 				return
 			}
 			e := new(Entry)
@@ -118,13 +167,17 @@ func (c *Cache) all(ctx context.Context, op string) iter.Seq2[*Entry, error] {
 				if errors.Is(err, ErrNotFound) {
 					continue // expired, evicted or corrupt since listed
 				}
-				if !yield(nil, err) {
+				if errors.Is(err, ErrClosed) {
+					pass(nil, err)
+					return
+				}
+				if !pass(nil, err) {
 					return
 				}
 				continue
 			}
 			e.Key = it.Key
-			if !yield(e, nil) {
+			if !pass(e, nil) {
 				return
 			}
 		}

@@ -78,6 +78,7 @@ type config struct {
 	maxStreamSize    int64
 	streamThreshold  int64
 	backgroundTO     time.Duration
+	collapseWait     time.Duration
 }
 
 func defaultConfig() config {
@@ -96,6 +97,7 @@ func defaultConfig() config {
 		maxStreamSize:   1 << 30,
 		streamThreshold: 1 << 20,
 		backgroundTO:    30 * time.Second,
+		collapseWait:    DefaultCollapseWait,
 	}
 }
 
@@ -287,10 +289,10 @@ func WithKeyFunc(f func(req *http.Request, defaultKey string) string) Option {
 }
 
 // WithStaleIfError serves a stale response, up to d past its expiry, when
-// refreshing it fails with a transport error or a 5xx (requests-cache
-// stale_if_error; RFC 5861 §4). Forever means no bound. A response's own
-// stale-if-error and the request's are honoured too; the largest window wins.
-// Never applies to responses marked must-revalidate.
+// refreshing it fails with a transport error or a 500, 502, 503 or 504
+// (requests-cache stale_if_error; RFC 5861 §4). Forever means no bound. A
+// response's own stale-if-error and the request's are honoured too; the
+// largest window wins. Never applies to responses marked must-revalidate.
 func WithStaleIfError(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d < 0 {
@@ -440,6 +442,29 @@ func WithBackgroundTimeout(d time.Duration) Option {
 			return fmt.Errorf("core: WithBackgroundTimeout: timeout must be positive, got %v", d)
 		}
 		c.backgroundTO = d
+		return nil
+	})
+}
+
+// DefaultCollapseWait is how long, by default, a request collapsed onto an
+// identical one in flight waits for that one's streamed body to be committed
+// to the store (see WithCollapseWait).
+const DefaultCollapseWait = time.Second
+
+// WithCollapseWait bounds how long a request waits for an identical request
+// in flight whose body is being streamed into the store (a body above the
+// stream threshold, or of unknown length, with a store that implements
+// Streamer): that body reaches the store only as fast as the first caller
+// reads it, so after d the waiting request is sent to the origin on its own
+// (default DefaultCollapseWait). Zero sends it at once. Waiting for a body
+// small enough to be buffered depends on the origin alone (the cache reads
+// it before answering the first caller) and is not affected.
+func WithCollapseWait(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("core: WithCollapseWait: negative wait %v", d)
+		}
+		c.collapseWait = d
 		return nil
 	})
 }

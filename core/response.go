@@ -20,6 +20,7 @@ const (
 	csBypass       = CacheStatusName + "; fwd=bypass"
 	csMethod       = CacheStatusName + "; fwd=method"
 	csBodyTooLarge = CacheStatusName + "; fwd=bypass; detail=" + detailBodyTooLarge
+	csClosed       = CacheStatusName + "; fwd=bypass; detail=closed"
 )
 
 // statusLines caches "200 OK" style status lines so a hit does not format one.
@@ -137,7 +138,7 @@ func infoFromStatus(cs string) Info {
 		return Info{FromCache: true, Stale: true}
 	case csOnlyIfCached:
 		return Info{FromCache: true, Synthetic: true}
-	case csBypass, csMethod, csBodyTooLarge:
+	case csBypass, csMethod, csBodyTooLarge, csClosed:
 		return Info{}
 	}
 	return infoFromCacheStatus(http.Header{"Cache-Status": {cs}})

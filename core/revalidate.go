@@ -17,8 +17,13 @@ import (
 //     (RFC 9111 §3.2, §4.3.4: never Content-Length or the fields the stored
 //     body depends on), stores it and returns the stored response as a 200
 //     (a caller that did not ask for a 304 never gets one);
-//   - on a transport error or a 5xx, returns the stale stored response when a
-//     stale-if-error window allows it, otherwise the error or the 5xx;
+//   - on a 304 to the caller's own conditional request (sent as it was),
+//     returns that 304, and freshens the stored response as above when the
+//     304 selects it by the rules of §4.3.4 (a matching strong validator;
+//     otherwise matching weak ones; otherwise none on either side);
+//   - on a transport error or a 500, 502, 503 or 504 (RFC 5861 §4), returns
+//     the stale stored response when a stale-if-error window allows it,
+//     otherwise the error or the response;
 //   - on any other response, stores it when allowed and returns it.
 //
 // A 304 whose strong validator differs from the stored response's cannot be
@@ -40,11 +45,18 @@ func (c *Cache) Revalidate(ctx context.Context, req *http.Request, lr *LookupRes
 // collapsed waiters), its key, and whether a streamed body is still being
 // stored (see storeResponse).
 func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, resp *http.Response, err error) (*http.Response, *Entry, string, bool, error) {
+	if c.gate.closed() {
+		if err != nil {
+			return nil, nil, "", false, err
+		}
+		c.markForwarded(req, resp, csClosed, nil, "")
+		return resp, nil, "", false, nil
+	}
 	c.stats.revalidations.Add(1)
 	withBody := l.method != http.MethodHead
 	if err != nil {
 		if ctx.Err() == nil && c.staleIfErrorAllows(l) {
-			if r := c.serveLookup(req, l, csStaleIfError, withBody); r != nil {
+			if r := c.serveLookup(ctx, req, l, csStaleIfError, withBody); r != nil {
 				c.stats.staleHits.Add(1)
 				return r, nil, "", false, nil
 			}
@@ -55,19 +67,33 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 	switch {
 	case resp.StatusCode == http.StatusNotModified && l.cond:
 		drain(resp)
-		ne, ok := c.freshen(req, l, resp.Header)
+		ne, ok := c.freshen(ctx, req, l, resp.Header)
 		if !ok {
 			return nil, nil, "", false, errValidatorMismatch
 		}
 		c.stats.notModified.Add(1)
 		l.entry = ne
-		r := c.serveLookup(req, l, fwdStatus(l.fwd, http.StatusNotModified, false, false), withBody)
+		r := c.serveLookup(ctx, req, l, fwdStatus(l.fwd, http.StatusNotModified, false, false), withBody)
 		if r == nil {
 			return nil, nil, "", false, errStreamGone // fetch it again, unconditionally
 		}
 		return r, ne, l.key, false, nil
-	case resp.StatusCode >= 500 && c.staleIfErrorAllows(l):
-		if r := c.serveLookup(req, l, csStaleIfError+"; fwd-status="+strconv.Itoa(resp.StatusCode), withBody); r != nil {
+	case resp.StatusCode == http.StatusNotModified && l.callerIf:
+		// The caller's own conditional request: the 304 is the caller's
+		// answer. When it selects the stored response (RFC 9111 §4.3.4) it
+		// also freshens it; the Cache-Status says so with fwd-status=304.
+		drain(resp)
+		resp.Body = http.NoBody
+		if !notModifiedSelects(l.entry.Header, resp.Header) {
+			c.markForwarded(req, resp, fwdStatus(l.fwd, 0, false, false), nil, "")
+			return resp, nil, "", false, nil
+		}
+		ne, _ := c.freshen(ctx, req, l, resp.Header)
+		c.stats.notModified.Add(1)
+		c.markForwarded(req, resp, fwdStatus(l.fwd, http.StatusNotModified, false, false), ne, l.key)
+		return resp, nil, "", false, nil
+	case rfc9111.StaleIfErrorStatus(resp.StatusCode) && c.staleIfErrorAllows(l):
+		if r := c.serveLookup(ctx, req, l, csStaleIfError+"; fwd-status="+strconv.Itoa(resp.StatusCode), withBody); r != nil {
 			drain(resp)
 			c.stats.staleHits.Add(1)
 			return r, nil, "", false, nil
@@ -83,9 +109,9 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 }
 
 // freshen merges a 304's header into the stored entry, recomputes its age
-// and lifetime, and writes it (unless read-only). It refuses a 304 whose
-// strong validator names another representation.
-func (c *Cache) freshen(req *http.Request, l *lookup, h http.Header) (*Entry, bool) {
+// and lifetime, and writes it with ctx (unless read-only). It refuses a 304
+// whose strong validator names another representation.
+func (c *Cache) freshen(ctx context.Context, req *http.Request, l *lookup, h http.Header) (*Entry, bool) {
 	old := l.entry
 	if et := h.Get("Etag"); et != "" && !strings.HasPrefix(et, "W/") {
 		if stored := old.Header.Get("Etag"); stored != "" && stored != et {
@@ -114,8 +140,8 @@ func (c *Cache) freshen(req *http.Request, l *lookup, h http.Header) (*Entry, bo
 		ne.Expires, ne.Deletion = now, now
 	}
 	if !c.cfg.readOnly {
-		c.writeEntry(req.Context(), l.key, &ne)
-		c.extendIndex(req.Context(), l, &ne)
+		c.writeEntry(ctx, l.key, &ne)
+		c.extendIndex(ctx, l, &ne)
 	}
 	return &ne, true
 }
@@ -157,18 +183,18 @@ func (c *Cache) headUpdate(ctx context.Context, req *http.Request, l *lookup, re
 		c.deleteKey(ctx, l.key)
 		return
 	}
-	c.freshen(req, l, resp.Header)
+	c.freshen(ctx, req, l, resp.Header)
 }
 
 // serveEntry builds a caller's response from an entry that may be shared.
 // For a streamed entry it opens the stream; it returns nil when that fails
 // (the caller must then fetch the response itself).
-func (c *Cache) serveEntry(req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
+func (c *Cache) serveEntry(ctx context.Context, req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
 	s := new(served)
 	s.entry = *e
 	s.entry.Header = e.Header.Clone()
 	if e.Streamed && withBody {
-		rc, err := c.openStream(req.Context(), key, e)
+		rc, err := c.openStream(ctx, key, e)
 		if err != nil {
 			return nil
 		}
@@ -178,8 +204,8 @@ func (c *Cache) serveEntry(req *http.Request, e *Entry, key, cacheStatus string,
 }
 
 // serveLookup serves the lookup's entry (nil when its stream is gone).
-func (c *Cache) serveLookup(req *http.Request, l *lookup, cacheStatus string, withBody bool) *http.Response {
-	return c.serveEntry(req, l.entry, l.key, cacheStatus, withBody)
+func (c *Cache) serveLookup(ctx context.Context, req *http.Request, l *lookup, cacheStatus string, withBody bool) *http.Response {
+	return c.serveEntry(ctx, req, l.entry, l.key, cacheStatus, withBody)
 }
 
 // drain discards a little of a response body so the connection can be

@@ -16,6 +16,10 @@ var ErrNotFound = errors.New("core: not found")
 // store interface the store does not implement (for example listing).
 var ErrNotSupported = errors.New("core: store does not support this operation")
 
+// ErrClosed is returned by the management methods of a Cache after Close
+// (the store is closed, so nothing may touch it). Match it with errors.Is.
+var ErrClosed = errors.New("core: cache closed")
+
 // Meta is what a store is told about a value besides its bytes, so that it
 // can expire and list entries without decoding them.
 type Meta struct {

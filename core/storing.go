@@ -61,6 +61,10 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
 		return resp, nil, "", false
 	}
+	if c.gate.closed() {
+		c.markForwarded(req, resp, csClosed, nil, "")
+		return resp, nil, "", false
+	}
 	cc := c.respDirectives(resp.Header)
 	if reason := c.storable(req, resp, l, cc); reason != "" {
 		return pass()
@@ -125,7 +129,11 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	}
 	stored := c.writeEntry(ctx, t.key, e) && c.commitIndex(ctx, l, t, e)
 	resp.Body = &body{data: data}
-	resp.ContentLength = int64(len(data))
+	if l.method != http.MethodHead {
+		// A HEAD response keeps the length its origin announced: it has
+		// no content, but says how long the GET's would be (RFC 9110 §9.3.2).
+		resp.ContentLength = int64(len(data))
+	}
 	c.markForwarded(req, resp, fwdStatus(fwd, 0, stored, false), e, t.key)
 	return resp, e, t.key, false
 }
@@ -144,12 +152,18 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	}
 	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Created: e.Created}
 	e.StreamID = newStreamID()
+	if !c.gate.enter() {
+		resp.Body = src
+		c.markForwarded(req, resp, csClosed, nil, "")
+		return resp, nil, "", false
+	}
 	w, err := st.CreateStream(ctx, t.key, meta)
 	if err == nil {
 		if _, err = io.WriteString(w, e.StreamID); err != nil {
 			w.Abort()
 		}
 	}
+	c.gate.leave()
 	if err != nil {
 		c.storeFailed(ctx, "create stream", t.key, err)
 		resp.Body = src
@@ -158,11 +172,15 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	}
 	done := l.streamDone
 	detached := context.WithoutCancel(ctx)
-	tb := &teeBody{src: src, w: w, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
+	tb := &teeBody{src: src, w: w, gate: c.gate, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
 	tb.onEnd = func(n int64, clean bool) {
 		var stored *Entry
-		if clean {
-			if err := w.Commit(); err != nil {
+		// After Close the stream is given up: Abort only releases the
+		// writer, it stores nothing.
+		if clean = clean && c.gate.enter(); clean {
+			err := w.Commit()
+			c.gate.leave()
+			if err != nil {
 				c.storeFailed(ctx, "commit stream", t.key, err)
 			} else {
 				e.BodySize = n
@@ -202,6 +220,7 @@ type teeBody struct {
 	mu       sync.Mutex
 	src      io.ReadCloser
 	w        StreamWriter
+	gate     *gate // the cache's: no write once it is closed
 	n        int64
 	expected int64 // -1 when unknown
 	max      int64
@@ -216,12 +235,16 @@ func (t *teeBody) Read(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if n > 0 && !t.failed && !t.ended {
-		if t.n+int64(n) > t.max {
-			t.failed = true
-		} else if _, werr := t.w.Write(p[:n]); werr != nil {
+		if t.n+int64(n) > t.max || !t.gate.enter() {
 			t.failed = true
 		} else {
-			t.n += int64(n)
+			_, werr := t.w.Write(p[:n])
+			t.gate.leave()
+			if werr != nil {
+				t.failed = true
+			} else {
+				t.n += int64(n)
+			}
 		}
 		if t.failed {
 			// Give the stream up now, not at EOF: the rest of a body

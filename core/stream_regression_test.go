@@ -320,7 +320,8 @@ func TestRegressionBackgroundRefreshDropsStreamedBody(t *testing.T) {
 		t.Fatalf("want a stale-while-revalidate hit, got %q", resp.Header.Get("Cache-Status"))
 	}
 	readConsistent(t, resp)
-	c.Close() // waits for the background refresh
+	c.Wait() // for the background refresh (Close would cancel it)
+	c.Close()
 	if n := st.commits.Load(); n != 2 {
 		t.Errorf("stream commits = %d (aborts %d), want 2: the background refresh's 200 was not stored",
 			n, st.aborts.Load())

@@ -483,7 +483,7 @@ func measureClient(ctx context.Context, cfg config, k clientKind) (_ clientResul
 	if err != nil {
 		return clientResult{}, err
 	}
-	// Close waits for background work and closes the store.
+	// Close stops background work and closes the store.
 	defer func() {
 		if cerr := cache.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("closing the cache: %w", cerr)
