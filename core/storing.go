@@ -82,7 +82,7 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 		return pass()
 	}
 	var prefix []byte
-	if st, can := c.store.(Streamer); can && l.method != http.MethodHead &&
+	if st, can := c.store.(Streamer); can && c.streams != nil && l.method != http.MethodHead &&
 		(resp.ContentLength < 0 || resp.ContentLength > c.cfg.streamThreshold) {
 		if resp.ContentLength > c.cfg.maxStreamSize {
 			return pass()
@@ -123,9 +123,11 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	return resp, e, t.key, false
 }
 
-// streamToStore hands the caller a body that tees into a store stream; the
-// entry is committed only after a clean EOF with the expected length and
-// within WithMaxStreamSize, so a truncated body is never stored.
+// streamToStore hands the caller a body that tees into a store stream,
+// framed and sealed segment by segment under the codec's protection (see
+// SealStream); the final segment is written and the entry committed only
+// after a clean EOF with the expected length and within WithMaxStreamSize,
+// so a truncated body is never stored.
 //
 // prefix holds bytes already read from resp.Body (a body of unknown length
 // longer than the stream threshold); they are passed on first.
@@ -138,8 +140,9 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Created: e.Created}
 	e.StreamID = newStreamID()
 	w, err := st.CreateStream(ctx, t.key, meta)
+	var sw *sealWriter
 	if err == nil {
-		if _, err = io.WriteString(w, e.StreamID); err != nil {
+		if sw, err = c.streams.newWriter(w, t.key, e.StreamID); err != nil {
 			w.Abort()
 		}
 	}
@@ -151,7 +154,7 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	}
 	done := l.streamDone
 	detached := context.WithoutCancel(ctx)
-	tb := &teeBody{src: src, w: w, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
+	tb := &teeBody{src: src, w: sw, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
 	tb.onEnd = func(n int64, clean bool) {
 		var stored *Entry
 		if clean {
@@ -182,19 +185,20 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 			}
 		}
 	}
-	resp.Body = tb
 	c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), e, t.key)
-	tb.info = InfoOf(resp)
+	tb.info = InfoOf(resp) // before the body is replaced: InfoOf reads a teeBody's info first
+	resp.Body = tb
 	return resp, nil, "", true
 }
 
-// teeBody passes a response body to the caller and into a store stream. Read
+// teeBody passes a response body to the caller and into a store stream
+// through a sealWriter (one segment buffered, never the whole body). Read
 // and Close may be called from different goroutines (net/http allows a Close
 // during a Read), so the stream side is guarded by mu.
 type teeBody struct {
 	mu       sync.Mutex
 	src      io.ReadCloser
-	w        StreamWriter
+	w        *sealWriter
 	n        int64
 	expected int64 // -1 when unknown
 	max      int64
@@ -226,11 +230,17 @@ func (t *teeBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// end finishes the stream: on a clean end the final segment is sealed and
+// written (a failure to do so makes the end unclean), then onEnd commits or
+// aborts.
 func (t *teeBody) end(clean bool) {
 	if t.ended {
 		return
 	}
 	t.ended = true
+	if clean && t.w.Close() != nil {
+		clean = false
+	}
 	t.onEnd(t.n, clean)
 }
 
