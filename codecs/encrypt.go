@@ -44,6 +44,7 @@ type Encrypted struct {
 type aeadKey struct {
 	id   uint32
 	aead cipher.AEAD
+	key  []byte // a copy of the key, from which stream keys are derived
 }
 
 // NewEncrypted wraps inner with AES-GCM encryption. keys lists the keys for
@@ -67,7 +68,7 @@ func NewEncrypted(inner core.Codec, keys [][]byte) (*Encrypted, error) {
 		if err != nil {
 			return nil, fmt.Errorf("codecs: NewEncrypted: key %d: %w", i, err)
 		}
-		c.keys = append(c.keys, aeadKey{id: keyID(k, "aes-gcm"), aead: aead})
+		c.keys = append(c.keys, aeadKey{id: keyID(k, "aes-gcm"), aead: aead, key: append([]byte(nil), k...)})
 	}
 	return c, nil
 }

@@ -1,6 +1,7 @@
 package codecs
 
 import (
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -46,6 +47,9 @@ type Signed struct {
 type signingKey struct {
 	id   uint32
 	pool *sync.Pool // hash.Hash: an HMAC-SHA256 keyed with the key
+	// segKey signs the segments of streamed bodies: derived from the key
+	// with HKDF under a label of its own (see stream.go).
+	segKey []byte
 }
 
 // NewSigned wraps inner with HMAC-SHA256 signing. keys lists the keys for
@@ -66,9 +70,14 @@ func NewSigned(inner core.Codec, keys [][]byte) (*Signed, error) {
 			return nil, fmt.Errorf("codecs: NewSigned: key %d is %d bytes, want at least %d", i, len(k), MinSigningKeyLen)
 		}
 		k := append([]byte(nil), k...)
+		segKey, err := hkdf.Key(sha256.New, k, nil, segmentMACLabel, sha256.Size)
+		if err != nil {
+			return nil, fmt.Errorf("codecs: NewSigned: key %d: %w", i, err)
+		}
 		s.keys = append(s.keys, signingKey{
-			id:   keyID(k, "hmac-sha256"),
-			pool: &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }},
+			id:     keyID(k, "hmac-sha256"),
+			pool:   &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }},
+			segKey: segKey,
 		})
 	}
 	return s, nil
