@@ -38,6 +38,14 @@ const signedHeaderLen = 1 + keyIDLen
 // copied over another key is a miss. Putting back an older entry of the same
 // key is not detected.
 //
+// Streamed bodies (see core.SealStream) are signed too: Signed is a
+// core.StreamSealer that appends to every 64 KiB segment an HMAC-SHA256,
+// under a key derived from the signing key with HKDF-SHA256 for that purpose
+// alone, of the segment, its index, a final-segment flag, the stream's salt,
+// header, StreamID and store key. The cache checks each segment before
+// releasing any of its bytes. Putting back an older entry together with its
+// stream is not detected either.
+//
 // It is safe for concurrent use if the inner codec is.
 type Signed struct {
 	inner core.Codec

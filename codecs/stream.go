@@ -35,6 +35,7 @@ type segmentMAC struct {
 	h    hash.Hash
 	salt []byte
 	sum  [sha256.Size]byte
+	b    [9]byte // lengths, index and flag, written to h
 }
 
 func newSegmentMAC(segKey, salt []byte) *segmentMAC {
@@ -42,20 +43,19 @@ func newSegmentMAC(segKey, salt []byte) *segmentMAC {
 }
 
 func (m *segmentMAC) tag(plain []byte, index uint64, final bool, ad []byte) []byte {
-	var b [8]byte
+	b := m.b[:]
 	m.h.Reset()
-	binary.BigEndian.PutUint64(b[:], uint64(len(m.salt)))
-	m.h.Write(b[:])
+	binary.BigEndian.PutUint64(b, uint64(len(m.salt)))
+	m.h.Write(b[:8])
 	m.h.Write(m.salt)
-	binary.BigEndian.PutUint64(b[:], index)
-	m.h.Write(b[:])
+	binary.BigEndian.PutUint64(b, index)
+	b[8] = 0
 	if final {
-		m.h.Write([]byte{1})
-	} else {
-		m.h.Write([]byte{0})
+		b[8] = 1
 	}
-	binary.BigEndian.PutUint64(b[:], uint64(len(ad)))
-	m.h.Write(b[:])
+	m.h.Write(b[:9])
+	binary.BigEndian.PutUint64(b, uint64(len(ad)))
+	m.h.Write(b[:8])
 	m.h.Write(ad)
 	m.h.Write(plain)
 	return m.h.Sum(m.sum[:0])

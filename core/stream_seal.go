@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"strconv"
 )
 
 // Stream framing, format version 1.
@@ -185,7 +186,8 @@ type sealing struct {
 	f     *streamFormat
 	seals []SegmentSealer // outermost first, as f.layers
 	ad    []byte
-	crcAD uint32 // CRC-32C of ad, for the CRC framing
+	crcAD uint32  // CRC-32C of ad, for the CRC framing
+	crcIn [9]byte // index and final flag (a field: a local would escape)
 }
 
 func (s *sealing) seal(seg []byte, index uint64, final bool) []byte {
@@ -219,12 +221,13 @@ func (s *sealing) open(sealed []byte, index uint64, final bool) ([]byte, error) 
 }
 
 func (s *sealing) crc(plain []byte, index uint64, final bool) uint32 {
-	var b [9]byte
-	binary.BigEndian.PutUint64(b[:8], index)
+	b := s.crcIn[:]
+	binary.BigEndian.PutUint64(b, index)
+	b[8] = 0
 	if final {
 		b[8] = 1
 	}
-	return crc32.Update(crc32.Update(s.crcAD, castagnoli, b[:]), castagnoli, plain)
+	return crc32.Update(crc32.Update(s.crcAD, castagnoli, b), castagnoli, plain)
 }
 
 // sealWriter frames a body into a stream, one segment at a time.
@@ -342,7 +345,7 @@ func (f *streamFormat) newReader(r io.Reader, key, streamID string, bodySize, si
 	}
 	pre := make([]byte, len(streamID)+f.headerLen())
 	if _, err := io.ReadFull(r, pre[:len(streamID)]); err != nil {
-		return nil, readErr(key, "stream id", err)
+		return nil, readErr(key, "its StreamID", err)
 	}
 	if string(pre[:len(streamID)]) != streamID {
 		return nil, errStreamID
@@ -351,7 +354,7 @@ func (f *streamFormat) newReader(r io.Reader, key, streamID string, bodySize, si
 		return nil, fmt.Errorf("%w: stream of %d bytes, want %d for a body of %d bytes (unframed, or cut)", ErrCorrupt, size, want, bodySize)
 	}
 	if _, err := io.ReadFull(r, pre[len(streamID):]); err != nil {
-		return nil, readErr(key, "stream header", err)
+		return nil, readErr(key, "its header", err)
 	}
 	hdr := pre[len(streamID):]
 	if hdr[0] != streamFormatV1 {
@@ -389,7 +392,7 @@ func (f *streamFormat) newReader(r io.Reader, key, streamID string, bodySize, si
 // corrupt (cut), anything else is the store's error.
 func readErr(key, what string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: the stream ends inside its %s", ErrCorrupt, what)
+		return fmt.Errorf("%w: the stream ends inside %s", ErrCorrupt, what)
 	}
 	return &Error{Op: "read stream", Key: key, Err: err}
 }
@@ -403,7 +406,7 @@ func (r *sealedReader) next() error {
 	}
 	buf := r.mem[:n+r.s.f.overhead]
 	if _, err := io.ReadFull(r.r, buf); err != nil {
-		return readErr(r.key, fmt.Sprintf("segment %d", r.index), err)
+		return readErr(r.key, "segment "+strconv.FormatUint(r.index, 10), err)
 	}
 	plain, err := r.s.open(buf, r.index, final)
 	if err != nil {
