@@ -46,9 +46,10 @@ import (
 //
 // The protection of a segment comes from the codec: each StreamSealer found
 // in the codec and the codecs it wraps (through Unwrap() Codec) seals it in
-// turn, innermost first, as they encode entries. A codec without any gets a
-// CRC-32C (Castagnoli) of the associated data, the index, the final flag
-// and the plaintext after each segment: corruption is detected, forgery is
+// turn, innermost first, as they encode entries. A codec without any gets,
+// after each segment's plaintext, the CRC-32C (Castagnoli, 4 bytes
+// big-endian) of the associated data, the index (8 bytes big-endian), the
+// final flag (1 byte) and the plaintext: corruption is detected, forgery is
 // not (the entry is not protected against it either).
 const (
 	streamFormatV1 = 0x53
@@ -499,9 +500,9 @@ func (r *sealedReader) Close() error {
 //
 // The cache frames every streamed body this way; SealStream,
 // OpenSealedStream and SealedStreamSize are there for tools and tests that
-// read or write stored streams themselves. The layout is described in the
-// package's stream framing notes (stream_seal.go): segment i of the body
-// starts at a computable offset, so a reader can seek to it.
+// read or write stored streams themselves. The layout is documented with
+// StreamSegmentSize: segment i of the body starts at an offset computed
+// from i alone, so a reader can seek to it.
 func SealStream(w io.Writer, c Codec, key, streamID string) (io.WriteCloser, error) {
 	f, err := newStreamFormat(c)
 	if err != nil {
