@@ -42,6 +42,7 @@ test: ## Start the services tests need (if any), then vet and race-test every mo
 # `make fuzz` for FUZZ_TIME.
 FUZZ_TARGETS := \
 	core:FuzzBinaryCodecDecode \
+	core:FuzzStreamDecode \
 	codecs:FuzzJSONDecode \
 	codecs:FuzzGzipDecode \
 	codecs:FuzzSignedDecode \

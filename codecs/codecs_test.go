@@ -49,6 +49,9 @@ func TestConformance(t *testing.T) {
 		{"Binary/Gzip/Signed", must(codecs.NewSigned(gzBin, [][]byte{key1}))},
 		{"JSON/Gzip/Encrypted", must(codecs.NewEncrypted(gzJSON, [][]byte{key1}))},
 		{"Binary/Gzip/Encrypted/Signed", must(codecs.NewSigned(must(codecs.NewEncrypted(gzBin, [][]byte{key2})), [][]byte{key1}))},
+		// Compressing outside the protection is the wrong order for entries,
+		// but must not lose the protection of streams.
+		{"Binary/Encrypted/Gzip", must(codecs.NewGzip(must(codecs.NewEncrypted(bin, [][]byte{key1})), nil))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { conformance.RunCodecTests(t, tt.c) })

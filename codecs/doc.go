@@ -13,7 +13,10 @@
 //	cache, err := core.New(store, core.WithCodec(signed))
 //
 // Compress before signing or encrypting (the wrapper nearest the store is
-// the last applied): encrypted bytes do not compress.
+// the last applied): encrypted bytes do not compress. Whatever the order,
+// streamed bodies keep the protection of every wrapper in the chain: the
+// cache finds it through each wrapper's Unwrap method (see
+// core.StreamSealer), which a wrapper of your own should have too.
 //
 // # Format identifiers
 //
@@ -39,6 +42,12 @@
 // ...) or, for JSON, the next "json/N"; a new format takes an unused byte,
 // recorded here.
 //
+// Streamed bodies have a framing of their own, defined by the core
+// (core.SealStream; format byte 0x53): their headers name each protection
+// layer by the byte of the wrapper that sealed it, 0x51 (HMAC-SHA256 per
+// segment) or 0xA1 (AES-GCM per segment), with the key identifier; no layer
+// means the core's CRC-32C per segment.
+//
 // # Compatibility
 //
 // A release reads every entry written by an earlier release with the same
@@ -53,8 +62,10 @@
 // it checks lengths before allocating or slicing, bounds decompressed sizes
 // (CompressOptions.MaxDecodedSize), never executes or instantiates anything
 // named by the data, and fails with an error wrapping core.ErrCorrupt rather
-// than panicking. The fuzz targets (FuzzXxxDecode) check this. Only the
-// signing and encryption wrappers also stop an attacker from writing entries
-// the cache will serve: with them, a tampered, truncated, unsigned or
-// foreign-key entry is a miss, deleted and counted, never served.
+// than panicking. The fuzz targets (FuzzXxxDecode, and core's
+// FuzzStreamDecode for streams) check this. Only the signing and encryption
+// wrappers also stop an attacker from writing entries or streamed bodies the
+// cache will serve: with them, a tampered, truncated, unsigned or
+// foreign-key entry or stream is a miss, deleted and counted, never served
+// (a body already started ends with an error wrapping core.ErrCorrupt).
 package codecs

@@ -15,8 +15,12 @@ import (
 const encryptedHeaderLen = 1 + keyIDLen
 
 // Encrypted is a codec wrapper that encrypts the inner codec's encoding
-// with AES-GCM, so that the store holds neither the responses nor their
-// URLs in the clear. GCM also authenticates: a tampered, truncated,
+// with AES-GCM, so that the entries the store holds (the responses, their
+// header fields and the request URL inside the entry) are not in the clear.
+// The store still sees what the cache tells it besides the bytes: the key
+// (a hash), and the core.Meta it records to expire and list entries, which
+// holds the redacted URL, the method, the status and the times. GCM also
+// authenticates: a tampered, truncated,
 // unencrypted or unknown-key entry fails to decode with an error wrapping
 // core.ErrCorrupt, which the cache treats as a miss (deleted, counted in
 // Stats().CorruptErrors); no separate signature is needed.
@@ -35,6 +39,16 @@ const encryptedHeaderLen = 1 + keyIDLen
 // (NewEncrypted(NewGzip(...))) when the entries compress; encrypted bytes
 // do not.
 //
+// Streamed bodies (see core.SealStream) are encrypted too: Encrypted is a
+// core.StreamSealer that encrypts every 64 KiB segment with AES-GCM under a
+// key of the stream's own, derived with HKDF-SHA256 from the entry key and
+// the stream's random salt, with the segment index and a final-segment flag
+// as the nonce and the stream's header, StreamID and store key as
+// associated data. No byte of a body reaches the store in clear, and a
+// segment changed, moved to another place, stream or key, or a stream cut
+// short, fails to decrypt before any of its bytes are released. The
+// stream's length, and so the body's, is visible.
+//
 // It is safe for concurrent use if the inner codec is.
 type Encrypted struct {
 	inner core.Codec
@@ -44,6 +58,7 @@ type Encrypted struct {
 type aeadKey struct {
 	id   uint32
 	aead cipher.AEAD
+	key  []byte // a copy of the key, from which stream keys are derived
 }
 
 // NewEncrypted wraps inner with AES-GCM encryption. keys lists the keys for
@@ -67,7 +82,7 @@ func NewEncrypted(inner core.Codec, keys [][]byte) (*Encrypted, error) {
 		if err != nil {
 			return nil, fmt.Errorf("codecs: NewEncrypted: key %d: %w", i, err)
 		}
-		c.keys = append(c.keys, aeadKey{id: keyID(k, "aes-gcm"), aead: aead})
+		c.keys = append(c.keys, aeadKey{id: keyID(k, "aes-gcm"), aead: aead, key: append([]byte(nil), k...)})
 	}
 	return c, nil
 }

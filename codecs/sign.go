@@ -1,6 +1,7 @@
 package codecs
 
 import (
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -37,6 +38,14 @@ const signedHeaderLen = 1 + keyIDLen
 // copied over another key is a miss. Putting back an older entry of the same
 // key is not detected.
 //
+// Streamed bodies (see core.SealStream) are signed too: Signed is a
+// core.StreamSealer that appends to every 64 KiB segment an HMAC-SHA256,
+// under a key derived from the signing key with HKDF-SHA256 for that purpose
+// alone, of the segment, its index, a final-segment flag, the stream's salt,
+// header, StreamID and store key. The cache checks each segment before
+// releasing any of its bytes. Putting back an older entry together with its
+// stream is not detected either.
+//
 // It is safe for concurrent use if the inner codec is.
 type Signed struct {
 	inner core.Codec
@@ -46,6 +55,9 @@ type Signed struct {
 type signingKey struct {
 	id   uint32
 	pool *sync.Pool // hash.Hash: an HMAC-SHA256 keyed with the key
+	// segKey signs the segments of streamed bodies: derived from the key
+	// with HKDF under a label of its own (see stream.go).
+	segKey []byte
 }
 
 // NewSigned wraps inner with HMAC-SHA256 signing. keys lists the keys for
@@ -66,9 +78,14 @@ func NewSigned(inner core.Codec, keys [][]byte) (*Signed, error) {
 			return nil, fmt.Errorf("codecs: NewSigned: key %d is %d bytes, want at least %d", i, len(k), MinSigningKeyLen)
 		}
 		k := append([]byte(nil), k...)
+		segKey, err := hkdf.Key(sha256.New, k, nil, segmentMACLabel, sha256.Size)
+		if err != nil {
+			return nil, fmt.Errorf("codecs: NewSigned: key %d: %w", i, err)
+		}
 		s.keys = append(s.keys, signingKey{
-			id:   keyID(k, "hmac-sha256"),
-			pool: &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }},
+			id:     keyID(k, "hmac-sha256"),
+			pool:   &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }},
+			segKey: segKey,
 		})
 	}
 	return s, nil

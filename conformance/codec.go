@@ -434,6 +434,16 @@ func expectCorrupt(t *testing.T, c core.Codec, what string, data []byte) {
 // it stored (Vary variants included) and treats undecodable bytes in the
 // store as a miss that is deleted and counted in Stats().CorruptErrors.
 //
+// Streamed bodies are checked too, framed as the cache frames them under c
+// (core.SealStream): they round-trip at every size around the segment
+// size; a bit flipped anywhere (StreamID, header, any segment's bytes or
+// tag), a cut at or between segment boundaries, a dropped final segment,
+// reordered segments, a segment or header spliced from another stream of
+// the same key or of another key, and a stream relabelled with another
+// StreamID all fail with an error wrapping core.ErrCorrupt, with no byte of
+// the affected segment released; and when c's entries hide their bytes
+// (encryption), its streams hide them too.
+//
 // A codec that authenticates its bytes (signing, encryption) is also run
 // through RunCodecKeyTests.
 func RunCodecTests(t *testing.T, c core.Codec) {
@@ -613,6 +623,7 @@ func RunCodecTests(t *testing.T, c core.Codec) {
 		}
 	})
 	t.Run("EndToEnd", func(t *testing.T) { testCodecEndToEnd(t, c) })
+	t.Run("Streams", func(t *testing.T) { testCodecStreams(t, c) })
 }
 
 // truncationLengths lists the prefix lengths to try for an encoding of n
@@ -648,7 +659,8 @@ func truncationLengths(n int) []int {
 // signature, AES-GCM): every flipped bit and every truncation fails with an
 // error wrapping core.ErrCorrupt (never an entry), and bytes written by
 // wrongKey (the same codec with other keys) fail to decode with c and the
-// other way round. Run it in addition to RunCodecTests.
+// other way round — entries and streamed bodies alike. Run it in addition
+// to RunCodecTests.
 func RunCodecKeyTests(t *testing.T, c, wrongKey core.Codec) {
 	t.Helper()
 	t.Run("WrongKeyIsCorrupt", func(t *testing.T) {
@@ -670,6 +682,7 @@ func RunCodecKeyTests(t *testing.T, c, wrongKey core.Codec) {
 			}
 		}
 	})
+	t.Run("StreamWrongKeyIsCorrupt", func(t *testing.T) { testCodecStreamKeys(t, c, wrongKey) })
 	t.Run("SwappedBodiesAreCorrupt", func(t *testing.T) {
 		a := encodeOrFail(t, c, codecFullEntry())
 		b := encodeOrFail(t, c, CodecBenchEntry("json1k"))

@@ -100,6 +100,7 @@ func RunStoreTests(t *testing.T, newHarness StoreHarnessMaker) {
 		})
 	}
 	runStreamTests(t, newHarness)
+	runStreamProtection(t, newHarness)
 	runEndToEnd(t, newHarness)
 }
 

@@ -22,6 +22,10 @@ type Cache struct {
 	// bindEntries is set when the codec authenticates entries: entries are
 	// then checked against the request they answer (see Authenticated).
 	bindEntries bool
+	// streams frames streamed bodies under the codec's protection; nil
+	// when the codec authenticates entries but could not protect streams
+	// (no body is streamed then).
+	streams *streamFormat
 	// ignoredSet holds the ignored parameter names, for the key's hot path.
 	ignoredSet map[string]struct{}
 	// gate lets Close wait for the store calls in progress and refuse
@@ -56,8 +60,17 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	c.flights.m = map[string]*flight{}
 	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
 	c.bgIdle.L = &c.bgMu
-	if a, ok := c.cfg.codec.(Authenticated); ok && a.Authenticated() && c.cfg.keyFunc == nil {
-		c.bindEntries = true
+	authenticated := false
+	if a, ok := c.cfg.codec.(Authenticated); ok && a.Authenticated() {
+		authenticated = true
+		c.bindEntries = c.cfg.keyFunc == nil
+	}
+	f, err := newStreamFormat(c.cfg.codec)
+	if err != nil {
+		return nil, fmt.Errorf("core: New: %w", err)
+	}
+	if len(f.layers) > 0 || !authenticated {
+		c.streams = f
 	}
 	c.ignoredSet = make(map[string]struct{}, len(c.cfg.ignored))
 	for _, n := range c.cfg.ignored {
@@ -220,13 +233,22 @@ func (c *Cache) deleteKey(ctx context.Context, key string) bool {
 // to another write.
 var errStreamGone = errors.New("core: the stored body of a streamed entry is missing or belongs to another write")
 
+// errStreamCorrupt reports that a streamed entry's body failed its checks;
+// the entry has been deleted and counted.
+var errStreamCorrupt = errors.New("core: the stored body of a streamed entry is corrupt")
+
 // openStream opens the body of the streamed entry e stored under key and
-// checks that it is the stream written with e (its StreamID prefix and its
-// size). The reader may depend on ctx for its whole life, so no per-operation
-// timeout is applied.
+// checks that it is the stream written with e (its StreamID), framed as the
+// codec frames streams, of the exact size e.BodySize implies, and that its
+// first segment is intact, before anything is served from it. A stream that
+// fails those checks is corrupt: the entry is deleted and counted, and
+// errStreamCorrupt returned. The reader checks every later segment before
+// releasing its bytes; one that fails ends the body with an error wrapping
+// ErrCorrupt and deletes the entry. The reader may depend on ctx for its
+// whole life, so no per-operation timeout is applied to it.
 func (c *Cache) openStream(ctx context.Context, key string, e *Entry) (io.ReadCloser, error) {
 	st, ok := c.store.(Streamer)
-	if !ok || !c.gate.enter() {
+	if !ok || c.streams == nil || e.StreamID == "" || !c.gate.enter() {
 		return nil, errStreamGone
 	}
 	defer c.gate.leave()
@@ -241,19 +263,27 @@ func (c *Cache) openStream(ctx context.Context, key string, e *Entry) (io.ReadCl
 		}
 		return nil, errStreamGone
 	}
-	id := make([]byte, len(e.StreamID))
-	if e.StreamID == "" || (size >= 0 && size != int64(len(id))+e.BodySize) {
+	sr, err := c.streams.newReader(rc, key, e.StreamID, e.BodySize, size)
+	switch {
+	case errors.Is(err, errStreamID):
 		rc.Close()
 		return nil, errStreamGone
-	}
-	if _, err := io.ReadFull(rc, id); err != nil || string(id) != e.StreamID {
+	case errors.Is(err, ErrCorrupt):
 		rc.Close()
-		if errors.Is(err, ErrCorrupt) {
-			c.corrupted(ctx, key, err)
-		}
+		c.corrupted(ctx, key, err)
+		return nil, errStreamCorrupt
+	case err != nil:
+		rc.Close()
+		c.storeFailed(ctx, "open stream", key, err)
 		return nil, errStreamGone
 	}
-	return rc, nil
+	sr.closer = rc
+	detached := context.WithoutCancel(ctx)
+	sr.onCorrupt = func(err error) error {
+		c.corrupted(detached, key, err)
+		return &Error{Op: "read stream", Key: key, Err: err}
+	}
+	return sr, nil
 }
 
 // newStreamID returns a random stream identifier.

@@ -16,6 +16,11 @@ import (
 //
 // Decode may make e.Body alias data (stores promise not to modify what Get
 // returned), so a hit serves the body without a copy.
+//
+// Bodies streamed to a store do not go through Encode; they are framed in
+// segments protected by the codec's StreamSealers (see SealStream). A codec
+// that wraps another should have an Unwrap() Codec method returning it, so
+// that the cache finds the protection of the codecs inside.
 type Codec interface {
 	Encode(e *Entry) ([]byte, error)
 	Decode(data []byte, e *Entry) error
@@ -27,7 +32,8 @@ type Codec interface {
 // request's method and URL, so a valid entry copied to another key by someone
 // with write access to the store is a miss (deleted and counted in
 // Stats().CorruptErrors), never served. Putting back an older entry of the
-// same key is not detected.
+// same key is not detected. Such a codec should also be (or wrap) a
+// StreamSealer, or the cache streams no bodies with it.
 type Authenticated interface {
 	Authenticated() bool
 }

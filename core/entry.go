@@ -31,9 +31,10 @@ type Entry struct {
 	Streamed bool
 	BodySize int64
 	// StreamID identifies the stream written with this entry: the stream
-	// starts with it, so a stream committed by another write (or left by a
-	// write whose entry was never stored) is never served with this entry's
-	// header fields.
+	// starts with it (then its framing, see SealStream, which also binds
+	// every segment to it), so a stream committed by another write (or left
+	// by a write whose entry was never stored) is never served with this
+	// entry's header fields.
 	StreamID string
 
 	// RequestTime and ResponseTime bracket the exchange that produced (or

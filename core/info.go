@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -106,23 +105,18 @@ func infoFromCacheStatus(h http.Header) Info {
 // body is the Body of every response the cache builds from a stored entry: a
 // reader over the stored bytes (no copy) that also carries the Info.
 type body struct {
-	data   []byte
-	off    int
-	info   *Info
-	stream io.ReadCloser // when set, the body is read from the store's stream
-	// cache and ctx, set with stream, let a stream that fails its store's
-	// integrity check in the middle be counted and deleted (once).
-	cache *Cache
-	ctx   context.Context
+	data []byte
+	off  int
+	info *Info
+	// stream, when set, is the body read from the store's stream: a reader
+	// that checks every segment and, on a failure, counts and deletes the
+	// entry itself (see Cache.openStream).
+	stream io.ReadCloser
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	if b.stream != nil {
-		n, err := b.stream.Read(p)
-		if err != nil && err != io.EOF {
-			b.streamFailed(err)
-		}
-		return n, err
+		return b.stream.Read(p)
 	}
 	if b.off >= len(b.data) {
 		return 0, io.EOF
@@ -135,11 +129,7 @@ func (b *body) Read(p []byte) (int, error) {
 // WriteTo lets io.Copy and io.ReadAll skip an intermediate buffer.
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	if b.stream != nil {
-		n, err := io.Copy(w, b.stream)
-		if err != nil {
-			b.streamFailed(err)
-		}
-		return n, err
+		return io.Copy(w, b.stream)
 	}
 	if b.off >= len(b.data) {
 		return 0, nil
@@ -147,18 +137,6 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 	n, err := w.Write(b.data[b.off:])
 	b.off += n
 	return int64(n), err
-}
-
-// streamFailed treats the entry as corrupt when its stream failed the
-// store's integrity check (ErrCorrupt): the bytes read so far are not to be
-// trusted, and the next request must not meet the same stream.
-func (b *body) streamFailed(err error) {
-	if b.cache == nil || !errors.Is(err, ErrCorrupt) {
-		return
-	}
-	c := b.cache
-	b.cache = nil
-	c.corrupted(context.WithoutCancel(b.ctx), b.info.Key, err)
 }
 
 func (b *body) Close() error {

@@ -456,15 +456,17 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 }
 
 // serve answers the request from the entry decoded into s (act is Hit or
-// StaleWhileRevalidate). A streamed entry whose body is missing or belongs
-// to another write cannot be served: it is deleted (unless only its body was
-// replaced by a newer write) and the request becomes a miss.
+// StaleWhileRevalidate). A streamed entry whose body is missing, belongs to
+// another write or fails its checks cannot be served: it is deleted (and,
+// when corrupt, counted) and the request becomes a miss.
 func (c *Cache) serve(ctx context.Context, req *http.Request, l *lookup, s *served, act State, cacheStatus string, withBody bool) error {
 	e := &s.entry
 	if e.Streamed && withBody {
 		rc, err := c.openStream(ctx, l.key, e)
 		if err != nil {
-			c.deleteKey(ctx, l.key)
+			if !errors.Is(err, errStreamCorrupt) { // a corrupt one is deleted already
+				c.deleteKey(ctx, l.key)
+			}
 			l.entry, l.index = nil, nil
 			return c.miss(req, l)
 		}

@@ -94,7 +94,6 @@ func (c *Cache) build(s *served, req *http.Request, e *Entry, key string, now ti
 	r.Body = &s.body
 	if e.Streamed && withBody && s.stream != nil {
 		s.body.stream = s.stream
-		s.body.cache, s.body.ctx = c, req.Context()
 		r.ContentLength = e.BodySize
 	}
 	r.Uncompressed = e.Uncompressed

@@ -187,8 +187,9 @@ func (c *Cache) headUpdate(ctx context.Context, req *http.Request, l *lookup, re
 }
 
 // serveEntry builds a caller's response from an entry that may be shared.
-// For a streamed entry it opens the stream; it returns nil when that fails
-// (the caller must then fetch the response itself).
+// For a streamed entry it opens the stream (checking its first segment; a
+// corrupt stream is deleted and counted by openStream); it returns nil when
+// that fails (the caller must then fetch the response itself).
 func (c *Cache) serveEntry(ctx context.Context, req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
 	s := new(served)
 	s.entry = *e

@@ -15,7 +15,7 @@ type Stats struct {
 	Collapsed     int64 // requests that waited for an identical one in flight (counted when they start waiting)
 	Background    int64 // background stale-while-revalidate refreshes started
 	StoreErrors   int64 // failed store operations (the request failed open)
-	CorruptErrors int64 // entries that failed to decode or the store's integrity check, or sat under a key they were not written for (each treated as a miss and deleted)
+	CorruptErrors int64 // entries that failed to decode or the store's integrity check, sat under a key they were not written for, or whose streamed body failed its checks (deleted; a miss when detected before the body was served)
 }
 
 type counters struct {

@@ -93,7 +93,7 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 		return pass()
 	}
 	var prefix []byte
-	if st, can := c.store.(Streamer); can && l.method != http.MethodHead &&
+	if st, can := c.store.(Streamer); can && c.streams != nil && l.method != http.MethodHead &&
 		(resp.ContentLength < 0 || resp.ContentLength > c.cfg.streamThreshold) {
 		if resp.ContentLength > c.cfg.maxStreamSize {
 			return pass()
@@ -138,9 +138,11 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	return resp, e, t.key, false
 }
 
-// streamToStore hands the caller a body that tees into a store stream; the
-// entry is committed only after a clean EOF with the expected length and
-// within WithMaxStreamSize, so a truncated body is never stored.
+// streamToStore hands the caller a body that tees into a store stream,
+// framed and sealed segment by segment under the codec's protection (see
+// SealStream); the final segment is written and the entry committed only
+// after a clean EOF with the expected length and within WithMaxStreamSize,
+// so a truncated body is never stored.
 //
 // prefix holds bytes already read from resp.Body (a body of unknown length
 // longer than the stream threshold); they are passed on first.
@@ -158,8 +160,9 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 		return resp, nil, "", false
 	}
 	w, err := st.CreateStream(ctx, t.key, meta)
+	var sw *sealWriter
 	if err == nil {
-		if _, err = io.WriteString(w, e.StreamID); err != nil {
+		if sw, err = c.streams.newWriter(w, t.key, e.StreamID); err != nil {
 			w.Abort()
 		}
 	}
@@ -172,7 +175,7 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	}
 	done := l.streamDone
 	detached := context.WithoutCancel(ctx)
-	tb := &teeBody{src: src, w: w, gate: c.gate, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
+	tb := &teeBody{src: src, w: sw, gate: c.gate, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
 	tb.onEnd = func(n int64, clean bool) {
 		var stored *Entry
 		// After Close the stream is given up: Abort only releases the
@@ -207,19 +210,20 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 			}
 		}
 	}
-	resp.Body = tb
 	c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), e, t.key)
-	tb.info = InfoOf(resp)
+	tb.info = InfoOf(resp) // before the body is replaced: InfoOf reads a teeBody's info first
+	resp.Body = tb
 	return resp, nil, "", true
 }
 
-// teeBody passes a response body to the caller and into a store stream. Read
+// teeBody passes a response body to the caller and into a store stream
+// through a sealWriter (one segment buffered, never the whole body). Read
 // and Close may be called from different goroutines (net/http allows a Close
 // during a Read), so the stream side is guarded by mu.
 type teeBody struct {
 	mu       sync.Mutex
 	src      io.ReadCloser
-	w        StreamWriter
+	w        *sealWriter
 	gate     *gate // the cache's: no write once it is closed
 	n        int64
 	expected int64 // -1 when unknown
@@ -263,11 +267,21 @@ func (t *teeBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// end finishes the stream: on a clean end the final segment is sealed and
+// written (a failure to do so makes the end unclean), then onEnd commits or
+// aborts.
 func (t *teeBody) end(clean bool) {
 	if t.ended {
 		return
 	}
 	t.ended = true
+	if clean {
+		// The final segment is a store write: not once the cache is closed.
+		if clean = t.gate.enter(); clean {
+			clean = t.w.Close() == nil
+			t.gate.leave()
+		}
+	}
 	t.onEnd(t.n, clean)
 }
 

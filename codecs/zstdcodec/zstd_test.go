@@ -31,6 +31,8 @@ func TestConformance(t *testing.T) {
 		{"JSON", must(zstdcodec.New(codecs.JSON{}, nil))},
 		{"Binary/Encrypted", must(codecs.NewEncrypted(must(zstdcodec.New(core.BinaryCodec{}, nil)), [][]byte{key}))},
 		{"JSON/Signed", must(codecs.NewSigned(must(zstdcodec.New(codecs.JSON{}, nil)), [][]byte{key}))},
+		// zstd outside the encryption: streams stay encrypted.
+		{"Binary/Encrypted/Zstd", must(zstdcodec.New(must(codecs.NewEncrypted(core.BinaryCodec{}, [][]byte{key})), nil))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { conformance.RunCodecTests(t, tt.c) })
