@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +110,32 @@ func TestOpenStoreHidesPassword(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("OpenStore(%q) = %v, want an error without the password", dsn, err)
 		}
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	tests := []struct {
+		dsn    string
+		secret []string
+		want   string
+	}{
+		{"mem://", nil, "mem://"},
+		{"mem://?max_bytes=1MiB", nil, "mem://?max_bytes=1MiB"},
+		{"file:///var/cache", nil, "file:///var/cache"},
+		{"sqlite::memory:", nil, "sqlite::memory:"},
+		{"redis://127.0.0.1:6379/0?bogus=1", nil, "redis://127.0.0.1:6379/0?bogus=1"},
+		{"redis://u:s3cret@127.0.0.1/0", nil, "redis://u:xxxxx@127.0.0.1/0"},
+		{"dynamodb://t?access_key_id=a&secret_access_key=s3cret", []string{"secret_access_key", "session_token"}, "dynamodb://t?access_key_id=a&secret_access_key=xxxxx"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.dsn, func(t *testing.T) {
+			u, err := url.Parse(tc.dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := core.RedactDSN(u, tc.secret...); got != tc.want {
+				t.Errorf("RedactDSN(%q) = %q, want %q", tc.dsn, got, tc.want)
+			}
+		})
 	}
 }

@@ -159,3 +159,33 @@ func DSNParams(u *url.URL, supported ...string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// RedactDSN returns u as a string for error messages and logs: the password
+// of its user information and the values of the query parameters named in
+// secret replaced by "xxxxx", and the "//" of a DSN with an empty authority
+// kept ("mem://?max_bytes=1", not url.URL.String's "mem:?max_bytes=1"), so
+// that the user recognises what they wrote.
+func RedactDSN(u *url.URL, secret ...string) string {
+	r := *u
+	if len(secret) > 0 && r.RawQuery != "" {
+		q, err := url.ParseQuery(r.RawQuery)
+		if err != nil {
+			r.RawQuery = "(query that does not parse)"
+		} else {
+			for _, name := range secret {
+				if q.Has(name) {
+					q.Set(name, "xxxxx")
+				}
+			}
+			r.RawQuery = q.Encode()
+		}
+	}
+	s := r.Redacted()
+	if r.Opaque == "" && r.Scheme != "" {
+		rest := s[len(r.Scheme)+1:]
+		if !strings.HasPrefix(rest, "//") {
+			s = s[:len(r.Scheme)+1] + "//" + rest
+		}
+	}
+	return s
+}
