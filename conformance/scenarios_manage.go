@@ -5,10 +5,13 @@ package conformance
 // cannot list or clear.
 
 import (
+	"context"
 	"errors"
 	"io"
+	"iter"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +29,7 @@ func init() {
 		{"Manage/ResetExpiration", testManageResetExpiration},
 		{"Manage/Entries", testManageEntries},
 		{"Manage/NotSupported", testManageNotSupported},
+		{"Manage/StoreErrors", testManageStoreErrors},
 	})
 }
 
@@ -327,4 +331,111 @@ func testManageNotSupported(t *testing.T, s *suite) {
 	if err := e.cache.Delete(ctx, e.req(ctx, http.MethodGet, u, "")); err != nil {
 		t.Errorf("Delete: %v", err)
 	}
+}
+
+// h4FailingStore passes every call to the store it wraps until broken is
+// set; from then on every call, listing and clearing included, fails with
+// errH4Broken. It implements core.Lister and core.Clearer whatever the
+// wrapped store does (over one that does not, they report
+// core.ErrNotSupported while the store works).
+type h4FailingStore struct {
+	core.Store
+	broken *atomic.Bool
+}
+
+func (s h4FailingStore) Get(ctx context.Context, key string) ([]byte, error) {
+	if s.broken.Load() {
+		return nil, errH4Broken
+	}
+	return s.Store.Get(ctx, key)
+}
+
+func (s h4FailingStore) Set(ctx context.Context, key string, value []byte, meta core.Meta) error {
+	if s.broken.Load() {
+		return errH4Broken
+	}
+	return s.Store.Set(ctx, key, value, meta)
+}
+
+func (s h4FailingStore) Delete(ctx context.Context, key string) error {
+	if s.broken.Load() {
+		return errH4Broken
+	}
+	return s.Store.Delete(ctx, key)
+}
+
+func (s h4FailingStore) List(ctx context.Context) iter.Seq2[core.Listed, error] {
+	return func(yield func(core.Listed, error) bool) {
+		l, ok := s.Store.(core.Lister)
+		switch {
+		case s.broken.Load():
+			yield(core.Listed{}, errH4Broken)
+		case !ok:
+			yield(core.Listed{}, core.ErrNotSupported)
+		default:
+			for it, err := range l.List(ctx) {
+				if !yield(it, err) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s h4FailingStore) Clear(ctx context.Context) error {
+	if s.broken.Load() {
+		return errH4Broken
+	}
+	if c, ok := s.Store.(core.Clearer); ok {
+		return c.Clear(ctx)
+	}
+	return core.ErrNotSupported
+}
+
+func (s h4FailingStore) Unwrap() core.Store { return s.Store }
+
+// testManageStoreErrors: while the store fails, every management call
+// reports the store's error; none of them answers as if the store were
+// empty (a Contains of false, a Delete that did nothing).
+func testManageStoreErrors(t *testing.T, s *suite) {
+	broken := new(atomic.Bool)
+	e := s.newEnvStore(t, func(st core.Store) core.Store { return h4FailingStore{Store: st, broken: broken} })
+	o, _ := h4FlexOrigin(e)
+	u := h4Q(o, "/a", "cc", "max-age=60", "vary", "Accept")
+	e.get(u, "Accept: x")
+	ctx := h4Ctx(t)
+	if ok, err := e.cache.Contains(ctx, e.req(ctx, http.MethodGet, u, "", "Accept: x")); err != nil || !ok {
+		t.Fatalf("Contains before the store fails = %v, %v; want true, nil", ok, err)
+	}
+	broken.Store(true)
+	check := func(op string, err error) {
+		t.Helper()
+		if !errors.Is(err, errH4Broken) {
+			t.Errorf("%s while the store fails: error %v, want one wrapping the store's error", op, err)
+		}
+	}
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		ok, err := e.cache.Contains(ctx, e.req(ctx, m, u, "", "Accept: x"))
+		if ok {
+			t.Errorf("Contains(%s) while the store fails = true", m)
+		}
+		check("Contains("+m+")", err)
+	}
+	check("Delete", e.cache.Delete(ctx, e.req(ctx, http.MethodGet, u, "", "Accept: x")))
+	check("DeleteURL", e.cache.DeleteURL(ctx, u))
+	check("Clear", e.cache.Clear(ctx))
+	_, err := e.cache.DeleteExpired(ctx)
+	check("DeleteExpired", err)
+	_, err = e.cache.DeleteOlderThan(ctx, time.Second)
+	check("DeleteOlderThan", err)
+	_, err = e.cache.ResetExpiration(ctx, time.Hour)
+	check("ResetExpiration", err)
+	var entErr error
+	for _, err := range e.cache.Entries(ctx) {
+		entErr = err
+		break
+	}
+	check("Entries", entErr)
+	// Requests still fail open.
+	e.expect(e.get(u, "Accept: x"), 200, "v2", false)
 }

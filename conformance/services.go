@@ -63,3 +63,19 @@ func HangingServer(t testing.TB) string {
 	})
 	return ln.Addr().String()
 }
+
+// ClosedAddr returns a loopback TCP address where nothing listens (a port
+// that was free a moment ago), for checking that a store reports an
+// unreachable server when it opens. Connections to it are refused at once.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}

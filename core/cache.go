@@ -131,7 +131,12 @@ type Error struct {
 	Err error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("core: %s %s: %v", e.Op, e.Key, e.Err) }
+func (e *Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("core: %s: %v", e.Op, e.Err)
+	}
+	return fmt.Sprintf("core: %s %s: %v", e.Op, e.Key, e.Err)
+}
 
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }

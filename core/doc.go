@@ -142,7 +142,32 @@
 //
 // A Store is three methods over bytes (Get, Set, Delete) with optional
 // Lister, Clearer and io.Closer. Store errors fail open: the request goes to
-// the origin, the error is logged with log/slog and counted in Stats.
+// the origin, the error is logged with log/slog and counted in Stats. The
+// management calls (Contains, Delete, DeleteURL, Clear, Entries,
+// DeleteExpired, DeleteOlderThan, ResetExpiration) do not: they return the
+// store's error, as a *Error carrying the operation and key.
+//
+// # Opening stores
+//
+// OpenStore opens a store from a DSN ("redis://127.0.0.1:6379/0",
+// "sqlite:///var/cache/app.db", ...). The stores of this project check
+// their server, directory or database file before they return, whether
+// opened by DSN or by their package's New: within the caller's context,
+// bounded by DefaultOpenTimeout when it has no deadline (OpenContext). Their
+// errors are of two kinds, told apart with errors.Is:
+//
+//   - ErrInvalidConfig: the DSN or an option is wrong (it does not parse, a
+//     parameter is unknown or malformed), or the server answered and refused
+//     it (a database it does not have, credentials it rejects, a missing
+//     table). Retrying does not help.
+//   - ErrUnavailable: the server could not be reached or did not answer in
+//     time. The message names the address; a later attempt may succeed.
+//
+// A program that must start while its store is down opens the store lazily
+// (the lazy=true DSN parameter, or the Lazy option, of redisstore, mongostore
+// and dynamostore): nothing is checked at open, and until the server is
+// back the cache fails open. Errors of store operations are not classified:
+// they wrap the backend's error once, with the operation and key.
 //
 // # Close
 //

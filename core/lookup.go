@@ -100,6 +100,9 @@ type lookup struct {
 	reqTime    time.Time
 	now        time.Time
 	fresh      bool
+	// storeErr is the first store error a read for this lookup met (the
+	// lookup then fails open as a miss); management calls return it.
+	storeErr error
 }
 
 // Lookup finds the stored response for req and decides what to do with it
@@ -320,6 +323,7 @@ func (c *Cache) doNotCache(req *http.Request, ro reqOpts) bool {
 // records the key found and the index in l.
 func (c *Cache) find(ctx context.Context, req *http.Request, primary string, e *Entry, l *lookup) bool {
 	if err := c.readEntry(ctx, primary, e); err != nil || !c.belongs(ctx, req, primary, e) {
+		l.failed(err)
 		return false
 	}
 	if e.Variants == nil {
@@ -339,11 +343,20 @@ func (c *Cache) find(ctx context.Context, req *http.Request, primary string, e *
 	}
 	vk := variantKey(primary, idx, sel)
 	if err := c.readEntry(ctx, vk, e); err != nil || e.Variants != nil || !c.belongs(ctx, req, vk, e) {
+		l.failed(err)
 		l.fwd = "vary-miss"
 		return false
 	}
 	l.key = vk
 	return true
+}
+
+// failed records err, the error of a read, if it is a store error (not a
+// miss) and the first one.
+func (l *lookup) failed(err error) {
+	if err != nil && l.storeErr == nil && !errors.Is(err, ErrNotFound) {
+		l.storeErr = err
+	}
 }
 
 func (c *Cache) miss(req *http.Request, l *lookup) error {

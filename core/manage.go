@@ -91,7 +91,9 @@ func (c *Cache) deleteKeys(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// Contains reports whether a response for req is stored, fresh or not.
+// Contains reports whether a response for req is stored, fresh or not. A
+// store that fails makes it return false and the store's error (a *Error),
+// not a plain false.
 func (c *Cache) Contains(ctx context.Context, req *http.Request) (bool, error) {
 	req = canonicalRequest(req)
 	l := new(lookup)
@@ -106,6 +108,9 @@ func (c *Cache) Contains(ctx context.Context, req *http.Request) (bool, error) {
 	if l.fwd == fwdClosed {
 		return false, fmt.Errorf("core: Contains: %w", ErrClosed)
 	}
+	if l.entry == nil && l.storeErr != nil {
+		return false, l.storeErr
+	}
 	return l.entry != nil, nil
 }
 
@@ -119,7 +124,10 @@ func (c *Cache) Clear(ctx context.Context) error {
 		return fmt.Errorf("core: Clear: %w", ErrClosed)
 	}
 	defer c.gate.leave()
-	return cl.Clear(ctx)
+	if err := cl.Clear(ctx); err != nil {
+		return &Error{Op: "clear", Err: err}
+	}
+	return nil
 }
 
 // all yields every stored entry (variant indexes included) with its key, for

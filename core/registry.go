@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -53,19 +54,33 @@ func RegisteredSchemes() []string {
 // OpenStore opens a store from a DSN such as "mem://?max_bytes=64MiB". The
 // store's package must be imported (for its registration); an unknown scheme
 // is an error that lists the registered ones.
+//
+// The stores of this module and its store modules check their server (or
+// directory, or database file) before they return, within ctx and bounded
+// by DefaultOpenTimeout when ctx has no deadline (see OpenContext); each
+// networked store has a DSN parameter to open lazily instead. Every error
+// wraps ErrInvalidConfig (the DSN, or what the server answered to it, is
+// wrong) or ErrUnavailable (the server could not be reached in time), and
+// never shows a password the DSN holds.
 func OpenStore(ctx context.Context, dsn string) (Store, error) {
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("core: OpenStore: %w", err)
+		// url.Error repeats the whole DSN, password included: keep only
+		// what is wrong with it.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, InvalidConfig(fmt.Errorf("core: OpenStore: the DSN does not parse: %w", err))
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("core: OpenStore %q: no scheme (want scheme://...; registered: %s)", dsn, strings.Join(RegisteredSchemes(), ", "))
+		return nil, InvalidConfig(fmt.Errorf("core: OpenStore %q: no scheme (want scheme://...; registered: %s)", u.Redacted(), strings.Join(RegisteredSchemes(), ", ")))
 	}
 	registry.RLock()
 	opener := registry.openers[strings.ToLower(u.Scheme)]
 	registry.RUnlock()
 	if opener == nil {
-		return nil, fmt.Errorf("core: OpenStore: unknown scheme %q (registered: %s; forgotten import?)", u.Scheme, strings.Join(RegisteredSchemes(), ", "))
+		return nil, InvalidConfig(fmt.Errorf("core: OpenStore: unknown scheme %q (registered: %s; forgotten import?)", u.Scheme, strings.Join(RegisteredSchemes(), ", ")))
 	}
 	return opener(ctx, u)
 }
@@ -143,4 +158,34 @@ func DSNParams(u *url.URL, supported ...string) (map[string]string, error) {
 		out[name] = vs[0]
 	}
 	return out, nil
+}
+
+// RedactDSN returns u as a string for error messages and logs: the password
+// of its user information and the values of the query parameters named in
+// secret replaced by "xxxxx", and the "//" of a DSN with an empty authority
+// kept ("mem://?max_bytes=1", not url.URL.String's "mem:?max_bytes=1"), so
+// that the user recognises what they wrote.
+func RedactDSN(u *url.URL, secret ...string) string {
+	r := *u
+	if len(secret) > 0 && r.RawQuery != "" {
+		q, err := url.ParseQuery(r.RawQuery)
+		if err != nil {
+			r.RawQuery = "(query that does not parse)"
+		} else {
+			for _, name := range secret {
+				if q.Has(name) {
+					q.Set(name, "xxxxx")
+				}
+			}
+			r.RawQuery = q.Encode()
+		}
+	}
+	s := r.Redacted()
+	if r.Opaque == "" && r.Scheme != "" {
+		rest := s[len(r.Scheme)+1:]
+		if !strings.HasPrefix(rest, "//") {
+			s = s[:len(r.Scheme)+1] + "//" + rest
+		}
+	}
+	return s
 }

@@ -11,6 +11,15 @@
 #
 # Each service lives in scripts/services.d/NAME.sh and defines the functions
 # NAME_up, NAME_down, NAME_env, NAME_stop and NAME_start.
+#
+# Several runs may overlap on one machine (two checkouts testing at once):
+# each service installs or builds under an exclusive lock in
+# $HOARD_SERVICES_CACHE and starts or stops under one in $HOARD_SERVICES_RUN
+# (flock), builds into a temporary directory that is renamed into place, and
+# reuses a server that a concurrent run has just started.
+#
+# Ports: HOARD_REDIS_PORT (6379), HOARD_FERRETDB_PORT (27027),
+# HOARD_DYNALITE_PORT (8027).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -43,6 +52,24 @@ wait_port() {
 
 # port_open HOST PORT: true when something accepts connections now.
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# with_lock FILE CMD...: run CMD (a command or a function) in a subshell
+# that holds an exclusive flock on FILE, waiting up to 15 minutes for a
+# concurrent run (a FerretDB build takes a few). The lock is on file
+# descriptor 9: a server started under it must close that descriptor
+# (9>&-), or it would hold the lock for as long as it runs.
+with_lock() {
+	local file=$1
+	shift
+	mkdir -p "$(dirname "$file")"
+	(
+		if ! flock -w 900 9; then
+			echo "services: waited 15 minutes for the lock $file; giving up" >&2
+			exit 1
+		fi
+		"$@"
+	) 9>"$file"
+}
 
 cmd="${1:-}"
 case "$cmd" in

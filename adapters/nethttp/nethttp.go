@@ -52,6 +52,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.Cache.Do(req, t.base().RoundTrip)
 }
 
+// CloseIdleConnections closes the idle connections of Base (or of
+// http.DefaultTransport when Base is nil) if it has a CloseIdleConnections
+// method, so that http.Client.CloseIdleConnections keeps working with the
+// cache in place.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base().(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 var installed struct {
 	sync.Mutex
 	previous http.RoundTripper

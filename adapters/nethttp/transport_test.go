@@ -226,3 +226,24 @@ func TestClientTimeoutKeepsInfo(t *testing.T) {
 		}
 	}
 }
+
+// idleRecorder is a base transport that records CloseIdleConnections.
+type idleRecorder struct {
+	http.RoundTripper
+	closes atomic.Int64
+}
+
+func (r *idleRecorder) CloseIdleConnections() { r.closes.Add(1) }
+
+// TestCloseIdleConnections: http.Client.CloseIdleConnections reaches the
+// transport below the cache, as it would without the cache.
+func TestCloseIdleConnections(t *testing.T) {
+	base := &idleRecorder{RoundTripper: http.DefaultTransport}
+	client := nethttpcache.NewClient(newCache(t), base)
+	client.CloseIdleConnections()
+	if n := base.closes.Load(); n != 1 {
+		t.Errorf("base CloseIdleConnections called %d times, want 1", n)
+	}
+	// A base without the method is left alone.
+	nethttpcache.NewClient(newCache(t), http.NewFileTransport(http.Dir("."))).CloseIdleConnections()
+}

@@ -124,6 +124,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.Cache.Do(req, base.RoundTrip)
 }
 
+// CloseIdleConnections closes the idle connections of Base (or of
+// http.DefaultTransport when Base is nil) if it has a CloseIdleConnections
+// method, so that the client's CloseIdleConnections keeps working with the
+// cache in place.
+func (t *Transport) CloseIdleConnections() {
+	var base http.RoundTripper = http.DefaultTransport
+	if t.Base != nil {
+		base = t.Base
+	}
+	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // Install makes c answer from cache, wrapping the transport c already has
 // (resty.New gives every client its own *http.Transport) so that its proxy
 // and TLS settings keep working; see the package documentation for the order

@@ -758,3 +758,24 @@ func TestDigestAuthAfterInstall(t *testing.T) {
 		t.Errorf("after requests the client's transport is %T, want the cache", c.GetClient().Transport)
 	}
 }
+
+// idleRecorder is a base transport that records CloseIdleConnections.
+type idleRecorder struct {
+	http.RoundTripper
+	closes atomic.Int64
+}
+
+func (r *idleRecorder) CloseIdleConnections() { r.closes.Add(1) }
+
+// TestCloseIdleConnections: the client's CloseIdleConnections reaches the
+// transport the cache wraps.
+func TestCloseIdleConnections(t *testing.T) {
+	wd := newWorld(t, versioned)
+	base := &idleRecorder{RoundTripper: http.DefaultTransport}
+	c := resty.New().SetTransport(base)
+	restycache.Install(c, wd.cache)
+	c.GetClient().CloseIdleConnections()
+	if n := base.closes.Load(); n != 1 {
+		t.Errorf("base CloseIdleConnections called %d times, want 1", n)
+	}
+}

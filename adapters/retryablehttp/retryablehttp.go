@@ -83,6 +83,27 @@ func (t *Transport) send(req *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(req)
 }
 
+// CloseIdleConnections closes the idle connections of the transport below
+// the cache (http.DefaultTransport when the base is nil), so that
+// http.Client.CloseIdleConnections keeps working with the cache in place:
+// a base with a CloseIdleConnections method has it called, and a
+// *retryablehttp.RoundTripper (NewClientAbove) has its client's HTTPClient
+// close them.
+func (t *Transport) CloseIdleConnections() {
+	var next http.RoundTripper = http.DefaultTransport
+	if t.next != nil {
+		next = t.next
+	}
+	switch b := next.(type) {
+	case interface{ CloseIdleConnections() }:
+		b.CloseIdleConnections()
+	case *retryablehttp.RoundTripper:
+		if b.Client != nil && b.Client.HTTPClient != nil {
+			b.Client.HTTPClient.CloseIdleConnections()
+		}
+	}
+}
+
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.GetBody == nil || req.Body == nil || req.Body == http.NoBody ||

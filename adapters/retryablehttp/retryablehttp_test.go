@@ -560,3 +560,34 @@ func TestInstallKeepsClient(t *testing.T) {
 		t.Error("Install on a zero Client left HTTPClient or CheckRetry nil")
 	}
 }
+
+// idleRecorder is a base transport that records CloseIdleConnections.
+type idleRecorder struct {
+	http.RoundTripper
+	closes atomic.Int64
+}
+
+func (r *idleRecorder) CloseIdleConnections() { r.closes.Add(1) }
+
+// TestCloseIdleConnections: CloseIdleConnections of the client reaches the
+// network transport below the cache, whichever side of the retries the
+// cache is on.
+func TestCloseIdleConnections(t *testing.T) {
+	t.Run("Transport", func(t *testing.T) {
+		base := &idleRecorder{RoundTripper: http.DefaultTransport}
+		client := &http.Client{Transport: retryablecache.NewTransport(newCache(t), base)}
+		client.CloseIdleConnections()
+		if n := base.closes.Load(); n != 1 {
+			t.Errorf("base CloseIdleConnections called %d times, want 1", n)
+		}
+	})
+	t.Run("NewClientAbove", func(t *testing.T) {
+		base := &idleRecorder{RoundTripper: http.DefaultTransport}
+		rc := newRetryClient(0)
+		rc.HTTPClient.Transport = base
+		retryablecache.NewClientAbove(rc, newCache(t)).CloseIdleConnections()
+		if n := base.closes.Load(); n != 1 {
+			t.Errorf("base CloseIdleConnections called %d times, want 1", n)
+		}
+	})
+}

@@ -15,12 +15,29 @@ DYNALITE_PID="$HOARD_SERVICES_RUN/dynalite.pid"
 DYNALITE_LOG="$HOARD_SERVICES_RUN/dynalite.log"
 
 # _dynalite_install installs node and npm (Debian packages) and dynalite (npm)
-# when they are missing; it does nothing when both are there.
+# when they are missing; it does nothing when both are there. It runs under
+# the cache's lock, and installs dynalite into a temporary directory renamed
+# into place, so that a concurrent run never sees (or runs) half an
+# installation.
 _dynalite_install() {
+	_dynalite_installed && return 0
+	with_lock "$HOARD_SERVICES_CACHE/dynalite.lock" _dynalite_install_locked
+}
+
+# _dynalite_installed: true when node, npm and the wanted dynalite are there.
+_dynalite_installed() {
+	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || return 1
+	[ -f "$DYNALITE_DIR/node_modules/dynalite/package.json" ] || return 1
+	[ "$(node -p "require('$DYNALITE_DIR/node_modules/dynalite/package.json').version" 2>/dev/null)" = "$DYNALITE_VERSION" ]
+}
+
+_dynalite_install_locked() {
+	_dynalite_installed && return 0
 	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 		echo "dynalite: installing nodejs and npm with apt-get" >&2
-		apt-get update -qq >&2
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >&2
+		local wait=(-o DPkg::Lock::Timeout=600)
+		apt-get "${wait[@]}" update -qq >&2
+		DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" install -y -qq nodejs npm >&2
 	fi
 	local major
 	major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
@@ -33,9 +50,18 @@ _dynalite_install() {
 	fi
 	if [ "$installed" != "$DYNALITE_VERSION" ]; then
 		echo "dynalite: installing dynalite@$DYNALITE_VERSION into $DYNALITE_DIR" >&2
-		mkdir -p "$DYNALITE_DIR"
-		npm install --prefix "$DYNALITE_DIR" --no-audit --no-fund --loglevel=error \
-			"dynalite@$DYNALITE_VERSION" >&2
+		local tmp
+		tmp="$(mktemp -d "$DYNALITE_DIR.new.XXXXXX")"
+		if ! npm install --prefix "$tmp" --no-audit --no-fund --loglevel=error \
+			"dynalite@$DYNALITE_VERSION" >&2; then
+			rm -rf "$tmp"
+			return 1
+		fi
+		if [ -e "$DYNALITE_DIR" ]; then
+			mv "$DYNALITE_DIR" "$tmp.old"
+		fi
+		mv "$tmp" "$DYNALITE_DIR"
+		rm -rf "$tmp.old"
 	fi
 }
 
@@ -55,10 +81,20 @@ dynalite_start() {
 		return 0
 	fi
 	_dynalite_install
+	with_lock "$HOARD_SERVICES_RUN/dynalite.lock" _dynalite_start
+}
+
+# _dynalite_start starts dynalite unless something answers on its port;
+# called under the run directory's lock.
+_dynalite_start() {
+	if port_open 127.0.0.1 "$DYNALITE_PORT"; then
+		echo "dynalite: already listening on 127.0.0.1:$DYNALITE_PORT" >&2
+		return 0
+	fi
 	echo "dynalite: starting on 127.0.0.1:$DYNALITE_PORT (log $DYNALITE_LOG)" >&2
 	# setsid: the server outlives this script and is not in its process group.
 	setsid node "$DYNALITE_CLI" --host 127.0.0.1 --port "$DYNALITE_PORT" \
-		</dev/null >>"$DYNALITE_LOG" 2>&1 &
+		</dev/null >>"$DYNALITE_LOG" 2>&1 9>&- &
 	echo $! >"$DYNALITE_PID"
 	if ! wait_port 127.0.0.1 "$DYNALITE_PORT" 30; then
 		tail -n 20 "$DYNALITE_LOG" >&2 || true
@@ -74,6 +110,10 @@ dynalite_up() {
 }
 
 dynalite_stop() {
+	with_lock "$HOARD_SERVICES_RUN/dynalite.lock" _dynalite_stop
+}
+
+_dynalite_stop() {
 	local pid i
 	if ! pid="$(_dynalite_pid)"; then
 		if port_open 127.0.0.1 "$DYNALITE_PORT"; then

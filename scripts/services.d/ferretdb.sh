@@ -25,8 +25,14 @@ ferretdb_built() {
 	[[ $'\n'"$out"$'\n' == *$'\n'"version: $FERRETDB_VERSION"$'\n'* ]]
 }
 
-# ferretdb_build: download and build the binary unless it is already cached.
+# ferretdb_build: download and build the binary unless it is already cached,
+# under the cache's lock (a concurrent run waits, then finds it built).
 ferretdb_build() {
+	ferretdb_built && return 0
+	with_lock "$HOARD_SERVICES_CACHE/ferretdb.lock" _ferretdb_build
+}
+
+_ferretdb_build() {
 	ferretdb_built && return 0
 	if ! command -v go >/dev/null; then
 		echo "services: ferretdb: the go command is needed to build FerretDB" >&2
@@ -41,28 +47,34 @@ ferretdb_build() {
 		echo "services: ferretdb: go mod download of FerretDB $FERRETDB_VERSION failed" >&2
 		return 1
 	fi
-	# The module cache is read-only: build from a writable copy.
-	src="$HOARD_SERVICES_CACHE/src/ferretdb-$FERRETDB_VERSION"
-	rm -rf "$src"
-	mkdir -p "$src" "$HOARD_SERVICES_CACHE/bin"
+	# The module cache is read-only: build from a writable copy, in a
+	# directory of this build's own, and write the binary under a
+	# temporary name renamed into place, so that an interrupted build never
+	# leaves a half-written binary that later runs would trust.
+	mkdir -p "$HOARD_SERVICES_CACHE/src" "$HOARD_SERVICES_CACHE/bin"
+	src="$(mktemp -d "$HOARD_SERVICES_CACHE/src/ferretdb-$FERRETDB_VERSION.XXXXXX")"
+	local tmpbin="$HOARD_SERVICES_CACHE/bin/.ferretdb.$$.tmp"
 	cp -R "$dir/." "$src/"
 	chmod -R u+w "$src"
 	printf '%s\n' "$FERRETDB_VERSION" >"$src/build/version/version.txt"
-	# Build to a temporary name so an interrupted build never leaves a
-	# half-written binary that later runs would trust.
 	if ! (cd "$src" && GOWORK=off GOFLAGS=-buildvcs=false \
-		go build -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb) >&2; then
+		go build -o "$tmpbin" ./cmd/ferretdb) >&2; then
 		echo "services: ferretdb: go build failed" >&2
-		rm -f "$FERRETDB_BIN.tmp"
+		rm -rf "$tmpbin" "$src"
 		return 1
 	fi
-	mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
-	rm -rf "$HOARD_SERVICES_CACHE/src"
+	mv -f "$tmpbin" "$FERRETDB_BIN"
+	rm -rf "$src"
 }
 
 # ferretdb_start: start the server unless something already answers on its
-# port, and wait until it accepts connections.
+# port, and wait until it accepts connections; under the run directory's
+# lock, so that a concurrent run waits and then reuses it.
 ferretdb_start() {
+	with_lock "$HOARD_SERVICES_RUN/ferretdb.lock" _ferretdb_start
+}
+
+_ferretdb_start() {
 	if port_open 127.0.0.1 "$FERRETDB_PORT"; then
 		echo "services: ferretdb: already listening on 127.0.0.1:$FERRETDB_PORT" >&2
 		return 0
@@ -80,7 +92,7 @@ ferretdb_start() {
 		--debug-addr=- \
 		--telemetry=disable \
 		--log-level=warn \
-		</dev/null >>"$FERRETDB_LOG" 2>&1 &
+		</dev/null >>"$FERRETDB_LOG" 2>&1 9>&- &
 	echo $! >"$FERRETDB_PID"
 	if ! wait_port 127.0.0.1 "$FERRETDB_PORT" 30; then
 		echo "services: ferretdb: see $FERRETDB_LOG" >&2
@@ -90,6 +102,10 @@ ferretdb_start() {
 
 # ferretdb_stop: stop the server this script started (if any).
 ferretdb_stop() {
+	with_lock "$HOARD_SERVICES_RUN/ferretdb.lock" _ferretdb_stop
+}
+
+_ferretdb_stop() {
 	[ -f "$FERRETDB_PID" ] || return 0
 	local pid i
 	pid="$(cat "$FERRETDB_PID")"

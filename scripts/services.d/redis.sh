@@ -25,13 +25,20 @@ redis_ours() {
 
 redis_install() {
 	command -v redis-server >/dev/null 2>&1 && return 0
+	with_lock "$HOARD_SERVICES_CACHE/redis.lock" _redis_install
+}
+
+_redis_install() {
+	command -v redis-server >/dev/null 2>&1 && return 0
 	echo "redis: installing Debian's redis-server" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	# Try without refreshing the package lists first (fast when they are
-	# recent); refresh them once if that fails.
-	if ! apt-get install -y --no-install-recommends redis-server >&2 2>/dev/null; then
-		apt-get update >&2
-		apt-get install -y --no-install-recommends redis-server >&2
+	# recent); refresh them once if that fails. apt waits for a concurrent
+	# apt (of another checkout's run) instead of failing.
+	local wait=(-o DPkg::Lock::Timeout=600)
+	if ! apt-get "${wait[@]}" install -y --no-install-recommends redis-server >&2 2>/dev/null; then
+		apt-get "${wait[@]}" update >&2
+		apt-get "${wait[@]}" install -y --no-install-recommends redis-server >&2
 	fi
 	command -v redis-server >/dev/null 2>&1 || {
 		echo "redis: redis-server is still missing after apt-get install" >&2
@@ -40,9 +47,15 @@ redis_install() {
 }
 
 redis_up() {
+	redis_install
+	with_lock "$HOARD_SERVICES_RUN/redis.lock" _redis_start
+}
+
+# _redis_start starts redis-server unless something answers on the port;
+# called under the run directory's lock.
+_redis_start() {
 	local port
 	port="$(redis_port)"
-	redis_install
 	# The package's own service may have started with the install, and a
 	# machine may run one anyway: reuse whatever answers on the port.
 	if port_open 127.0.0.1 "$port"; then
@@ -57,7 +70,7 @@ redis_up() {
 	redis-server --daemonize yes --bind 127.0.0.1 --port "$port" \
 		--save "" --appendonly no \
 		--pidfile "$(redis_pidfile)" --logfile "$HOARD_SERVICES_RUN/redis.log" \
-		--dir "$HOARD_SERVICES_RUN" >&2
+		--dir "$HOARD_SERVICES_RUN" >&2 9>&-
 	wait_port 127.0.0.1 "$port" 15 || {
 		echo "redis: see $HOARD_SERVICES_RUN/redis.log" >&2
 		return 1
@@ -65,6 +78,10 @@ redis_up() {
 }
 
 redis_down() {
+	with_lock "$HOARD_SERVICES_RUN/redis.lock" _redis_down
+}
+
+_redis_down() {
 	local pid port i
 	port="$(redis_port)"
 	if ! pid="$(redis_ours)"; then

@@ -14,6 +14,7 @@
 //	| CreateTable   | create_table        | false   | create the table if missing, recreate if lost  |
 //	| CreateTimeout | create_timeout      | 2m      | bound on waiting for a table to become ACTIVE  |
 //	| Logger        | —                   | slog    | debug messages and warnings                    |
+//	| Lazy          | lazy                | false   | open without checking (or creating) the table  |
 //
 // # URLs
 //
@@ -30,10 +31,52 @@
 // Local, dynalite or a VPC endpoint; with an endpoint and no region anywhere,
 // the region is us-east-1) and the static credentials access_key_id and
 // secret_access_key (and optionally session_token), which are redacted from
-// error messages. create_table takes true or false, create_timeout a Go
-// duration ("30s"). A port, a path, user information, a fragment or any
-// other parameter is an error. Without create_table, opening performs no
-// request.
+// error messages. create_table and lazy take true or false, create_timeout a
+// Go duration ("30s"). A port, a path, user information, a fragment or any
+// other parameter is an error, and so is a DSN without endpoint when no
+// region is configured anywhere.
+//
+// # Credentials
+//
+// Against AWS (no endpoint, or an endpoint that is not on this machine) the
+// SDK's default chain finds the credentials: the DSN's access_key_id and
+// secret_access_key, else AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a
+// profile of the shared files, SSO, or the instance or container role. With
+// none of them, opening fails with core.ErrInvalidConfig ("no AWS
+// credentials ...").
+//
+// With an endpoint on this machine (localhost or a loopback address:
+// DynamoDB Local, dynalite), the instance metadata service is never
+// consulted (it cannot be there, and the SDK would wait for it and print
+// warnings); credentials from the DSN, the environment or the shared files
+// are used when there are some, and otherwise the store signs with the
+// static LocalAccessKeyID and LocalSecretAccessKey ("hoard-local"), which
+// local servers accept. DynamoDB Local started without -sharedDb keeps one
+// database per access key and region: give the same credentials as the
+// tools that create your tables.
+//
+// # Opening and errors
+//
+// New (and so core.OpenStore) checks the table with DescribeTable (and the
+// client's credentials first), within the caller's context and bounded by
+// core.DefaultOpenTimeout when it has no deadline; with CreateTable it
+// creates a missing table instead, bounded by CreateTimeout. A table that
+// does not exist without CreateTable, an endpoint that cannot be reached
+// and missing credentials therefore fail at open, naming the table, the
+// endpoint and the region:
+//
+//	dynamostore: table cache does not exist at http://127.0.0.1:8000 in us-east-1; create it (partition key "pk", a string, no sort key) or set CreateTable (create_table=true): ...
+//
+// The errors of New and of the opener wrap core.ErrInvalidConfig for a DSN
+// or option that is wrong, a missing table, missing credentials and a
+// request the server refuses (unknown credentials, access denied), and
+// core.ErrUnavailable for an endpoint that cannot be reached, does not
+// answer in time, or says it is overloaded or failing. A program that must
+// start while DynamoDB is out of reach sets Lazy (lazy=true): New then
+// performs no request, operations fail until it answers, and the cache
+// fails open meanwhile; with CreateTable too, the first operation that finds
+// the table missing starts its creation in the background. Errors of
+// operations are prefixed "dynamostore:" and carry the operation and key.
 //
 // # Table
 //

@@ -2,9 +2,10 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,13 +13,28 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/hoardhttp/hoard/core"
 )
 
 // dsnParams are the query parameters openURL accepts.
-var dsnParams = []string{"access_key_id", "create_table", "create_timeout", "endpoint", "prefix", "region", "secret_access_key", "session_token"}
+var dsnParams = []string{"access_key_id", "create_table", "create_timeout", "endpoint", "lazy", "prefix", "region", "secret_access_key", "session_token"}
+
+// secretParams are the DSN parameters redacted from messages.
+var secretParams = []string{"secret_access_key", "session_token"}
+
+// LocalAccessKeyID and LocalSecretAccessKey are the static credentials a
+// store opened from a DSN signs with when its endpoint is on this machine
+// (localhost or a loopback address) and no credentials are configured
+// anywhere (neither in the DSN, nor in the environment, nor in the shared
+// configuration files): DynamoDB Local and dynalite accept any. They are
+// not secrets.
+const (
+	LocalAccessKeyID     = "hoard-local"
+	LocalSecretAccessKey = "hoard-local"
+)
 
 // dsnConfig is a parsed DSN.
 type dsnConfig struct {
@@ -32,7 +48,7 @@ type dsnConfig struct {
 func parseDSN(u *url.URL) (dsnConfig, error) {
 	var c dsnConfig
 	fail := func(format string, args ...any) (dsnConfig, error) {
-		return dsnConfig{}, fmt.Errorf("dynamostore: DSN %s: %s", redact(u), fmt.Sprintf(format, args...))
+		return dsnConfig{}, fmt.Errorf("dynamostore: DSN %q: %s", core.RedactDSN(u, secretParams...), fmt.Sprintf(format, args...))
 	}
 	if u.Opaque != "" {
 		return fail("want dynamodb://table?...")
@@ -53,18 +69,11 @@ func parseDSN(u *url.URL) (dsnConfig, error) {
 	if c.opts.Table == "" {
 		return fail("no table name (want dynamodb://table)")
 	}
-	q, err := url.ParseQuery(u.RawQuery)
+	q, err := core.DSNParams(u, dsnParams...)
 	if err != nil {
 		return fail("%v", err)
 	}
-	for name, vals := range q {
-		if !slices.Contains(dsnParams, name) {
-			return fail("unknown parameter %q (known: %s)", name, strings.Join(dsnParams, ", "))
-		}
-		if len(vals) != 1 {
-			return fail("parameter %q given %d times", name, len(vals))
-		}
-		v := vals[0]
+	for name, v := range q {
 		switch name {
 		case "region":
 			c.region = v
@@ -82,6 +91,12 @@ func parseDSN(u *url.URL) (dsnConfig, error) {
 				return fail("create_table %q: want true or false", v)
 			}
 			c.opts.CreateTable = b
+		case "lazy":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fail("lazy %q: want true or false", v)
+			}
+			c.opts.Lazy = b
 		case "create_timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -105,45 +120,15 @@ func parseDSN(u *url.URL) (dsnConfig, error) {
 	return c, nil
 }
 
-// redact returns u as a string with the values of its secret parameters
-// replaced by "xxxxx".
-func redact(u *url.URL) string {
-	r := *u
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		r.RawQuery = "(unparsable query)"
-		return r.Redacted()
-	}
-	for _, name := range []string{"secret_access_key", "session_token"} {
-		if q.Has(name) {
-			q.Set(name, "xxxxx")
-		}
-	}
-	r.RawQuery = q.Encode()
-	return r.Redacted()
-}
-
 // openURL is the core.StoreOpener of the "dynamodb" scheme.
 func openURL(ctx context.Context, u *url.URL) (core.Store, error) {
 	c, err := parseDSN(u)
 	if err != nil {
-		return nil, err
+		return nil, core.InvalidConfig(err)
 	}
-	var loads []func(*config.LoadOptions) error
-	if c.region != "" {
-		loads = append(loads, config.WithRegion(c.region))
-	}
-	if c.accessKey != "" {
-		loads = append(loads, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.accessKey, c.secret, c.token)))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, loads...)
+	cfg, err := c.awsConfig(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("dynamostore: loading AWS configuration: %w", err)
-	}
-	if cfg.Region == "" && c.endpoint != "" {
-		// A local endpoint (dynalite, DynamoDB Local) ignores the region,
-		// but the SDK needs one to sign requests.
-		cfg.Region = "us-east-1"
+		return nil, err
 	}
 	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if c.endpoint != "" {
@@ -151,4 +136,57 @@ func openURL(ctx context.Context, u *url.URL) (core.Store, error) {
 		}
 	})
 	return New(ctx, client, &c.opts)
+}
+
+// awsConfig loads the SDK configuration of a DSN: the default chain
+// (environment, shared files, roles), overridden by the DSN's region and
+// credentials. For an endpoint on this machine the instance metadata
+// service is never consulted (it is not there, and the SDK would wait for
+// it and print warnings), and without credentials anywhere the store signs
+// with LocalAccessKeyID.
+func (c *dsnConfig) awsConfig(ctx context.Context) (aws.Config, error) {
+	var loads []func(*config.LoadOptions) error
+	if c.region != "" {
+		loads = append(loads, config.WithRegion(c.region))
+	}
+	local := c.endpoint != "" && isLoopback(c.endpoint)
+	if local {
+		loads = append(loads, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+	}
+	if c.accessKey != "" {
+		loads = append(loads, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.accessKey, c.secret, c.token)))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loads...)
+	if err != nil {
+		return aws.Config{}, core.InvalidConfig(fmt.Errorf("dynamostore: loading AWS configuration: %w", err))
+	}
+	if cfg.Region == "" {
+		if c.endpoint == "" {
+			return aws.Config{}, core.InvalidConfig(errors.New("dynamostore: no AWS region: give region= in the DSN, or set AWS_REGION or a profile's region"))
+		}
+		// A local endpoint (dynalite, DynamoDB Local) ignores the region,
+		// but the SDK needs one to sign requests.
+		cfg.Region = "us-east-1"
+	}
+	if local && c.accessKey == "" {
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+			cfg.Credentials = credentials.NewStaticCredentialsProvider(LocalAccessKeyID, LocalSecretAccessKey, "")
+		}
+	}
+	return cfg, nil
+}
+
+// isLoopback reports whether endpoint (an http(s) URL) is on this machine:
+// localhost or a loopback address.
+func isLoopback(endpoint string) bool {
+	e, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	host := e.Hostname()
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

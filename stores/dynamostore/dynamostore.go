@@ -134,6 +134,12 @@ type Options struct {
 	// slog.Default(). No DSN parameter: a store opened from a DSN logs to
 	// slog.Default().
 	Logger *slog.Logger
+	// Lazy makes New skip its check of the table (and, with CreateTable,
+	// its creation), for programs that must start while DynamoDB is out
+	// of reach: until it answers, operations fail and the cache fails open;
+	// with CreateTable, an operation that finds the table missing starts
+	// its creation in the background. DSN: lazy=true.
+	Lazy bool
 }
 
 // Store is a core.Store on a DynamoDB table. It also implements core.Lister,
@@ -174,26 +180,32 @@ func init() {
 	core.RegisterStore(Scheme, openURL)
 }
 
-// New returns a Store on the table opts.Table through client. Without
-// opts.CreateTable it performs no I/O (a missing table shows as errors of
-// the store's methods, which the cache fails open on); with it, New creates
-// the table if needed and waits, bounded by ctx and opts.CreateTimeout, until
-// it is ACTIVE.
+// New returns a Store on the table opts.Table through client. It checks
+// the table with DescribeTable, within ctx and bounded by
+// core.DefaultOpenTimeout when ctx has no deadline, so that a table that
+// does not exist, credentials the server refuses and an endpoint that does
+// not answer fail here rather than on every request; with opts.CreateTable
+// it creates a missing table instead and waits, bounded by ctx and
+// opts.CreateTimeout, until it is ACTIVE. Its errors wrap
+// core.ErrInvalidConfig (invalid options; a missing table; no credentials,
+// or credentials or a request the server refuses) or core.ErrUnavailable
+// (the endpoint could not be reached, did not answer in time, or answered
+// that it is overloaded or failing). With opts.Lazy, New performs no I/O.
 func New(ctx context.Context, client API, opts *Options) (*Store, error) {
 	if client == nil {
-		return nil, errors.New("dynamostore: nil client")
+		return nil, core.InvalidConfig(errors.New("dynamostore: nil client"))
 	}
 	if opts == nil {
-		return nil, errors.New("dynamostore: Options.Table is required")
+		return nil, core.InvalidConfig(errors.New("dynamostore: Options.Table is required"))
 	}
 	if err := validTable(opts.Table); err != nil {
-		return nil, err
+		return nil, core.InvalidConfig(err)
 	}
 	if len(opts.Prefix) > MaxPrefixLen || !utf8.ValidString(opts.Prefix) {
-		return nil, fmt.Errorf("dynamostore: Prefix must be valid UTF-8 of at most %d bytes", MaxPrefixLen)
+		return nil, core.InvalidConfig(fmt.Errorf("dynamostore: Prefix must be valid UTF-8 of at most %d bytes", MaxPrefixLen))
 	}
 	if opts.CreateTimeout < 0 {
-		return nil, fmt.Errorf("dynamostore: CreateTimeout is %v; want 0 (the default) or more", opts.CreateTimeout)
+		return nil, core.InvalidConfig(fmt.Errorf("dynamostore: CreateTimeout is %v; want 0 (the default) or more", opts.CreateTimeout))
 	}
 	s := &Store{
 		api:           client,
@@ -211,9 +223,20 @@ func New(ctx context.Context, client API, opts *Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if s.create {
+	switch {
+	case opts.Lazy:
+	case s.create:
 		cctx, cancel := context.WithTimeout(ctx, s.createTimeout)
 		err := s.ensureTable(cctx)
+		err = s.openErr(cctx, err)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	default:
+		octx, cancel := core.OpenContext(ctx)
+		err := s.checkTable(octx)
+		err = s.openErr(octx, err)
 		cancel()
 		if err != nil {
 			return nil, err

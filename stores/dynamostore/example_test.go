@@ -15,12 +15,13 @@ import (
 	"github.com/hoardhttp/hoard/stores/dynamostore"
 )
 
-// Opening the store from a DSN, as configuration files do. Without
-// create_table, opening performs no request: a missing table shows later as
+// Opening the store from a DSN, as configuration files do. OpenStore
+// checks the table (DescribeTable) unless lazy=true, as here: then opening
+// performs no request, and a table or server that is missing shows later as
 // store errors, on which the cache fails open.
 func Example_openStore() {
 	ctx := context.Background()
-	st, err := core.OpenStore(ctx, "dynamodb://http-cache?region=eu-west-1&prefix=app1/")
+	st, err := core.OpenStore(ctx, "dynamodb://http-cache?region=eu-west-1&prefix=app1/&lazy=true")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -182,7 +182,7 @@ func TestFaultServerRestart(t *testing.T) {
 // counted.
 func TestFaultHangingServer(t *testing.T) {
 	addr := conformance.HangingServer(t)
-	st, err := dynamostore.New(t.Context(), newClient("http://"+addr), &dynamostore.Options{Table: "hoard-hang"})
+	st, err := dynamostore.New(t.Context(), newClient("http://"+addr), &dynamostore.Options{Table: "hoard-hang", Lazy: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -303,8 +304,8 @@ func TestCreateTable(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err = dynamostore.New(ctx, newClient("http://"+conformance.HangingServer(t)), &dynamostore.Options{Table: table, CreateTable: true})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("New against a hanging server = %v, want DeadlineExceeded", err)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, core.ErrUnavailable) {
+		t.Errorf("New against a hanging server = %v, want DeadlineExceeded and core.ErrUnavailable", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("New against a hanging server took %v", d)
@@ -456,5 +457,139 @@ func TestOpenStoreDSN(t *testing.T) {
 	}
 	if n := rawItems(t, client, table, "dsn/"); n != 1 {
 		t.Errorf("%d items under the DSN's prefix, want 1", n)
+	}
+}
+
+// TestOpenChecksTable: New and OpenStore check the table, so a missing
+// table (without CreateTable), an endpoint where nothing listens and one
+// that never answers fail at open with errors that name the table and the
+// endpoint and say of which kind they are; lazy=true opens without a server.
+func TestOpenChecksTable(t *testing.T) {
+	endpoint := conformance.RequireService(t, endpointEnv)
+	closed := "http://" + conformance.ClosedAddr(t)
+	hanging := "http://" + conformance.HangingServer(t)
+	missing := uniqueName("hoard-missing")
+	tests := []struct {
+		name     string
+		endpoint string
+		timeout  time.Duration // 0: the default bound
+		class    error
+		want     []string
+	}{
+		{"missing table", endpoint, 0, core.ErrInvalidConfig, []string{"table " + missing + " does not exist", endpoint, "create_table=true"}},
+		{"nothing listens", closed, 0, core.ErrUnavailable, []string{missing, closed, "refused"}},
+		{"endpoint never answers", hanging, 500 * time.Millisecond, core.ErrUnavailable, []string{missing, hanging, "deadline exceeded"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			if tc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			}
+			start := time.Now()
+			dsn := "dynamodb://" + missing + "?endpoint=" + url.QueryEscape(tc.endpoint) + "&access_key_id=test&secret_access_key=test"
+			for _, open := range []func() error{
+				func() error {
+					st, err := core.OpenStore(ctx, dsn)
+					if err == nil {
+						st.(*dynamostore.Store).Close()
+					}
+					return err
+				},
+				func() error {
+					st, err := dynamostore.New(ctx, newClient(tc.endpoint), &dynamostore.Options{Table: missing})
+					if err == nil {
+						st.Close()
+					}
+					return err
+				},
+			} {
+				err := open()
+				if err == nil {
+					t.Fatal("the open succeeded, want an error")
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q, want it to contain %q", err, w)
+					}
+				}
+				if !errors.Is(err, tc.class) {
+					t.Errorf("error %q, want one wrapping %v", err, tc.class)
+				}
+			}
+			if d := time.Since(start); d > 2*core.DefaultOpenTimeout+2*time.Second {
+				t.Errorf("the two opens took %v, want at most about %v each", d, core.DefaultOpenTimeout)
+			}
+		})
+	}
+	t.Run("lazy", func(t *testing.T) {
+		st, err := core.OpenStore(t.Context(), "dynamodb://"+missing+"?lazy=true&endpoint="+url.QueryEscape(closed))
+		if err != nil {
+			t.Fatalf("OpenStore with lazy=true: %v", err)
+		}
+		defer st.(*dynamostore.Store).Close()
+		if _, err := st.Get(t.Context(), "k"); err == nil || errors.Is(err, core.ErrNotFound) {
+			t.Errorf("Get on a lazy store without a server = %v, want the connection error", err)
+		}
+	})
+}
+
+// TestLocalEndpointCredentials: a DSN with a loopback endpoint and no
+// credentials anywhere opens and works (the store signs with
+// LocalAccessKeyID), and the SDK never asks the instance metadata service
+// for credentials.
+func TestLocalEndpointCredentials(t *testing.T) {
+	endpoint := conformance.RequireService(t, endpointEnv)
+	var imdsHits atomic.Int64
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		imdsHits.Add(1)
+		http.Error(w, "no", http.StatusNotFound)
+	}))
+	defer imds.Close()
+	empty := filepath.Join(t.TempDir(), "none")
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "",
+		"AWS_CONFIG_FILE": empty, "AWS_SHARED_CREDENTIALS_FILE": empty,
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
+		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_EC2_METADATA_DISABLED": "",
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.URL,
+	} {
+		t.Setenv(k, v)
+	}
+	client := testClient(t)
+	table := sharedTable(t, client)
+	st, err := core.OpenStore(t.Context(), "dynamodb://"+table+"?prefix="+url.QueryEscape(newPrefix())+"&endpoint="+url.QueryEscape(endpoint))
+	if err != nil {
+		t.Fatalf("OpenStore with a local endpoint and no credentials: %v", err)
+	}
+	defer st.(*dynamostore.Store).Close()
+	if err := st.Set(t.Context(), "k", []byte("v"), core.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(t.Context(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	if n := imdsHits.Load(); n != 0 {
+		t.Errorf("the instance metadata service was asked %d times, want never", n)
+	}
+}
+
+// TestNoCredentials: a client without credentials fails at open with an
+// error that says so, as a configuration error, without asking the
+// instance metadata service when the endpoint is local.
+func TestNoCredentials(t *testing.T) {
+	endpoint := conformance.RequireService(t, endpointEnv)
+	client := dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{}, errors.New("no credentials here")
+		}),
+	})
+	_, err := dynamostore.New(t.Context(), client, &dynamostore.Options{Table: "anything"})
+	if !errors.Is(err, core.ErrInvalidConfig) || !strings.Contains(err.Error(), "no AWS credentials") || !strings.Contains(err.Error(), endpoint) {
+		t.Errorf("New without credentials = %v, want ErrInvalidConfig saying there are no credentials, naming %s", err, endpoint)
 	}
 }

@@ -10,11 +10,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/hoardhttp/hoard/core"
 )
 
 // ensureTable creates the table if it does not exist, waits until it is
 // ACTIVE, and tries to enable Time to Live on a table it created.
 func (s *Store) ensureTable(ctx context.Context) error {
+	if err := s.checkCredentials(ctx); err != nil {
+		return err
+	}
 	out, err := s.api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
 	if err == nil {
 		if out.Table != nil && out.Table.TableStatus == types.TableStatusActive {
@@ -23,7 +29,7 @@ func (s *Store) ensureTable(ctx context.Context) error {
 		return s.waitActive(ctx)
 	}
 	if !isNotFound(err) {
-		return fmt.Errorf("dynamostore: describing table %s: %w", s.table, err)
+		return fmt.Errorf("dynamostore: describing table %s%s: %w", s.table, s.where(), err)
 	}
 	created := true
 	_, err = s.api.CreateTable(ctx, &dynamodb.CreateTableInput{
@@ -35,7 +41,7 @@ func (s *Store) ensureTable(ctx context.Context) error {
 	if err != nil {
 		var inUse *types.ResourceInUseException
 		if !errors.As(err, &inUse) {
-			return fmt.Errorf("dynamostore: creating table %s: %w", s.table, err)
+			return fmt.Errorf("dynamostore: creating table %s%s: %w", s.table, s.where(), err)
 		}
 		created = false // someone else is creating it
 	}
@@ -49,6 +55,97 @@ func (s *Store) ensureTable(ctx context.Context) error {
 	return nil
 }
 
+// errNoCredentials is wrapped by the error of New when the client has no
+// credentials to sign with.
+var errNoCredentials = errors.New("no AWS credentials (give access_key_id and secret_access_key in the DSN, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or a profile, or run with an instance or container role)")
+
+// checkCredentials makes a *dynamodb.Client fetch its credentials (which
+// it caches), so that their absence is reported as such rather than as a
+// failed request.
+func (s *Store) checkCredentials(ctx context.Context) error {
+	c, ok := s.api.(*dynamodb.Client)
+	if !ok || c.Options().Credentials == nil {
+		return nil
+	}
+	if _, err := c.Options().Credentials.Retrieve(ctx); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("dynamostore: fetching credentials%s: %w", s.where(), err)
+		}
+		return fmt.Errorf("dynamostore: %w%s: %w", errNoCredentials, s.where(), err)
+	}
+	return nil
+}
+
+// checkTable checks, for a store that does not create its table, that the
+// table exists and waits until it is ACTIVE (or UPDATING, which serves
+// requests).
+func (s *Store) checkTable(ctx context.Context) error {
+	if err := s.checkCredentials(ctx); err != nil {
+		return err
+	}
+	out, err := s.api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
+	switch {
+	case isNotFound(err):
+		return fmt.Errorf("dynamostore: table %s does not exist%s; create it (partition key %q, a string, no sort key) or set CreateTable (create_table=true): %w",
+			s.table, s.where(), attrPK, err)
+	case err != nil:
+		return fmt.Errorf("dynamostore: describing table %s%s: %w", s.table, s.where(), err)
+	case out.Table != nil && (out.Table.TableStatus == types.TableStatusActive || out.Table.TableStatus == types.TableStatusUpdating):
+		return nil
+	}
+	return s.waitActive(ctx)
+}
+
+// where names the endpoint and region of the store's client in errors,
+// when the client is a *dynamodb.Client (" at http://127.0.0.1:8000 in
+// us-east-1").
+func (s *Store) where() string {
+	c, ok := s.api.(*dynamodb.Client)
+	if !ok {
+		return ""
+	}
+	o := c.Options()
+	at := ""
+	if o.BaseEndpoint != nil {
+		at = " at " + *o.BaseEndpoint
+	}
+	if o.Region != "" {
+		at += " in " + o.Region
+	}
+	return at
+}
+
+// openErr classifies an error of New (nil stays nil). The server's refusal
+// of a request (a missing table, credentials it does not accept, access
+// denied) and credentials the SDK could not find are configuration errors;
+// an endpoint that cannot be reached or does not answer in time, and a
+// server that says it is overloaded or failing, make the store unavailable.
+func (s *Store) openErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w (%w)", cerr, err)
+	}
+	var api smithy.APIError
+	switch {
+	case errors.Is(err, errNoCredentials):
+		return core.InvalidConfig(err)
+	case ctx.Err() != nil:
+		return core.Unavailable(err)
+	case errors.As(err, &api):
+		switch api.ErrorCode() {
+		case "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "LimitExceededException":
+			return core.Unavailable(err)
+		}
+		if api.ErrorFault() == smithy.FaultServer {
+			return core.Unavailable(err)
+		}
+		return core.InvalidConfig(err)
+	}
+	return core.Unavailable(err)
+}
+
 // waitActive polls DescribeTable until the table is ACTIVE or ctx ends.
 func (s *Store) waitActive(ctx context.Context) error {
 	delay := 50 * time.Millisecond
@@ -60,13 +157,13 @@ func (s *Store) waitActive(ctx context.Context) error {
 		case err != nil && !isNotFound(err):
 			// Right after CreateTable, DynamoDB may not know the table yet:
 			// not found means "keep waiting"; anything else is an error.
-			return fmt.Errorf("dynamostore: waiting for table %s: %w", s.table, err)
+			return fmt.Errorf("dynamostore: waiting for table %s%s: %w", s.table, s.where(), err)
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("dynamostore: waiting for table %s to become ACTIVE: %w", s.table, ctx.Err())
+			return fmt.Errorf("dynamostore: waiting for table %s%s to become ACTIVE: %w", s.table, s.where(), ctx.Err())
 		case <-t.C:
 		}
 		delay = min(delay*2, 2*time.Second)

@@ -2,6 +2,7 @@ package dynamostore_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +92,10 @@ func TestParseDSN(t *testing.T) {
 		{dsn: "dynamodb://cache?access_key_id=a&secret_access_key=b", want: dynamostore.Options{Table: "cache"}, static: true},
 		{dsn: "dynamodb://cache?access_key_id=a&secret_access_key=b&session_token=c", want: dynamostore.Options{Table: "cache"}, static: true},
 		{dsn: "dynamodb://cache?create_table=false", want: dynamostore.Options{Table: "cache"}},
-		{dsn: "dynamodb://cache?tabel=x", err: `unknown parameter "tabel"`},
+		{dsn: "dynamodb://cache?lazy=true", want: dynamostore.Options{Table: "cache", Lazy: true}},
+		{dsn: "dynamodb://cache?lazy=later", err: "lazy"},
+		{dsn: "dynamodb://cache?secret_access_key=s3cret&tabel=x", err: `"dynamodb://cache?secret_access_key=xxxxx&tabel=x"`},
+		{dsn: "dynamodb://cache?tabel=x", err: `unknown parameter "tabel" (supported: access_key_id,`},
 		{dsn: "dynamodb://cache?region=a&region=b", err: "given 2 times"},
 		{dsn: "dynamodb://cache?create_table=yes", err: "create_table"},
 		{dsn: "dynamodb://cache?create_timeout=soon", err: "create_timeout"},
@@ -112,6 +116,11 @@ func TestParseDSN(t *testing.T) {
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("ParseDSN(%q) error = %v, want one mentioning %q", tc.dsn, err, tc.err)
+				}
+				// core.OpenStore fails the same way, as a configuration
+				// error, before any request.
+				if _, oerr := core.OpenStore(context.Background(), tc.dsn); oerr == nil || oerr.Error() != err.Error() || !errors.Is(oerr, core.ErrInvalidConfig) {
+					t.Errorf("OpenStore(%q) = %v, want ParseDSN's error wrapping core.ErrInvalidConfig", tc.dsn, oerr)
 				}
 				return
 			}
@@ -159,13 +168,16 @@ func TestNewRejects(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("New = %v, %v; want an error mentioning %q", st, err, tc.err)
 			}
+			if !errors.Is(err, core.ErrInvalidConfig) {
+				t.Errorf("New = %v, want an error wrapping core.ErrInvalidConfig", err)
+			}
 		})
 	}
 }
 
-// Without CreateTable, New performs no I/O: it succeeds with no server.
-func TestNewWithoutCreateTableIsOffline(t *testing.T) {
-	st, err := dynamostore.New(context.Background(), newClient("http://127.0.0.1:1"), &dynamostore.Options{Table: "cache"})
+// With Lazy, New performs no I/O: it succeeds with no server.
+func TestNewLazyIsOffline(t *testing.T) {
+	st, err := dynamostore.New(context.Background(), newClient("http://127.0.0.1:1"), &dynamostore.Options{Table: "cache", Lazy: true, CreateTable: true})
 	if err != nil {
 		t.Fatal(err)
 	}

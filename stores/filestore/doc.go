@@ -22,14 +22,28 @@
 //	file:///var/cache/app
 //	file:///var/cache/app?max_bytes=1GiB&sweep_interval=1m&sweep_batch=1000
 //
-// The path must be absolute: file://dir/x reads "dir" as a host and is an
-// error, as is file:dir (only file://localhost/... is accepted as a host).
+// The path must be absolute, as in every file-based DSN of hoard (sqlite://
+// too): a relative one would depend on the working directory of whatever
+// starts the program. file://dir/x reads "dir" as a host and is an error, as
+// is file:dir (only file://localhost/... is accepted as a host). New takes a
+// relative directory too, resolved against the working directory when the
+// store opens.
 // max_bytes takes the sizes core.ParseSize understands ("1GiB", "500MB");
 // sweep_interval a Go duration ("30s", "1m") or "off"; 0 means the default
 // for both. The size is always capped (a cache runs inside other programs
 // and must not fill their disk); for no practical cap give a huge one
 // (max_bytes=1000TiB, or MaxBytes: math.MaxInt64). User information, a fragment, a repeated parameter and any
 // unknown parameter are errors.
+//
+// # Opening and errors
+//
+// New (and so core.OpenStore) creates the directory with its missing
+// parents (mode 0700) and reads what is in it before it returns. Its errors
+// wrap core.ErrInvalidConfig for a DSN or option that is wrong and for a
+// path that cannot be a cache directory (permission denied, a file in the
+// way, a read-only file system), and core.ErrUnavailable for other file
+// system errors and for a context that ended. Errors of operations are
+// prefixed "filestore:" and carry the operation and the key.
 //
 // # Layout
 //

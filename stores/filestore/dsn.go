@@ -19,11 +19,11 @@ var dsnParams = []string{"max_bytes", "sweep_batch", "sweep_interval"}
 // openURL is the core.StoreOpener for Scheme.
 func openURL(ctx context.Context, u *url.URL) (core.Store, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("filestore: open: %w", err)
+		return nil, core.Unavailable(fmt.Errorf("filestore: open: %w", err))
 	}
 	dir, opts, err := parseDSN(u)
 	if err != nil {
-		return nil, err
+		return nil, core.InvalidConfig(err)
 	}
 	s, err := New(dir, opts)
 	if err != nil {
@@ -34,8 +34,8 @@ func openURL(ctx context.Context, u *url.URL) (core.Store, error) {
 
 // parseDSN turns a file:///dir?... DSN into a directory and Options.
 func parseDSN(u *url.URL) (string, *Options, error) {
-	dsn := u.Redacted()
-	const want = "want file:///absolute/dir (three slashes)"
+	dsn := core.RedactDSN(u)
+	const want = "want file:///absolute/dir (three slashes; a DSN names an absolute path, New also takes a relative one)"
 	switch {
 	case u.Opaque != "":
 		return "", nil, fmt.Errorf("filestore: DSN %q: %q is a relative path; %s", dsn, u.Opaque, want)

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hoardhttp/hoard/core"
@@ -137,11 +138,11 @@ func newStore(dir string, opts *Options, now func() time.Time) (*Store, error) {
 	}
 	switch {
 	case o.MaxBytes < 0:
-		return nil, fmt.Errorf("filestore: MaxBytes is %d; want 0 (the default, %d) or more", o.MaxBytes, DefaultMaxBytes)
+		return nil, core.InvalidConfig(fmt.Errorf("filestore: MaxBytes is %d; want 0 (the default, %d) or more", o.MaxBytes, DefaultMaxBytes))
 	case o.SweepBatch < 0:
-		return nil, fmt.Errorf("filestore: SweepBatch is %d; want 0 (the default) or more", o.SweepBatch)
+		return nil, core.InvalidConfig(fmt.Errorf("filestore: SweepBatch is %d; want 0 (the default) or more", o.SweepBatch))
 	case dir == "":
-		return nil, errors.New("filestore: empty directory name")
+		return nil, core.InvalidConfig(errors.New("filestore: empty directory name"))
 	}
 	if o.MaxBytes == 0 {
 		o.MaxBytes = DefaultMaxBytes
@@ -154,17 +155,17 @@ func newStore(dir string, opts *Options, now func() time.Time) (*Store, error) {
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("filestore: open %q: %w", dir, err)
+		return nil, openFailed(fmt.Errorf("filestore: open %q: %w", dir, err))
 	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
-		return nil, fmt.Errorf("filestore: open: %w", err)
+		return nil, openFailed(fmt.Errorf("filestore: open: %w", err))
 	}
 	fi, err := os.Stat(abs)
 	if err != nil {
-		return nil, fmt.Errorf("filestore: open: %w", err)
+		return nil, openFailed(fmt.Errorf("filestore: open: %w", err))
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("filestore: open %q: not a directory", abs)
+		return nil, core.InvalidConfig(fmt.Errorf("filestore: open %q: not a directory", abs))
 	}
 	s := &Store{
 		dir:      abs,
@@ -175,7 +176,7 @@ func newStore(dir string, opts *Options, now func() time.Time) (*Store, error) {
 		idx:      index{m: map[[sha256.Size]byte]*ientry{}},
 	}
 	if err := s.scan(); err != nil {
-		return nil, err
+		return nil, openFailed(err)
 	}
 	s.evictIfOver()
 	if o.SweepInterval > 0 {
@@ -184,6 +185,20 @@ func newStore(dir string, opts *Options, now func() time.Time) (*Store, error) {
 		go s.sweeper(o.SweepInterval)
 	}
 	return s, nil
+}
+
+// openFailed classifies an error of the file system met while the store
+// opens: a path that cannot be a cache directory (permission denied, a file
+// in the way, a read-only file system, a name too long) is a configuration
+// error; anything else (an I/O error, a file system that went away) makes
+// the store unavailable.
+func openFailed(err error) error {
+	for _, cfg := range []error{fs.ErrPermission, fs.ErrExist, syscall.ENOTDIR, syscall.EROFS, syscall.ENAMETOOLONG, syscall.ELOOP, syscall.EINVAL} {
+		if errors.Is(err, cfg) {
+			return core.InvalidConfig(err)
+		}
+	}
+	return core.Unavailable(err)
 }
 
 // Dir returns the absolute path of the store's directory.

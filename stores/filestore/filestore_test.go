@@ -109,6 +109,9 @@ func TestOpenStoreDSN(t *testing.T) {
 				if strings.Contains(err.Error(), "secret") {
 					t.Errorf("OpenStore(%q) error = %q reveals the password", tc.dsn, err)
 				}
+				if !errors.Is(err, core.ErrInvalidConfig) {
+					t.Errorf("OpenStore(%q) error = %q, want one wrapping core.ErrInvalidConfig", tc.dsn, err)
+				}
 				return
 			}
 			if err != nil {
@@ -139,8 +142,8 @@ func TestOpenStoreCancelledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := core.OpenStore(ctx, "file://"+filepath.ToSlash(t.TempDir()))
-	if !errors.Is(err, context.Canceled) {
-		t.Errorf("OpenStore with a cancelled context: error = %v, want context.Canceled", err)
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, core.ErrUnavailable) {
+		t.Errorf("OpenStore with a cancelled context: error = %v, want context.Canceled and core.ErrUnavailable", err)
 	}
 }
 
@@ -159,7 +162,7 @@ func TestNewErrors(t *testing.T) {
 		{"negative SweepBatch", t.TempDir(), &filestore.Options{SweepBatch: -1}, "SweepBatch"},
 		{"empty dir", "", nil, "empty directory"},
 		{"dir is a file", file, nil, "not a directory"},
-		{"dir under a file", filepath.Join(file, "sub"), nil, "filestore:"},
+		{"dir under a file", filepath.Join(file, "sub"), nil, "not a directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,6 +173,9 @@ func TestNewErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.wantErr) || !strings.HasPrefix(err.Error(), "filestore: ") {
 				t.Errorf("New error = %q, want it to start with %q and contain %q", err, "filestore: ", tc.wantErr)
+			}
+			if !errors.Is(err, core.ErrInvalidConfig) {
+				t.Errorf("New error = %q, want one wrapping core.ErrInvalidConfig", err)
 			}
 		})
 	}

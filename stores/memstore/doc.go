@@ -27,6 +27,13 @@
 // fragment in the DSN is an error, and so is any parameter other than
 // max_bytes.
 //
+// # Errors
+//
+// The errors of New and of the DSN opener wrap core.ErrInvalidConfig (an
+// invalid option or DSN) or, when the context given to core.OpenStore has
+// ended, core.ErrUnavailable; there is no server to check. Errors of
+// operations are prefixed "memstore:" and carry the operation.
+//
 // # Size and eviction
 //
 // Each entry costs the length of its value in bytes (at least 1, so empty

@@ -102,7 +102,7 @@ func New(opts *Options) (*Store, error) {
 	maxBytes := DefaultMaxBytes
 	if opts != nil {
 		if opts.MaxBytes < 0 {
-			return nil, fmt.Errorf("memstore: MaxBytes is %d; want 0 (the default) or more", opts.MaxBytes)
+			return nil, core.InvalidConfig(fmt.Errorf("memstore: MaxBytes is %d; want 0 (the default) or more", opts.MaxBytes))
 		}
 		if opts.MaxBytes > 0 {
 			maxBytes = opts.MaxBytes
@@ -126,7 +126,7 @@ func New(opts *Options) (*Store, error) {
 		OnExit: s.forget,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("memstore: %w", err)
+		return nil, core.InvalidConfig(fmt.Errorf("memstore: %w", err))
 	}
 	s.cache = c
 	return s, nil
@@ -373,11 +373,11 @@ func expired(expires, now time.Time) bool {
 // openURL is the core.StoreOpener for Scheme.
 func openURL(ctx context.Context, u *url.URL) (core.Store, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstore: open: %w", err)
+		return nil, core.Unavailable(fmt.Errorf("memstore: open: %w", err))
 	}
 	opts, err := optionsFromURL(u)
 	if err != nil {
-		return nil, err
+		return nil, core.InvalidConfig(err)
 	}
 	s, err := New(opts)
 	if err != nil {
@@ -391,7 +391,7 @@ var dsnParams = []string{"max_bytes"}
 
 // optionsFromURL turns a mem:// DSN into Options.
 func optionsFromURL(u *url.URL) (*Options, error) {
-	dsn := u.Redacted()
+	dsn := core.RedactDSN(u)
 	switch {
 	case u.Opaque != "":
 		return nil, fmt.Errorf("memstore: DSN %q: unexpected %q after the scheme; want mem://?max_bytes=...", dsn, u.Opaque)

@@ -51,6 +51,9 @@ func TestNew(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("New(%+v) error = %v, want one containing %q", tc.opts, err, tc.wantErr)
 				}
+				if !errors.Is(err, core.ErrInvalidConfig) {
+					t.Errorf("New(%+v) error = %v, want one wrapping core.ErrInvalidConfig", tc.opts, err)
+				}
 				return
 			}
 			if err != nil {
@@ -116,6 +119,9 @@ func TestOpenStore(t *testing.T) {
 				if strings.Contains(err.Error(), "secret") {
 					t.Errorf("OpenStore(%q) error = %q reveals the password", tc.dsn, err)
 				}
+				if !errors.Is(err, core.ErrInvalidConfig) {
+					t.Errorf("OpenStore(%q) error = %q, want one wrapping core.ErrInvalidConfig", tc.dsn, err)
+				}
 				return
 			}
 			if err != nil {
@@ -143,8 +149,8 @@ func TestOpenStore(t *testing.T) {
 func TestOpenStoreCancelledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := core.OpenStore(ctx, "mem://"); !errors.Is(err, context.Canceled) {
-		t.Errorf("OpenStore with a cancelled context: error = %v, want context.Canceled", err)
+	if _, err := core.OpenStore(ctx, "mem://"); !errors.Is(err, context.Canceled) || !errors.Is(err, core.ErrUnavailable) {
+		t.Errorf("OpenStore with a cancelled context: error = %v, want context.Canceled and core.ErrUnavailable", err)
 	}
 }
 
@@ -440,5 +446,13 @@ func set(t *testing.T, s *memstore.Store, key string, value []byte) {
 	t.Helper()
 	if err := s.Set(t.Context(), key, value, core.Meta{}); err != nil {
 		t.Fatalf("Set(%q, %d bytes): %v", key, len(value), err)
+	}
+}
+
+// TestDSNEchoedAsWritten: an error repeats the DSN with its "//".
+func TestDSNEchoedAsWritten(t *testing.T) {
+	_, err := core.OpenStore(t.Context(), "mem://?bogus=1")
+	if err == nil || !strings.Contains(err.Error(), `"mem://?bogus=1"`) {
+		t.Errorf("error %v, want it to repeat the DSN %q", err, "mem://?bogus=1")
 	}
 }

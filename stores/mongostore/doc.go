@@ -76,6 +76,7 @@
 //	| ChunkSize     | chunk_size     | 255 KiB           | GridFS chunk size (1 KiB to 8 MiB)       |
 //	| SweepInterval | sweep_interval | 1m                | period of the expiry sweep; off disables |
 //	| StreamTimeout | stream_timeout | 30s               | bound on each stream operation; off: none |
+//	| Lazy          | lazy           | false             | open without checking the server          |
 //
 // # URLs
 //
@@ -92,6 +93,26 @@
 // works; a parameter that is neither is an error. Without database, the
 // database named in the path is used. A store opened this way owns its
 // client and disconnects it on Close.
+//
+// # Opening and errors
+//
+// New (and so core.OpenStore) pings the server, then creates the indexes,
+// each within the caller's context and bounded by core.DefaultOpenTimeout
+// when it has no deadline, so an unreachable server fails in seconds (not
+// after the driver's 30 s server selection) with the address in the
+// message:
+//
+//	mongostore: checking the server at 127.0.0.1:27017: server selection error: context deadline exceeded, current topology: ...
+//
+// The errors of New and of the opener wrap core.ErrInvalidConfig for a DSN
+// or option that is wrong and for a server that refuses the credentials or
+// a command, and core.ErrUnavailable for a server that cannot be reached or
+// does not answer in time. A program that must start while MongoDB is down
+// sets Lazy (lazy=true): New then contacts nothing, creates the indexes in
+// the background once the server answers (retrying with a growing pause up
+// to a minute), operations fail until then, and the cache fails open
+// meanwhile. Errors of operations are prefixed "mongostore:" and carry the
+// operation and the key.
 //
 // # Concurrency
 //

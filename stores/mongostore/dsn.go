@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,23 +32,23 @@ func init() {
 
 // dsnParams lists the hoard parameters of a DSN, each mirroring an Options
 // field; every other parameter must be a MongoDB connection option.
-var dsnParams = []string{"chunk_size", "collection", "database", "gridfs", "stream_timeout", "sweep_interval"}
+var dsnParams = []string{"chunk_size", "collection", "database", "gridfs", "lazy", "stream_timeout", "sweep_interval"}
 
 // openURL is the core.StoreOpener for Scheme and SchemeSRV. The store owns
 // the client it connects, and disconnects it on Close.
 func openURL(ctx context.Context, u *url.URL) (core.Store, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("mongostore: open: %w", err)
+		return nil, core.Unavailable(fmt.Errorf("mongostore: open: %w", err))
 	}
-	opts, uri, err := optionsFromURL(u)
+	opts, uri, hosts, err := optionsFromURL(u)
 	if err != nil {
-		return nil, err
+		return nil, core.InvalidConfig(err)
 	}
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
-		return nil, fmt.Errorf("mongostore: DSN %q: %w", u.Redacted(), err)
+		return nil, core.InvalidConfig(fmt.Errorf("mongostore: DSN %q: %w", core.RedactDSN(u), err))
 	}
-	s, err := New(ctx, client, opts)
+	s, err := newStore(ctx, client, opts, time.Now, hosts)
 	if err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
@@ -57,15 +58,16 @@ func openURL(ctx context.Context, u *url.URL) (core.Store, error) {
 }
 
 // optionsFromURL splits a DSN into Options (from the hoard parameters) and
-// the connection string handed to the driver (everything else).
-func optionsFromURL(u *url.URL) (*Options, string, error) {
-	dsn := u.Redacted()
+// the connection string handed to the driver (everything else), and
+// describes the servers it names for error messages.
+func optionsFromURL(u *url.URL) (*Options, string, string, error) {
+	dsn := core.RedactDSN(u)
 	if u.Fragment != "" {
-		return nil, "", fmt.Errorf("mongostore: DSN %q: unexpected fragment %q", dsn, u.Fragment)
+		return nil, "", "", fmt.Errorf("mongostore: DSN %q: unexpected fragment %q", dsn, u.Fragment)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return nil, "", fmt.Errorf("mongostore: DSN %q: %w", dsn, err)
+		return nil, "", "", fmt.Errorf("mongostore: DSN %q: %w", dsn, err)
 	}
 	ours := map[string]string{}
 	for _, name := range dsnParams {
@@ -74,7 +76,7 @@ func optionsFromURL(u *url.URL) (*Options, string, error) {
 			continue
 		}
 		if len(vs) != 1 {
-			return nil, "", fmt.Errorf("mongostore: DSN %q: parameter %s given %d times", dsn, name, len(vs))
+			return nil, "", "", fmt.Errorf("mongostore: DSN %q: parameter %s given %d times", dsn, name, len(vs))
 		}
 		ours[name] = vs[0]
 		delete(q, name)
@@ -84,7 +86,7 @@ func optionsFromURL(u *url.URL) (*Options, string, error) {
 	uri := rest.String()
 	cs, err := connstring.Parse(uri)
 	if err != nil {
-		return nil, "", fmt.Errorf("mongostore: DSN %q: %w", dsn, err)
+		return nil, "", "", fmt.Errorf("mongostore: DSN %q: %w", dsn, err)
 	}
 	if len(cs.UnknownOptions) > 0 {
 		var unknown []string
@@ -94,7 +96,7 @@ func optionsFromURL(u *url.URL) (*Options, string, error) {
 			}
 		}
 		slices.Sort(unknown)
-		return nil, "", fmt.Errorf("mongostore: DSN %q: unknown parameter %s (hoard parameters: %s; anything else must be a MongoDB connection string option)",
+		return nil, "", "", fmt.Errorf("mongostore: DSN %q: unknown parameter %s (hoard parameters: %s; anything else must be a MongoDB connection string option)",
 			dsn, strings.Join(unknown, ", "), strings.Join(dsnParams, ", "))
 	}
 
@@ -109,10 +111,10 @@ func optionsFromURL(u *url.URL) (*Options, string, error) {
 	if v, ok := ours["chunk_size"]; ok {
 		n, err := core.ParseSize(v)
 		if err != nil {
-			return nil, "", fmt.Errorf("mongostore: DSN %q: parameter chunk_size: %w", dsn, err)
+			return nil, "", "", fmt.Errorf("mongostore: DSN %q: parameter chunk_size: %w", dsn, err)
 		}
 		if n > MaxChunkSize {
-			return nil, "", fmt.Errorf("mongostore: DSN %q: parameter chunk_size: %d is above %d", dsn, n, MaxChunkSize)
+			return nil, "", "", fmt.Errorf("mongostore: DSN %q: parameter chunk_size: %d is above %d", dsn, n, MaxChunkSize)
 		}
 		opts.ChunkSize = int(n)
 	}
@@ -130,9 +132,20 @@ func optionsFromURL(u *url.URL) (*Options, string, error) {
 		}
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
-			return nil, "", fmt.Errorf("mongostore: DSN %q: parameter %s: want a non-negative Go duration such as 30s, or off; got %q", dsn, p.name, v)
+			return nil, "", "", fmt.Errorf("mongostore: DSN %q: parameter %s: want a non-negative Go duration such as 30s, or off; got %q", dsn, p.name, v)
 		}
 		*p.dst = d
 	}
-	return opts, uri, nil
+	if v, ok := ours["lazy"]; ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("mongostore: DSN %q: parameter lazy=%q: want true or false", dsn, v)
+		}
+		opts.Lazy = b
+	}
+	hosts := strings.Join(cs.Hosts, ", ")
+	if cs.Scheme == SchemeSRV {
+		hosts = "SRV " + hosts
+	}
+	return opts, uri, hosts, nil
 }

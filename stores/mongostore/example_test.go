@@ -58,7 +58,7 @@ func Example_openStore() {
 	_, err := core.OpenStore(context.Background(), "mongodb://127.0.0.1:27017/?database=myapp&colection=http_cache")
 	fmt.Println(err)
 	// Output:
-	// mongostore: DSN "mongodb://127.0.0.1:27017/?database=myapp&colection=http_cache": unknown parameter "colection" (hoard parameters: chunk_size, collection, database, gridfs, stream_timeout, sweep_interval; anything else must be a MongoDB connection string option)
+	// mongostore: DSN "mongodb://127.0.0.1:27017/?database=myapp&colection=http_cache": unknown parameter "colection" (hoard parameters: chunk_size, collection, database, gridfs, lazy, stream_timeout, sweep_interval; anything else must be a MongoDB connection string option)
 }
 
 // An http.Client whose cache lives in MongoDB, from one DSN.

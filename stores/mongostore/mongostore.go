@@ -16,6 +16,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/auth"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/hoardhttp/hoard/core"
 )
@@ -106,6 +109,12 @@ type Options struct {
 	// value means no bound beyond the context and the client's own timeouts.
 	// DSN parameter: stream_timeout (a Go duration; "off" for no bound).
 	StreamTimeout time.Duration
+	// Lazy makes New skip its check of the server, for programs that must
+	// start while MongoDB is down: the indexes are then created in the
+	// background once the server answers, and until then operations fail
+	// and the cache fails open.
+	// DSN parameter: lazy=true.
+	Lazy bool
 }
 
 // Store is a core.Store that keeps entries as documents of a MongoDB
@@ -124,9 +133,12 @@ type Store struct {
 
 	chunkSize     int
 	streamTimeout time.Duration
-	nativeTTL     bool
+	nativeTTL     atomic.Bool
 	now           func() time.Time // the store's clock; time.Now outside tests
 	logger        *slog.Logger
+	// where names the servers in open errors ("" when New was given a
+	// client, whose driver errors name them).
+	where string
 
 	// life is the context of background work (the sweeper, the removal of
 	// replaced GridFS files, disconnecting an owned client): New's context
@@ -179,24 +191,33 @@ const (
 const codeNotImplemented = 238
 
 // New returns a Store over client configured by opts (nil means defaults).
-// It creates the indexes it needs (a TTL index on the deletion time when the
-// server supports one, a plain index otherwise) and starts the background
-// sweep. The client stays the caller's: Close does not disconnect it.
+// It checks the server with a ping, bounded by ctx and, when ctx has no
+// deadline, by core.DefaultOpenTimeout (so an unreachable server fails in
+// seconds, not after the driver's 30 s server selection); creates the
+// indexes it needs (a TTL index on the deletion time when the server
+// supports one, a plain index otherwise), bounded the same way; and starts
+// the background sweep. Its errors wrap core.ErrInvalidConfig (invalid
+// options; the server refused a command or the credentials) or
+// core.ErrUnavailable (no server could be reached, or it did not answer in
+// time). With opts.Lazy it contacts nothing and creates the indexes in the
+// background once the server answers. The client stays the caller's: Close
+// does not disconnect it.
 func New(ctx context.Context, client *mongo.Client, opts *Options) (*Store, error) {
-	return newStore(ctx, client, opts, time.Now)
+	return newStore(ctx, client, opts, time.Now, "")
 }
 
-// newStore is New with the store's clock, which tests replace.
-func newStore(ctx context.Context, client *mongo.Client, opts *Options, now func() time.Time) (*Store, error) {
+// newStore is New with the store's clock, which tests replace, and a
+// description of the servers for error messages.
+func newStore(ctx context.Context, client *mongo.Client, opts *Options, now func() time.Time, where string) (*Store, error) {
 	if client == nil {
-		return nil, errors.New("mongostore: New: nil client")
+		return nil, core.InvalidConfig(errors.New("mongostore: New: nil client"))
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("mongostore: New: %w", err)
+		return nil, core.Unavailable(fmt.Errorf("mongostore: New: %w", err))
 	}
 	cfg, err := resolve(opts)
 	if err != nil {
-		return nil, err
+		return nil, core.InvalidConfig(err)
 	}
 	db := client.Database(cfg.Database)
 	s := &Store{
@@ -211,16 +232,115 @@ func newStore(ctx context.Context, client *mongo.Client, opts *Options, now func
 		streamTimeout: cfg.StreamTimeout,
 		now:           now,
 		logger:        slog.Default(),
+		where:         where,
 	}
-	if err := s.createIndexes(ctx); err != nil {
-		return nil, err
+	if !cfg.Lazy {
+		if err := s.open(ctx); err != nil {
+			return nil, err
+		}
 	}
 	s.life, s.cancelLife = context.WithCancel(context.WithoutCancel(ctx))
+	if cfg.Lazy {
+		s.sweeper.Add(1)
+		go s.indexLoop()
+	}
 	if cfg.SweepInterval > 0 {
 		s.sweeper.Add(1)
 		go s.sweepLoop(cfg.SweepInterval)
 	}
 	return s, nil
+}
+
+// open checks the server and creates the indexes, each bounded by
+// core.OpenContext.
+func (s *Store) open(ctx context.Context) error {
+	pctx, cancel := core.OpenContext(ctx)
+	err := s.client.Ping(pctx, readpref.Primary())
+	if err != nil {
+		err = s.openErr(pctx, "checking the server", err)
+	}
+	cancel()
+	if err != nil {
+		return err
+	}
+	ictx, cancel := core.OpenContext(ctx)
+	defer cancel()
+	if err := s.createIndexes(ictx); err != nil {
+		return s.openErr(ictx, "creating indexes", err)
+	}
+	return nil
+}
+
+// openErr wraps an error of open once, naming the servers, and classifies
+// it: no server reached in time is unavailable; a server that refused the
+// credentials or a command is a configuration error.
+func (s *Store) openErr(ctx context.Context, what string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w (%w)", cerr, err)
+	}
+	where := ""
+	if s.where != "" {
+		where = " at " + s.where
+	}
+	err = fmt.Errorf("mongostore: %s%s: %w", what, where, trimmed(err))
+	var (
+		ae  *auth.Error
+		sse topology.ServerSelectionError
+	)
+	switch {
+	case errors.As(err, &ae):
+		return core.InvalidConfig(err)
+	case ctx.Err() != nil, mongo.IsTimeout(err), mongo.IsNetworkError(err), errors.As(err, &sse):
+		return core.Unavailable(err)
+	}
+	return core.InvalidConfig(err)
+}
+
+// trimmed returns err, or for a driver error whose message starts with a
+// space (the driver's errors without a name do) err with that space
+// dropped from its message, errors.Is and errors.As still reaching it.
+func trimmed(err error) error {
+	if err == nil || !strings.HasPrefix(err.Error(), " ") {
+		return err
+	}
+	return trimmedError{err}
+}
+
+type trimmedError struct{ err error }
+
+func (e trimmedError) Error() string { return strings.TrimLeft(e.err.Error(), " ") }
+func (e trimmedError) Unwrap() error { return e.err }
+
+// indexLoop creates the indexes of a store opened lazily, retrying with a
+// growing pause (up to a minute) until the server answers or Close.
+func (s *Store) indexLoop() {
+	defer s.sweeper.Done()
+	pause := time.Second
+	for {
+		ctx, cancel := core.OpenContext(s.life)
+		err := s.createIndexes(ctx)
+		cancel()
+		if err == nil || s.life.Err() != nil {
+			return
+		}
+		var ce mongo.CommandError
+		if errors.As(err, &ce) {
+			// The server answered and refused: trying again will not help.
+			s.logger.LogAttrs(s.life, slog.LevelWarn, "mongostore: creating indexes failed; the store works without them, more slowly",
+				slog.String("collection", s.collection), slog.Any("error", err))
+			return
+		}
+		s.logger.LogAttrs(s.life, slog.LevelDebug, "mongostore: creating indexes; retrying",
+			slog.String("collection", s.collection), slog.Duration("pause", pause), slog.Any("error", err))
+		t := time.NewTimer(pause)
+		select {
+		case <-s.life.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		pause = min(2*pause, time.Minute)
+	}
 }
 
 // resolve validates opts and applies the defaults.
@@ -269,23 +389,25 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		Options: options.Index().SetExpireAfterSeconds(0),
 	}
 	_, err := s.entries.Indexes().CreateOne(ctx, ttl)
+	var ce mongo.CommandError
 	switch {
 	case err == nil:
-		s.nativeTTL = true
-	case ctx.Err() != nil:
-		return fmt.Errorf("mongostore: creating indexes: %w", ctx.Err())
+		s.nativeTTL.Store(true)
+	case !errors.As(err, &ce):
+		// Not the server's answer (a network error, a timeout): nothing is
+		// known about TTL indexes.
+		return fmt.Errorf("the TTL index on %s.%s: %w", s.collection, fExpires, err)
 	default:
-		// No TTL index (FerretDB answers NotImplemented; a server may also
-		// hold a conflicting index on the field): the store filters on
-		// expires in Get and the sweeper deletes what expired, helped by a
-		// plain index.
-		var ce mongo.CommandError
-		if !errors.As(err, &ce) || ce.Code != codeNotImplemented {
+		// The server refused a TTL index (FerretDB answers NotImplemented;
+		// a server may also hold a conflicting index on the field): the
+		// store filters on expires in Get and the sweeper deletes what
+		// expired, helped by a plain index.
+		if ce.Code != codeNotImplemented {
 			s.logger.LogAttrs(ctx, slog.LevelInfo, "mongostore: no TTL index; expired entries are swept instead",
 				slog.String("collection", s.collection), slog.Any("error", err))
 		}
 		if _, err := s.entries.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: fExpires, Value: 1}}}); err != nil {
-			return fmt.Errorf("mongostore: creating the index on %s.%s: %w", s.collection, fExpires, err)
+			return fmt.Errorf("the index on %s.%s: %w", s.collection, fExpires, err)
 		}
 	}
 	// The GridFS indexes: chunks by file and position (what every GridFS
@@ -294,18 +416,18 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		Keys:    bson.D{{Key: "files_id", Value: 1}, {Key: "n", Value: 1}},
 		Options: options.Index().SetUnique(true),
 	}); err != nil {
-		return fmt.Errorf("mongostore: creating the index of %s.chunks: %w", s.bucket, err)
+		return fmt.Errorf("the index of %s.chunks: %w", s.bucket, err)
 	}
 	if _, err := s.files.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: "metadata.expires", Value: 1}},
 	}); err != nil {
-		return fmt.Errorf("mongostore: creating the index of %s.files: %w", s.bucket, err)
+		return fmt.Errorf("the index of %s.files: %w", s.bucket, err)
 	}
 	// The sweep finds documents that hold only a stream, and the document
 	// that refers to a GridFS file.
 	for _, field := range []string{fPending, fStream + "." + fStreamFile} {
 		if _, err := s.entries.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: field, Value: 1}}}); err != nil {
-			return fmt.Errorf("mongostore: creating the index on %s.%s: %w", s.collection, field, err)
+			return fmt.Errorf("the index on %s.%s: %w", s.collection, field, err)
 		}
 	}
 	return nil
@@ -323,7 +445,7 @@ func (s *Store) GridFS() string { return s.bucket }
 // NativeTTL reports whether the server accepted a TTL index on the entries'
 // deletion time, so that it removes expired entries itself. Either way Get
 // never returns an expired entry.
-func (s *Store) NativeTTL() bool { return s.nativeTTL }
+func (s *Store) NativeTTL() bool { return s.nativeTTL.Load() }
 
 // docID is the _id of key's document: the key itself when it is valid
 // UTF-8 (readable in Mongo tools), its bytes as BSON binary otherwise (BSON
@@ -385,6 +507,7 @@ func (s *Store) check(ctx context.Context, op, key string) error {
 
 // opError wraps a backend error once with the operation and key.
 func opError(op, key string, err error) error {
+	err = trimmed(err)
 	if key == "" {
 		return fmt.Errorf("mongostore: %s: %w", op, err)
 	}

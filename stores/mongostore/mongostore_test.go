@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -313,6 +314,9 @@ func TestOpenStoreErrors(t *testing.T) {
 		{"mongodb://127.0.0.1:1/?collection=a$b", "invalid Collection"},
 		{"mongodb://127.0.0.1:1/?database=a.b", "invalid Database"},
 		{"mongodb://127.0.0.1:1/#frag", "fragment"},
+		{"mongodb://127.0.0.1:1/?lazy=soon", "lazy"},
+		{"mongodb://127.0.0.1:1/?bogus=1", `"mongodb://127.0.0.1:1/?bogus=1"`},
+		{"mongodb://127.0.0.1:1/?maxPoolSize=many", "maxPoolSize"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.dsn, func(t *testing.T) {
@@ -326,20 +330,23 @@ func TestOpenStoreErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "mongostore: ") {
 				t.Errorf("OpenStore(%q) = %v; want a mongostore error mentioning %q", tc.dsn, err, tc.want)
 			}
+			if !errors.Is(err, core.ErrInvalidConfig) {
+				t.Errorf("OpenStore(%q) = %v; want an error wrapping core.ErrInvalidConfig", tc.dsn, err)
+			}
 		})
 	}
 	t.Run("cancelled context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		if _, err := core.OpenStore(ctx, "mongodb://127.0.0.1:1/"); !errors.Is(err, context.Canceled) {
-			t.Errorf("OpenStore with a cancelled context = %v, want context.Canceled", err)
+		if _, err := core.OpenStore(ctx, "mongodb://127.0.0.1:1/"); !errors.Is(err, context.Canceled) || !errors.Is(err, core.ErrUnavailable) {
+			t.Errorf("OpenStore with a cancelled context = %v, want context.Canceled and core.ErrUnavailable", err)
 		}
 	})
 }
 
 func TestNewErrors(t *testing.T) {
-	if _, err := mongostore.New(t.Context(), nil, nil); err == nil {
-		t.Error("New with a nil client succeeded")
+	if _, err := mongostore.New(t.Context(), nil, nil); !errors.Is(err, core.ErrInvalidConfig) {
+		t.Errorf("New with a nil client = %v, want an error wrapping core.ErrInvalidConfig", err)
 	}
 	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1/"))
 	if err != nil {
@@ -354,9 +361,114 @@ func TestNewErrors(t *testing.T) {
 		{ChunkSize: 64 << 20},
 	} {
 		t.Run(fmt.Sprintf("%+v", *opts), func(t *testing.T) {
-			if _, err := mongostore.New(t.Context(), client, opts); err == nil || !strings.HasPrefix(err.Error(), "mongostore: ") {
-				t.Errorf("New(%+v) = %v, want a mongostore error", *opts, err)
+			if _, err := mongostore.New(t.Context(), client, opts); err == nil || !strings.HasPrefix(err.Error(), "mongostore: ") || !errors.Is(err, core.ErrInvalidConfig) {
+				t.Errorf("New(%+v) = %v, want a mongostore error wrapping core.ErrInvalidConfig", *opts, err)
 			}
 		})
 	}
+}
+
+// logRecorder collects the messages logged through slog.Default while a
+// test runs.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, rec.Message)
+	r.mu.Unlock()
+	return nil
+}
+func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *logRecorder) WithGroup(string) slog.Handler      { return r }
+
+func recordLogs(t *testing.T) *logRecorder {
+	r := &logRecorder{}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(r))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	return r
+}
+
+// TestOpenChecksServer: OpenStore and New check the server within a short
+// bound, and their errors name the address and say it is unavailable,
+// without a misleading log line about TTL indexes; lazy=true opens without
+// a server.
+func TestOpenChecksServer(t *testing.T) {
+	closed := conformance.ClosedAddr(t)
+	hanging := conformance.HangingServer(t)
+	tests := []struct {
+		name    string
+		dsn     string
+		timeout time.Duration // 0: the default bound
+		want    []string
+	}{
+		{"nothing listens", "mongodb://" + closed + "/", 0, []string{"mongostore: checking the server at " + closed, "refused"}},
+		{"server never answers", "mongodb://" + hanging + "/", time.Second, []string{hanging, "deadline exceeded"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := recordLogs(t)
+			ctx := t.Context()
+			if tc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			}
+			start := time.Now()
+			st, err := core.OpenStore(ctx, tc.dsn)
+			if err == nil {
+				st.(*mongostore.Store).Close()
+				t.Fatalf("OpenStore(%q) succeeded, want an error", tc.dsn)
+			}
+			if d := time.Since(start); d > core.DefaultOpenTimeout+2*time.Second {
+				t.Errorf("OpenStore took %v, want at most about %v", d, core.DefaultOpenTimeout)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q, want it to contain %q", err, w)
+				}
+			}
+			if !errors.Is(err, core.ErrUnavailable) {
+				t.Errorf("error %q, want one wrapping core.ErrUnavailable", err)
+			}
+			logs.mu.Lock()
+			defer logs.mu.Unlock()
+			if len(logs.msgs) > 0 {
+				t.Errorf("OpenStore logged %q, want nothing (the error says it all)", logs.msgs)
+			}
+		})
+	}
+	t.Run("lazy", func(t *testing.T) {
+		st, err := core.OpenStore(t.Context(), "mongodb://"+closed+"/?lazy=true&serverSelectionTimeoutMS=200")
+		if err != nil {
+			t.Fatalf("OpenStore with lazy=true: %v", err)
+		}
+		defer st.(*mongostore.Store).Close()
+		if _, err := st.Get(t.Context(), "k"); err == nil || errors.Is(err, core.ErrNotFound) {
+			t.Errorf("Get on a lazy store without a server = %v, want the connection error", err)
+		}
+	})
+	t.Run("New", func(t *testing.T) {
+		client, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + closed + "/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Disconnect(context.Background())
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		if _, err := mongostore.New(ctx, client, nil); !errors.Is(err, core.ErrUnavailable) || !strings.Contains(err.Error(), closed) {
+			t.Errorf("New over an unreachable server = %v, want ErrUnavailable naming %s", err, closed)
+		}
+		st, err := mongostore.New(t.Context(), client, &mongostore.Options{Lazy: true})
+		if err != nil {
+			t.Fatalf("New with Lazy over an unreachable server = %v, want nil", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
 }

@@ -50,7 +50,7 @@ func newClockedStore(t *testing.T, opts Options) (*Store, *clock) {
 	opts.Database = "hoard_test"
 	opts.Collection = "t_" + hex.EncodeToString(b[:])
 	c := &clock{t: time.Now()}
-	st, err := newStore(t.Context(), client, &opts, c.now)
+	st, err := newStore(t.Context(), client, &opts, c.now, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,4 +297,28 @@ func TestTTLIndex(t *testing.T) {
 		t.Errorf("no index on %s", fExpires)
 	}
 	t.Logf("NativeTTL = %v", st.NativeTTL())
+}
+
+// TestLazyCreatesIndexes: a store opened lazily creates its indexes in the
+// background once the server answers.
+func TestLazyCreatesIndexes(t *testing.T) {
+	st, _ := newClockedStore(t, Options{SweepInterval: -1, Lazy: true})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := 0
+		cur, err := st.entries.Indexes().List(t.Context())
+		if err == nil {
+			for cur.Next(t.Context()) {
+				n++
+			}
+			cur.Close(t.Context())
+		}
+		if n >= 4 { // _id, expires, pending, stream.file
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d indexes on the entries after 20s (last error %v), want at least 4", n, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -16,6 +16,7 @@
 //	|---------------|---------------|---------|-------------------------------------------------|
 //	| KeyPrefix     | prefix        | hoard:  | prepended to every key: the store's namespace   |
 //	| ScanCount     | scan_count    | 1000    | SCAN COUNT hint and batch size of List and Clear |
+//	| Lazy          | lazy          | false   | open without checking the server                |
 //
 // # URLs
 //
@@ -26,14 +27,33 @@
 //	redis://user:password@cache.internal:6379/2?prefix=myapp:&scan_count=500
 //	rediss://cache.internal:6380/0?prefix=myapp:
 //
-// The path is the database number. prefix and scan_count configure the
-// store; every other parameter is one of go-redis's connection parameters
-// (dial_timeout, read_timeout, write_timeout, pool_size, max_retries,
-// protocol, client_name, skip_verify, ...; see redis.ParseURL), and any
-// parameter neither knows is an error, as is a fragment. The opener does not
-// contact the server, so a program starts even while Redis is down; the
-// client it makes belongs to the store, which closes it in Close. For
-// Sentinel, Cluster or a client you configure in code, use New.
+// The path is the database number. prefix, scan_count and lazy configure
+// the store; the others are go-redis's connection parameters (dial_timeout,
+// read_timeout, write_timeout, pool_size, max_retries, protocol,
+// client_name, skip_verify, ...; see redis.ParseURL). An unknown parameter
+// is an error that lists them all, as are a repeated parameter, a fragment
+// and a DSN without the two slashes (redis:host would reach localhost). The
+// client the opener makes belongs to the store, which closes it in Close.
+// For Sentinel, Cluster or a client you configure in code, use New.
+//
+// # Opening and errors
+//
+// New (and so core.OpenStore) checks the server with a PING before it
+// returns, within the caller's context, bounded by core.DefaultOpenTimeout
+// when it has no deadline. The PING makes go-redis dial, authenticate and
+// select the database, so an unreachable server, a database number the
+// server does not have, a wrong password, and TLS (rediss://) against a
+// plain server fail at once, with the address in the message:
+//
+//	redisstore: checking the server at 127.0.0.1:6379 (database 99): ERR DB index is out of range
+//
+// The errors of New and of the opener wrap core.ErrInvalidConfig for a DSN
+// or option that is wrong and for a server that answers with an error or
+// fails the TLS handshake's checks, and core.ErrUnavailable for a server
+// that cannot be reached or does not answer in time. A program that must
+// start while Redis is down sets Lazy (lazy=true): New then sends nothing,
+// operations fail until the server is back, and the cache fails open
+// meanwhile.
 //
 // # Layout in Redis
 //

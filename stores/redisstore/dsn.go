@@ -23,59 +23,31 @@ func init() {
 	core.RegisterStore(SchemeTLS, openURL)
 }
 
-// storeParams are the DSN parameters that configure the Store; every other
-// parameter goes to go-redis, which rejects the ones it does not know.
-var storeParams = []string{"prefix", "scan_count"}
+// storeParams are the DSN parameters that configure the Store, each
+// mirroring an Options field.
+var storeParams = []string{"lazy", "prefix", "scan_count"}
+
+// clientParams are the connection parameters redis.ParseURL understands (in
+// the go-redis version this module requires); they go to go-redis.
+var clientParams = []string{
+	"client_name", "conn_max_idle_time", "conn_max_lifetime", "conn_max_lifetime_jitter",
+	"db", "dial_timeout", "idle_timeout", "max_active_conns", "max_concurrent_dials",
+	"max_conn_age", "max_idle_conns", "max_retries", "max_retry_backoff", "min_idle_conns",
+	"min_retry_backoff", "pool_fifo", "pool_size", "pool_timeout", "protocol",
+	"read_timeout", "skip_verify", "write_timeout",
+}
 
 // openURL opens a Store from a redis:// or rediss:// DSN. The client it
 // makes is the store's: Close closes it.
-func openURL(_ context.Context, u *url.URL) (core.Store, error) {
-	if u.Scheme != Scheme && u.Scheme != SchemeTLS {
-		return nil, fmt.Errorf("redisstore: DSN scheme %q; want %s or %s", u.Scheme, Scheme, SchemeTLS)
-	}
-	if u.Fragment != "" {
-		return nil, fmt.Errorf("redisstore: DSN %s has a fragment", redacted(u))
-	}
-	q, err := url.ParseQuery(u.RawQuery)
+func openURL(ctx context.Context, u *url.URL) (core.Store, error) {
+	opts, ropts, err := parseURL(u)
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: DSN %s: %w", redacted(u), err)
-	}
-	var opts Options
-	for _, name := range storeParams {
-		vals, ok := q[name]
-		if !ok {
-			continue
-		}
-		delete(q, name)
-		if len(vals) != 1 {
-			return nil, fmt.Errorf("redisstore: DSN parameter %s given %d times", name, len(vals))
-		}
-		v := vals[0]
-		switch name {
-		case "prefix":
-			if v == "" {
-				return nil, fmt.Errorf("redisstore: DSN parameter prefix is empty (leave it out for the default %q)", DefaultKeyPrefix)
-			}
-			opts.KeyPrefix = v
-		case "scan_count":
-			n, err := strconv.Atoi(v)
-			if err != nil || n <= 0 {
-				return nil, fmt.Errorf("redisstore: DSN parameter scan_count=%q: want a positive integer", v)
-			}
-			opts.ScanCount = n
-		}
-	}
-	rest := *u
-	rest.RawQuery = q.Encode()
-	ropts, err := redis.ParseURL(rest.String())
-	if err != nil {
-		// go-redis's errors name the parameter, never the password.
-		return nil, fmt.Errorf("redisstore: DSN %s: %w", redacted(u), err)
+		return nil, core.InvalidConfig(err)
 	}
 	// The core's per-operation timeout works through the context.
 	ropts.ContextTimeoutEnabled = true
 	client := redis.NewClient(ropts)
-	s, err := New(client, &opts)
+	s, err := New(ctx, client, opts)
 	if err != nil {
 		client.Close()
 		return nil, err
@@ -84,5 +56,53 @@ func openURL(_ context.Context, u *url.URL) (core.Store, error) {
 	return s, nil
 }
 
-// redacted is u with its password, if any, replaced, for error messages.
-func redacted(u *url.URL) string { return u.Redacted() }
+// parseURL splits a DSN into the store's Options and go-redis's.
+func parseURL(u *url.URL) (*Options, *redis.Options, error) {
+	dsn := core.RedactDSN(u)
+	switch {
+	case u.Scheme != Scheme && u.Scheme != SchemeTLS:
+		return nil, nil, fmt.Errorf("redisstore: DSN %q: scheme %q; want %s or %s", dsn, u.Scheme, Scheme, SchemeTLS)
+	case u.Opaque != "":
+		// redis:127.0.0.1:6379 would otherwise reach localhost:6379.
+		return nil, nil, fmt.Errorf("redisstore: DSN %q: want %s://host:port/db (two slashes)", dsn, u.Scheme)
+	case u.Fragment != "":
+		return nil, nil, fmt.Errorf("redisstore: DSN %q: unexpected fragment %q", dsn, u.Fragment)
+	}
+	q, err := core.DSNParams(u, append(storeParams[:len(storeParams):len(storeParams)], clientParams...)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("redisstore: DSN %q: %w", dsn, err)
+	}
+	opts := &Options{}
+	rest := url.Values{}
+	for name, v := range q {
+		switch name {
+		case "prefix":
+			if v == "" {
+				return nil, nil, fmt.Errorf("redisstore: DSN %q: parameter prefix is empty (leave it out for the default %q)", dsn, DefaultKeyPrefix)
+			}
+			opts.KeyPrefix = v
+		case "scan_count":
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return nil, nil, fmt.Errorf("redisstore: DSN %q: parameter scan_count=%q: want a positive integer", dsn, v)
+			}
+			opts.ScanCount = n
+		case "lazy":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, nil, fmt.Errorf("redisstore: DSN %q: parameter lazy=%q: want true or false", dsn, v)
+			}
+			opts.Lazy = b
+		default:
+			rest.Set(name, v)
+		}
+	}
+	r := *u
+	r.RawQuery = rest.Encode()
+	ropts, err := redis.ParseURL(r.String())
+	if err != nil {
+		// go-redis's errors name the parameter, never the password.
+		return nil, nil, fmt.Errorf("redisstore: DSN %q: %w", dsn, err)
+	}
+	return opts, ropts, nil
+}

@@ -2,12 +2,15 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hoardhttp/hoard/conformance"
 	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/stores/redisstore"
 )
@@ -20,12 +23,14 @@ func TestOpenStoreDSN(t *testing.T) {
 		tls                      bool
 		readTimeout              time.Duration
 	}{
-		{dsn: "redis://127.0.0.1:6379/0", addr: "127.0.0.1:6379", prefix: "hoard:", scan: 1000},
-		{dsn: "redis://127.0.0.1", addr: "127.0.0.1:6379", prefix: "hoard:", scan: 1000},
-		{dsn: "redis://cache:6380/3?prefix=app:v1:", addr: "cache:6380", db: 3, prefix: "app:v1:", scan: 1000},
-		{dsn: "redis://u:p%40ss@cache:6379/2?prefix=%7Bhoard%7D:&scan_count=50&read_timeout=2s", addr: "cache:6379", user: "u", pass: "p@ss", db: 2, prefix: "{hoard}:", scan: 50, readTimeout: 2 * time.Second},
-		{dsn: "rediss://cache:6380/0?prefix=x", addr: "cache:6380", prefix: "x", scan: 1000, tls: true},
-		{dsn: "REDIS://cache/1", addr: "cache:6379", db: 1, prefix: "hoard:", scan: 1000},
+		// lazy=true: these servers do not exist, and OpenStore would
+		// check them.
+		{dsn: "redis://127.0.0.1:6379/0?lazy=true", addr: "127.0.0.1:6379", prefix: "hoard:", scan: 1000},
+		{dsn: "redis://127.0.0.1?lazy=1", addr: "127.0.0.1:6379", prefix: "hoard:", scan: 1000},
+		{dsn: "redis://cache:6380/3?prefix=app:v1:&lazy=true", addr: "cache:6380", db: 3, prefix: "app:v1:", scan: 1000},
+		{dsn: "redis://u:p%40ss@cache:6379/2?prefix=%7Bhoard%7D:&scan_count=50&read_timeout=2s&lazy=true", addr: "cache:6379", user: "u", pass: "p@ss", db: 2, prefix: "{hoard}:", scan: 50, readTimeout: 2 * time.Second},
+		{dsn: "rediss://cache:6380/0?prefix=x&lazy=true", addr: "cache:6380", prefix: "x", scan: 1000, tls: true},
+		{dsn: "REDIS://cache/1?lazy=true", addr: "cache:6379", db: 1, prefix: "hoard:", scan: 1000},
 	}
 	for _, tc := range tests {
 		t.Run(tc.dsn, func(t *testing.T) {
@@ -57,15 +62,20 @@ func TestOpenStoreDSN(t *testing.T) {
 
 func TestOpenStoreDSNErrors(t *testing.T) {
 	tests := []struct{ dsn, want string }{
-		{"redis://h/0?bogus=1", "bogus"},
+		{"redis://h/0?bogus=1", `unknown parameter "bogus" (supported: lazy, prefix, scan_count, client_name,`},
+		{"redis://h/0?bogus=1", `"redis://h/0?bogus=1"`},
 		{"redis://h/0?prefix=", "prefix is empty"},
 		{"redis://h/0?prefix=a&prefix=b", "prefix given 2 times"},
+		{"redis://h/0?pool_size=1&pool_size=2", "pool_size given 2 times"},
 		{"redis://h/0?scan_count=0", "scan_count"},
 		{"redis://h/0?scan_count=x", "scan_count"},
+		{"redis://h/0?lazy=maybe", "lazy"},
 		{"redis://h/0#frag", "fragment"},
 		{"redis://h/notadb", "notadb"},
 		{"redis://h/0?pool_size=many", "pool_size"},
 		{"redis://u:secret@h/0?bogus=1", "bogus"},
+		{"redis:127.0.0.1:6379", "two slashes"},
+		{"redis://?bogus=1", `"redis://?bogus=1"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.dsn, func(t *testing.T) {
@@ -78,6 +88,9 @@ func TestOpenStoreDSNErrors(t *testing.T) {
 			if !strings.HasPrefix(msg, "redisstore: ") || !strings.Contains(msg, tc.want) {
 				t.Errorf("error %q, want the prefix redisstore: and %q", msg, tc.want)
 			}
+			if !errors.Is(err, core.ErrInvalidConfig) {
+				t.Errorf("error %q, want one wrapping core.ErrInvalidConfig", msg)
+			}
 			if strings.Contains(msg, "secret") {
 				t.Errorf("error %q shows the password", msg)
 			}
@@ -87,7 +100,7 @@ func TestOpenStoreDSNErrors(t *testing.T) {
 
 // TestOpenStoreOwnsClient: a store opened from a DSN closes its client.
 func TestOpenStoreOwnsClient(t *testing.T) {
-	st, err := core.OpenStore(context.Background(), "redis://127.0.0.1:1/0")
+	st, err := core.OpenStore(context.Background(), "redis://127.0.0.1:1/0?lazy=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,4 +111,93 @@ func TestOpenStoreOwnsClient(t *testing.T) {
 	if err := rs.Client().Ping(context.Background()).Err(); err != redis.ErrClosed {
 		t.Errorf("Ping after Close = %v, want redis.ErrClosed", err)
 	}
+}
+
+// TestClientParamsAreGoRedis: every parameter the opener passes to go-redis
+// is one redis.ParseURL accepts.
+func TestClientParamsAreGoRedis(t *testing.T) {
+	for _, name := range redisstore.ClientParams() {
+		v := "1"
+		if name == "skip_verify" || name == "pool_fifo" {
+			v = "true"
+		}
+		if _, err := redis.ParseURL("rediss://h/0?" + name + "=" + v); err != nil {
+			t.Errorf("go-redis refuses %s=%s: %v", name, v, err)
+		}
+	}
+}
+
+// TestOpenChecksServer: OpenStore and New check the server, and their
+// errors say what is wrong (with the address) and of which kind; lazy=true
+// opens without a server.
+func TestOpenChecksServer(t *testing.T) {
+	closed := conformance.ClosedAddr(t)
+	hanging := conformance.HangingServer(t)
+	live := conformance.RequireService(t, envURL)
+	lu, err := url.Parse(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		dsn     string
+		timeout time.Duration // 0: the default bound
+		class   error
+		want    []string
+	}{
+		{"nothing listens", "redis://" + closed + "/0", 0, core.ErrUnavailable, []string{"redisstore: ", closed, "refused"}},
+		{"server never answers", "redis://" + hanging + "/0", 300 * time.Millisecond, core.ErrUnavailable, []string{hanging, "deadline exceeded"}},
+		{"database it does not have", "redis://" + lu.Host + "/999", 0, core.ErrInvalidConfig, []string{lu.Host, "database 999", "DB index is out of range"}},
+		{"TLS against a plain server", "rediss://" + lu.Host + "/0?skip_verify=true&dial_timeout=1s", 0, core.ErrUnavailable, []string{lu.Host, "TLS", "redis://"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			if tc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			}
+			start := time.Now()
+			st, err := core.OpenStore(ctx, tc.dsn)
+			if err == nil {
+				st.(*redisstore.Store).Close()
+				t.Fatalf("OpenStore(%q) succeeded, want an error", tc.dsn)
+			}
+			if d := time.Since(start); d > core.DefaultOpenTimeout+2*time.Second {
+				t.Errorf("OpenStore took %v, want at most about %v", d, core.DefaultOpenTimeout)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q, want it to contain %q", err, w)
+				}
+			}
+			switch {
+			case tc.class != nil && !errors.Is(err, tc.class):
+				t.Errorf("error %q, want one wrapping %v", err, tc.class)
+			case !errors.Is(err, core.ErrInvalidConfig) && !errors.Is(err, core.ErrUnavailable):
+				t.Errorf("error %q wraps neither core.ErrInvalidConfig nor core.ErrUnavailable", err)
+			}
+		})
+	}
+	t.Run("lazy", func(t *testing.T) {
+		st, err := core.OpenStore(t.Context(), "redis://"+closed+"/0?lazy=true")
+		if err != nil {
+			t.Fatalf("OpenStore with lazy=true: %v", err)
+		}
+		defer st.(*redisstore.Store).Close()
+		if _, err := st.Get(t.Context(), "k"); err == nil || errors.Is(err, core.ErrNotFound) {
+			t.Errorf("Get on a lazy store without a server = %v, want the connection error", err)
+		}
+	})
+	t.Run("New", func(t *testing.T) {
+		client := redis.NewClient(&redis.Options{Addr: closed})
+		defer client.Close()
+		if _, err := redisstore.New(t.Context(), client, nil); !errors.Is(err, core.ErrUnavailable) || !strings.Contains(err.Error(), closed) {
+			t.Errorf("New over an unreachable server = %v, want ErrUnavailable naming %s", err, closed)
+		}
+		if _, err := redisstore.New(t.Context(), client, &redisstore.Options{Lazy: true}); err != nil {
+			t.Errorf("New with Lazy over an unreachable server = %v, want nil", err)
+		}
+	})
 }

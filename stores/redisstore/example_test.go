@@ -22,7 +22,8 @@ func Example() {
 		ContextTimeoutEnabled: true,
 	})
 	defer client.Close()
-	store, err := redisstore.New(client, &redisstore.Options{KeyPrefix: "myapp:http:"})
+	// New checks the server with a PING, bounded by core.DefaultOpenTimeout.
+	store, err := redisstore.New(context.Background(), client, &redisstore.Options{KeyPrefix: "myapp:http:"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -44,10 +45,11 @@ func Example() {
 	fmt.Println(core.InfoOf(resp).FromCache)
 }
 
-// Opening the store from a DSN, as configuration files do. Nothing is sent
-// to the server until the store is used.
+// Opening the store from a DSN, as configuration files do. With lazy=true
+// nothing is sent to the server until the store is used, so the program
+// starts even while Redis is down; without it, OpenStore checks the server.
 func Example_openStore() {
-	st, err := core.OpenStore(context.Background(), "redis://127.0.0.1:6379/0?prefix=myapp:http:&scan_count=500")
+	st, err := core.OpenStore(context.Background(), "redis://127.0.0.1:6379/0?prefix=myapp:http:&scan_count=500&lazy=true")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -230,7 +230,7 @@ func TestFaultServerDownMidRun(t *testing.T) {
 func TestFaultHangingServerIsCutOff(t *testing.T) {
 	addr := conformance.HangingServer(t)
 	ctx := t.Context()
-	st, err := core.OpenStore(ctx, "redis://"+addr+"/0?prefix=hang:&read_timeout=30s&write_timeout=30s&dial_timeout=30s")
+	st, err := core.OpenStore(ctx, "redis://"+addr+"/0?prefix=hang:&read_timeout=30s&write_timeout=30s&dial_timeout=30s&lazy=true")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,14 @@ package redisstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +48,11 @@ type Options struct {
 	// DefaultScanCount; a negative value is an error.
 	// DSN parameter: scan_count.
 	ScanCount int
+	// Lazy makes New skip its check of the server (a PING), for programs
+	// that must start while Redis is down: until it is back, operations
+	// fail and the cache fails open.
+	// DSN parameter: lazy=true.
+	Lazy bool
 }
 
 // Store is a core.Store over a Redis server, Sentinel group or Cluster,
@@ -72,32 +81,117 @@ var (
 
 // New returns a Store that keeps its entries in client under the key prefix
 // of opts (nil means defaults). client may be a *redis.Client, a failover
-// (Sentinel) client, a *redis.ClusterClient or a *redis.Ring. New does not
-// contact the server: a server that is down makes operations fail (and the
-// cache fail open) until it is back.
+// (Sentinel) client, a *redis.ClusterClient or a *redis.Ring.
+//
+// Unless opts.Lazy is set, New checks the server with a PING within ctx
+// (bounded by core.DefaultOpenTimeout when ctx has no deadline), so that an
+// unreachable server, a database number it does not have, credentials it
+// refuses or TLS against a plain server fail here, with the address in the
+// message, rather than on every request. Its errors wrap
+// core.ErrInvalidConfig (invalid options; the server answered with an
+// error; a TLS handshake or certificate failure) or core.ErrUnavailable
+// (the server could not be reached, or did not answer in time). With Lazy,
+// New sends nothing, and a server that is down makes operations fail (and
+// the cache fail open) until it is back.
 //
 // The caller keeps ownership of client: Close does not close it. For the
 // core's per-operation timeout (core.WithStoreTimeout) to cut off a slow
 // server, create the client with ContextTimeoutEnabled set; without it
 // go-redis applies only its own ReadTimeout and WriteTimeout.
-func New(client redis.UniversalClient, opts *Options) (*Store, error) {
+func New(ctx context.Context, client redis.UniversalClient, opts *Options) (*Store, error) {
 	if client == nil {
-		return nil, errors.New("redisstore: New: nil client")
+		return nil, core.InvalidConfig(errors.New("redisstore: New: nil client"))
 	}
 	s := &Store{client: client, prefix: DefaultKeyPrefix, scanCount: DefaultScanCount}
+	lazy := false
 	if opts != nil {
 		if opts.KeyPrefix != "" {
 			s.prefix = opts.KeyPrefix
 		}
 		switch {
 		case opts.ScanCount < 0:
-			return nil, fmt.Errorf("redisstore: ScanCount is %d; want 0 (the default) or more", opts.ScanCount)
+			return nil, core.InvalidConfig(fmt.Errorf("redisstore: ScanCount is %d; want 0 (the default) or more", opts.ScanCount))
 		case opts.ScanCount > 0:
 			s.scanCount = opts.ScanCount
 		}
+		lazy = opts.Lazy
 	}
 	s.match = globEscape(s.prefix) + "*"
+	if !lazy {
+		if err := ping(ctx, client); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// ping checks the server with one PING (which makes go-redis dial,
+// authenticate and SELECT the database) and classifies its failure.
+func ping(ctx context.Context, client redis.UniversalClient) error {
+	ctx, cancel := core.OpenContext(ctx)
+	defer cancel()
+	err := client.Ping(ctx).Err()
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w (%w)", cerr, err)
+	}
+	hint := ""
+	var nerr net.Error
+	if usesTLS(client) && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &nerr) && nerr.Timeout()) {
+		hint = " (no answer to the TLS handshake: if the server does not speak TLS, use redis:// rather than rediss://)"
+	}
+	err = fmt.Errorf("redisstore: checking the server at %s: %w%s", addrOf(client), err, hint)
+	var (
+		reply   redis.Error
+		record  tls.RecordHeaderError
+		cert    *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+	)
+	switch {
+	case ctx.Err() != nil:
+		return core.Unavailable(err)
+	case errors.As(err, &reply), errors.As(err, &record), errors.As(err, &cert),
+		errors.As(err, &unknown), errors.As(err, &host):
+		// The server answered, and refused what it was asked (a database
+		// it does not have, credentials, TLS): retrying will not help.
+		return core.InvalidConfig(err)
+	}
+	return core.Unavailable(err)
+}
+
+// usesTLS reports whether client connects with TLS.
+func usesTLS(client redis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().TLSConfig != nil
+	case *redis.ClusterClient:
+		return c.Options().TLSConfig != nil
+	case *redis.Ring:
+		return c.Options().TLSConfig != nil
+	}
+	return false
+}
+
+// addrOf describes the servers of client for error messages.
+func addrOf(client redis.UniversalClient) string {
+	switch c := client.(type) {
+	case *redis.Client:
+		o := c.Options()
+		return fmt.Sprintf("%s (database %d)", o.Addr, o.DB)
+	case *redis.ClusterClient:
+		return "cluster " + strings.Join(c.Options().Addrs, ", ")
+	case *redis.Ring:
+		var addrs []string
+		for _, a := range c.Options().Addrs {
+			addrs = append(addrs, a)
+		}
+		slices.Sort(addrs)
+		return "ring " + strings.Join(addrs, ", ")
+	}
+	return fmt.Sprintf("%T", client)
 }
 
 // KeyPrefix reports the prefix of every key the store writes.

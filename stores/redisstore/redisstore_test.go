@@ -58,12 +58,12 @@ func testPrefixString() string {
 
 // dropPrefix deletes every key under prefix, for cleanups.
 func dropPrefix(client redis.UniversalClient, prefix string) error {
-	st, err := redisstore.New(client, &redisstore.Options{KeyPrefix: prefix})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := redisstore.New(ctx, client, &redisstore.Options{KeyPrefix: prefix, Lazy: true})
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	return st.Clear(ctx)
 }
 
@@ -72,7 +72,7 @@ func dropPrefix(client redis.UniversalClient, prefix string) error {
 func newTestStore(t testing.TB, client redis.UniversalClient) *redisstore.Store {
 	t.Helper()
 	prefix := testPrefix(t)
-	st, err := redisstore.New(client, &redisstore.Options{KeyPrefix: prefix})
+	st, err := redisstore.New(t.Context(), client, &redisstore.Options{KeyPrefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,12 +102,12 @@ func newHarness(_ context.Context, t *testing.T) (conformance.StoreHarness, erro
 	return &harness{client: redis.NewClient(opts)}, nil
 }
 
-func (h *harness) MakeStore(context.Context) (core.Store, error) {
+func (h *harness) MakeStore(ctx context.Context) (core.Store, error) {
 	prefix := testPrefixString()
 	h.mu.Lock()
 	h.prefixes = append(h.prefixes, prefix)
 	h.mu.Unlock()
-	return redisstore.New(h.client, &redisstore.Options{KeyPrefix: prefix})
+	return redisstore.New(ctx, h.client, &redisstore.Options{KeyPrefix: prefix})
 }
 
 func (h *harness) Capabilities() conformance.Capabilities {
@@ -264,7 +264,7 @@ func TestPrefixIsolation(t *testing.T) {
 	prefixes := []string{base + "a*", base + "ab", base + "a?", base + "a[b]", base + `a\`}
 	stores := make([]*redisstore.Store, len(prefixes))
 	for i, p := range prefixes {
-		st, err := redisstore.New(client, &redisstore.Options{KeyPrefix: p, ScanCount: 2})
+		st, err := redisstore.New(t.Context(), client, &redisstore.Options{KeyPrefix: p, ScanCount: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -401,8 +401,7 @@ func TestHitIsOneGET(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never contacted
-	t.Cleanup(func() { client.Close() })
+	client := testClient(t)
 	tests := []struct {
 		name       string
 		client     redis.UniversalClient
@@ -419,10 +418,13 @@ func TestNew(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := redisstore.New(tc.client, tc.opts)
+			st, err := redisstore.New(t.Context(), tc.client, tc.opts)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.HasPrefix(err.Error(), "redisstore: ") {
 					t.Fatalf("New = %v, want an error mentioning %q", err, tc.wantErr)
+				}
+				if !errors.Is(err, core.ErrInvalidConfig) {
+					t.Errorf("New = %v, want an error wrapping core.ErrInvalidConfig", err)
 				}
 				return
 			}

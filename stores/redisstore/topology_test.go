@@ -22,12 +22,12 @@ type clientHarness struct {
 	prefixes []string
 }
 
-func (h *clientHarness) MakeStore(context.Context) (core.Store, error) {
+func (h *clientHarness) MakeStore(ctx context.Context) (core.Store, error) {
 	prefix := testPrefixString()
 	h.mu.Lock()
 	h.prefixes = append(h.prefixes, prefix)
 	h.mu.Unlock()
-	return redisstore.New(h.client, &redisstore.Options{KeyPrefix: prefix, ScanCount: 7})
+	return redisstore.New(ctx, h.client, &redisstore.Options{KeyPrefix: prefix, ScanCount: 7})
 }
 
 func (h *clientHarness) Capabilities() conformance.Capabilities {

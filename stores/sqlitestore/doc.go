@@ -21,16 +21,33 @@
 // core.RegisterStore, so core.OpenStore accepts
 //
 //	sqlite:///var/cache/app/cache.db?max_bytes=1GiB&sweep_interval=1m
-//	sqlite:relative/dir/cache.db
-//	sqlite:///C:/cache/app.db
+//	sqlite:///C:/cache/app.db (on Windows)
 //	sqlite:///:memory:
 //	sqlite://:memory:
+//	sqlite::memory:
 //
-// max_bytes takes the sizes core.ParseSize understands ("1GiB", "500MB");
-// sweep_interval and busy_timeout take Go durations ("30s", "1m"), and
-// sweep_interval=off disables the background sweep. 0 means the default. A
-// host, user information, a fragment, a repeated parameter or any parameter
-// not listed above is an error.
+// The path must be absolute, as in every file-based DSN of hoard (file://
+// too): a relative one (sqlite:cache.db) would depend on the working
+// directory of whatever starts the program, and is an error. New takes a
+// relative Options.Path, resolved against the working directory when the
+// store opens. max_bytes takes the sizes core.ParseSize understands
+// ("1GiB", "500MB"); sweep_interval and busy_timeout take Go durations
+// ("30s", "1m"), and sweep_interval=off disables the background sweep. 0
+// means the default. A host, user information, a fragment, a repeated
+// parameter or any parameter not listed above is an error.
+//
+// # Opening and errors
+//
+// New (and so core.OpenStore) creates the missing directories of the file
+// (mode 0700, as filestore does), opens it and checks or creates its schema
+// before it returns. Its errors, and those of ParseDSN, wrap
+// core.ErrInvalidConfig for a DSN or option that is wrong and for a file
+// that cannot be this store's (a directory, permission denied, a file that
+// is not a hoard cache, a newer schema: *SchemaVersionError), and
+// core.ErrUnavailable when the file cannot be used now (another process
+// holds its lock beyond BusyTimeout, an I/O error, a full disk, a context
+// that ended). Errors of operations are prefixed "sqlitestore:" and carry
+// the operation and the key.
 //
 // # In memory
 //

@@ -2,9 +2,12 @@ package sqlitestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"time"
 
@@ -16,9 +19,9 @@ var dsnParams = []string{"max_bytes", "sweep_interval", "busy_timeout"}
 
 // openURL is the core.StoreOpener of the "sqlite" scheme.
 func openURL(ctx context.Context, u *url.URL) (core.Store, error) {
-	opts, err := ParseDSN(u.String())
+	opts, err := parseURL(u)
 	if err != nil {
-		return nil, err
+		return nil, core.InvalidConfig(err)
 	}
 	return New(ctx, opts)
 }
@@ -28,12 +31,29 @@ var windowsDrive = regexp.MustCompile(`^/[A-Za-z]:/`)
 
 // ParseDSN returns the Options a DSN describes (see the package
 // documentation for the forms and parameters), without opening anything.
+// Its errors wrap core.ErrInvalidConfig.
 func ParseDSN(dsn string) (*Options, error) {
+	opts, err := parseDSN(dsn)
+	return opts, core.InvalidConfig(err)
+}
+
+func parseDSN(dsn string) (*Options, error) {
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: DSN: %w", err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // without the DSN, which may hold a password
+		}
+		return nil, fmt.Errorf("sqlitestore: DSN does not parse: %w", err)
 	}
-	shown := u.Redacted()
+	return parseURL(u)
+}
+
+// parseURL is ParseDSN of a parsed DSN.
+func parseURL(u *url.URL) (*Options, error) {
+	var err error
+	shown := core.RedactDSN(u)
+	const want = "want sqlite:///absolute/path/cache.db (three slashes) or sqlite:///:memory:"
 	switch {
 	case !strings.EqualFold(u.Scheme, Scheme):
 		return nil, fmt.Errorf("sqlitestore: DSN %q: scheme %q, want %q", shown, u.Scheme, Scheme)
@@ -44,25 +64,33 @@ func ParseDSN(dsn string) (*Options, error) {
 	}
 	opts := &Options{}
 	switch {
-	case u.Opaque != "": // sqlite:relative/cache.db, sqlite::memory:
-		if opts.Path, err = url.PathUnescape(u.Opaque); err != nil {
+	case u.Opaque != "": // sqlite::memory:, or a relative path
+		p, err := url.PathUnescape(u.Opaque)
+		if err != nil {
 			return nil, fmt.Errorf("sqlitestore: DSN %q: %w", shown, err)
 		}
+		if p != Memory {
+			return nil, fmt.Errorf("sqlitestore: DSN %q: %q is a relative path, which would depend on the working directory; %s (New also takes a relative Options.Path)", shown, p, want)
+		}
+		opts.Path = Memory
 	case u.Host == Memory && u.Path == "": // sqlite://:memory:
 		opts.Path = Memory
 	case u.Host != "":
-		return nil, fmt.Errorf("sqlitestore: DSN %q: a SQLite store takes no host (got %q; for an absolute path write sqlite:///path)", shown, u.Host)
+		return nil, fmt.Errorf("sqlitestore: DSN %q: a SQLite store takes no host (got %q); %s", shown, u.Host, want)
 	case u.Path == "" || u.Path == "/":
-		return nil, fmt.Errorf("sqlitestore: DSN %q: no path (want sqlite:///path/to/cache.db or sqlite:///:memory:)", shown)
+		return nil, fmt.Errorf("sqlitestore: DSN %q: no path; %s", shown, want)
 	case u.Path == "/"+Memory: // sqlite:///:memory:
 		opts.Path = Memory
-	case windowsDrive.MatchString(u.Path): // sqlite:///C:/dir/cache.db
+	case runtime.GOOS == "windows" && windowsDrive.MatchString(u.Path): // sqlite:///C:/dir/cache.db
 		opts.Path = u.Path[1:]
 	default:
 		opts.Path = u.Path
 	}
 	if strings.HasSuffix(opts.Path, "/") {
 		return nil, fmt.Errorf("sqlitestore: DSN %q: the path %q names a directory, not a database file", shown, opts.Path)
+	}
+	if opts.Path != Memory && !filepath.IsAbs(filepath.FromSlash(opts.Path)) {
+		return nil, fmt.Errorf("sqlitestore: DSN %q: %q is a relative path; %s", shown, opts.Path, want)
 	}
 	q, err := core.DSNParams(u, dsnParams...)
 	if err != nil {

@@ -11,15 +11,18 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"iter"
 	"log/slog"
 	"math"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"modernc.org/sqlite"
@@ -132,9 +135,10 @@ func chunkSum(id, seq int64, data []byte) int64 {
 // in-memory database of at most DefaultMaxBytes. Each field is mirrored by a
 // DSN parameter (see the package documentation).
 type Options struct {
-	// Path is the database file, created if missing (its directory must
-	// exist). "" or Memory (":memory:") selects a private in-memory
-	// database that lives until Close.
+	// Path is the database file, created with its missing directories if
+	// needed; a relative path is resolved against the working directory.
+	// "" or Memory (":memory:") selects a private in-memory database that
+	// lives until Close.
 	// DSN: the path, as in sqlite:///var/cache/app.db or sqlite:///:memory:.
 	Path string
 	// MaxBytes bounds the sum of the sizes of the stored values and
@@ -217,7 +221,7 @@ func New(ctx context.Context, opts *Options) (*Store, error) {
 
 func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: open: %w", err)
+		return nil, core.Unavailable(fmt.Errorf("sqlitestore: open: %w", err))
 	}
 	var o Options
 	if opts != nil {
@@ -225,9 +229,9 @@ func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 	}
 	switch {
 	case o.MaxBytes < 0:
-		return nil, fmt.Errorf("sqlitestore: MaxBytes is %d; want 0 (the default) or more", o.MaxBytes)
+		return nil, core.InvalidConfig(fmt.Errorf("sqlitestore: MaxBytes is %d; want 0 (the default) or more", o.MaxBytes))
 	case o.BusyTimeout < 0:
-		return nil, fmt.Errorf("sqlitestore: BusyTimeout is %v; want 0 (the default) or more", o.BusyTimeout)
+		return nil, core.InvalidConfig(fmt.Errorf("sqlitestore: BusyTimeout is %v; want 0 (the default) or more", o.BusyTimeout))
 	}
 	s := &Store{
 		maxBytes:    o.MaxBytes,
@@ -254,10 +258,13 @@ func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 	}
 	writerDSN, readerDSN, err := s.dsns(o.Path)
 	if err != nil {
+		return nil, core.InvalidConfig(err)
+	}
+	if err := s.prepareDir(); err != nil {
 		return nil, err
 	}
 	if s.w, err = sql.Open("sqlite", writerDSN); err != nil {
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", s.name(), err)
+		return nil, core.InvalidConfig(fmt.Errorf("sqlitestore: open %s: %w", s.name(), err))
 	}
 	// One writer connection: writes of this process queue in database/sql
 	// instead of competing for SQLite's lock; other processes are kept
@@ -272,7 +279,7 @@ func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 	}
 	if s.r, err = sql.Open("sqlite", readerDSN); err != nil {
 		s.w.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w", s.name(), err)
+		return nil, core.InvalidConfig(fmt.Errorf("sqlitestore: open %s: %w", s.name(), err))
 	}
 	readers := max(4, runtime.GOMAXPROCS(0))
 	s.r.SetMaxOpenConns(readers)
@@ -346,15 +353,63 @@ func (s *Store) name() string {
 	return s.path
 }
 
-// openErr wraps an error of New once.
+// prepareDir creates the missing directories of the database file (mode
+// 0700, as filestore's), so that a new cache path works at once, and
+// refuses a path that names a directory, which SQLite would report as
+// "unable to open database file".
+func (s *Store) prepareDir() error {
+	if s.path == "" {
+		return nil
+	}
+	if fi, err := os.Stat(s.path); err == nil && fi.IsDir() {
+		return core.InvalidConfig(fmt.Errorf("sqlitestore: open %s: is a directory, not a database file", s.path))
+	}
+	dir := filepath.Dir(s.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return openClass(fmt.Errorf("sqlitestore: open %s: creating its directory: %w", s.path, err))
+	}
+	return nil
+}
+
+// openErr wraps an error of New once, and classifies it.
 func (s *Store) openErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
-		return fmt.Errorf("sqlitestore: open %s: %w", s.name(), cerr)
+		return core.Unavailable(fmt.Errorf("sqlitestore: open %s: %w", s.name(), cerr))
 	}
-	if strings.HasPrefix(err.Error(), "sqlitestore: ") {
-		return err
+	if !strings.HasPrefix(err.Error(), "sqlitestore: ") {
+		err = fmt.Errorf("sqlitestore: open %s: %w", s.name(), err)
 	}
-	return fmt.Errorf("sqlitestore: open %s: %w", s.name(), err)
+	return openClass(err)
+}
+
+// openClass classifies an error met while the store opens. The database
+// cannot be used right now (another process holds its lock beyond the busy
+// timeout, an I/O error, a full disk, a context that ended): unavailable.
+// Anything else (a path that cannot be a database, permission denied, a
+// file that is not a hoard cache or has a newer schema) will not go away by
+// itself: a configuration error.
+func openClass(err error) error {
+	if isBusy(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return core.Unavailable(err)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL:
+			return core.Unavailable(err)
+		}
+		return core.InvalidConfig(err)
+	}
+	for _, cfg := range []error{fs.ErrPermission, fs.ErrExist, syscall.ENOTDIR, syscall.EROFS, syscall.ENAMETOOLONG, syscall.ELOOP, syscall.EINVAL} {
+		if errors.Is(err, cfg) {
+			return core.InvalidConfig(err)
+		}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return core.Unavailable(err) // an I/O error of the file system
+	}
+	return core.InvalidConfig(err)
 }
 
 // Path reports the absolute path of the database file, or "" for an

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -62,6 +64,10 @@ func TestConformanceMemory(t *testing.T) {
 
 func TestNewOptions(t *testing.T) {
 	dir := t.TempDir()
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		opts     *sqlitestore.Options
@@ -77,8 +83,9 @@ func TestNewOptions(t *testing.T) {
 		{name: "all fields", opts: &sqlitestore.Options{Path: filepath.Join(dir, "b.db"), MaxBytes: 5000, SweepInterval: -1, BusyTimeout: time.Second}, wantMax: 5000, wantPath: filepath.Join(dir, "b.db")},
 		{name: "negative MaxBytes", opts: &sqlitestore.Options{MaxBytes: -1}, wantErr: "sqlitestore: MaxBytes"},
 		{name: "negative BusyTimeout", opts: &sqlitestore.Options{BusyTimeout: -time.Second}, wantErr: "sqlitestore: BusyTimeout"},
-		{name: "missing directory", opts: &sqlitestore.Options{Path: filepath.Join(dir, "no", "such", "dir", "c.db")}, wantErr: "sqlitestore: open"},
-		{name: "a directory", opts: &sqlitestore.Options{Path: dir}, wantErr: "sqlitestore: open"},
+		{name: "missing directories are created", opts: &sqlitestore.Options{Path: filepath.Join(dir, "no", "such", "dir", "c.db")}, wantMax: sqlitestore.DefaultMaxBytes, wantPath: filepath.Join(dir, "no", "such", "dir", "c.db")},
+		{name: "a directory", opts: &sqlitestore.Options{Path: dir}, wantErr: "is a directory"},
+		{name: "under a file", opts: &sqlitestore.Options{Path: filepath.Join(notDir, "c.db")}, wantErr: "not a directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,6 +97,9 @@ func TestNewOptions(t *testing.T) {
 				}
 				if !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("New error = %q, want it to contain %q", err, tc.wantErr)
+				}
+				if !errors.Is(err, core.ErrInvalidConfig) {
+					t.Errorf("New error = %q, want one wrapping core.ErrInvalidConfig", err)
 				}
 				return
 			}
@@ -111,14 +121,30 @@ func TestNewOptions(t *testing.T) {
 	}
 }
 
+// TestNewCreatesDirectory: New creates the missing directories of the
+// database file, as filestore creates its directory (mode 0700), instead of
+// failing with SQLite's "unable to open database file".
+func TestNewCreatesDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	s := open(t, &sqlitestore.Options{Path: filepath.Join(dir, "cache.db")})
+	set(t, s, "k", []byte("v"), core.Meta{})
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Errorf("New made %v, want a directory with mode 0700", fi.Mode())
+	}
+}
+
 func TestNewCancelledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := sqlitestore.New(ctx, &sqlitestore.Options{Path: dbPath(t)}); !errors.Is(err, context.Canceled) {
-		t.Errorf("New with a cancelled context: error = %v, want context.Canceled", err)
+	if _, err := sqlitestore.New(ctx, &sqlitestore.Options{Path: dbPath(t)}); !errors.Is(err, context.Canceled) || !errors.Is(err, core.ErrUnavailable) {
+		t.Errorf("New with a cancelled context: error = %v, want context.Canceled and core.ErrUnavailable", err)
 	}
-	if _, err := core.OpenStore(ctx, "sqlite:///:memory:"); !errors.Is(err, context.Canceled) {
-		t.Errorf("OpenStore with a cancelled context: error = %v, want context.Canceled", err)
+	if _, err := core.OpenStore(ctx, "sqlite:///:memory:"); !errors.Is(err, context.Canceled) || !errors.Is(err, core.ErrUnavailable) {
+		t.Errorf("OpenStore with a cancelled context: error = %v, want context.Canceled and core.ErrUnavailable", err)
 	}
 }
 
@@ -188,8 +214,8 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("New of a newer schema: error = %v, want %q", err, want)
 	}
-	if !errors.Is(err, sqlitestore.ErrNewerSchema) {
-		t.Errorf("error %v does not match ErrNewerSchema", err)
+	if !errors.Is(err, sqlitestore.ErrNewerSchema) || !errors.Is(err, core.ErrInvalidConfig) {
+		t.Errorf("error %v does not match ErrNewerSchema and core.ErrInvalidConfig", err)
 	}
 	var sve *sqlitestore.SchemaVersionError
 	if !errors.As(err, &sve) || sve.Found != 7 || sve.Supported != sqlitestore.SchemaVersion {
@@ -227,6 +253,9 @@ func TestForeignDatabaseIsRefused(t *testing.T) {
 			}
 			if !strings.HasPrefix(err.Error(), "sqlitestore: ") || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %q, want it to contain %q", err, tc.want)
+			}
+			if !errors.Is(err, core.ErrInvalidConfig) {
+				t.Errorf("error = %q, want one wrapping core.ErrInvalidConfig", err)
 			}
 		})
 	}
@@ -312,10 +341,14 @@ func TestOpenStore(t *testing.T) {
 		{name: "memory, two slashes", dsn: "sqlite://:memory:?max_bytes=10MB", want: sqlitestore.Options{Path: ":memory:", MaxBytes: 10e6}},
 		{name: "memory, opaque", dsn: "sqlite::memory:", want: sqlitestore.Options{Path: ":memory:"}},
 		{name: "upper-case scheme", dsn: "SQLITE:///:memory:", want: sqlitestore.Options{Path: ":memory:"}},
-		{name: "windows drive", dsn: "sqlite:///C:/cache/app.db", want: sqlitestore.Options{Path: "C:/cache/app.db"}},
-		{name: "relative path", dsn: "sqlite:rel/cache.db?max_bytes=1KiB", want: sqlitestore.Options{Path: "rel/cache.db", MaxBytes: 1024}},
+		{name: "windows drive", dsn: "sqlite:///C:/cache/app.db", want: sqlitestore.Options{Path: windowsDrivePath}},
+		{name: "missing directories", dsn: "sqlite://" + filepath.ToSlash(dir) + "/new/sub/cache.db", want: sqlitestore.Options{Path: filepath.Join(dir, "new", "sub", "cache.db")}},
 
-		{name: "no path", dsn: "sqlite://", wantErr: []string{"sqlitestore:", "no path"}},
+		{name: "relative path", dsn: "sqlite:rel/cache.db?max_bytes=1KiB", wantErr: []string{"sqlitestore:", `"sqlite:rel/cache.db?max_bytes=1KiB"`, "relative path", "sqlite:///absolute/path"}},
+		{name: "relative dot", dsn: "sqlite:./cache.db", wantErr: []string{"relative path"}},
+		{name: "relative, two slashes", dsn: "sqlite://cache.db", wantErr: []string{"sqlitestore:", "no host", `"cache.db"`}},
+
+		{name: "no path", dsn: "sqlite://", wantErr: []string{"sqlitestore:", `"sqlite://"`, "no path"}},
 		{name: "root", dsn: "sqlite:///", wantErr: []string{"sqlitestore:", "no path"}},
 		{name: "directory", dsn: "sqlite://" + dir + "/", wantErr: []string{"sqlitestore:", "directory"}},
 		{name: "host", dsn: "sqlite://localhost/tmp/x.db", wantErr: []string{"sqlitestore:", "no host", "localhost"}},
@@ -347,10 +380,16 @@ func TestOpenStore(t *testing.T) {
 				if strings.Contains(err.Error(), "secret") {
 					t.Errorf("error %q reveals the password", err)
 				}
+				if !errors.Is(err, core.ErrInvalidConfig) {
+					t.Errorf("ParseDSN(%q) error = %q, want one wrapping core.ErrInvalidConfig", tc.dsn, err)
+				}
 				// core.OpenStore gives the same error.
-				if st, err := core.OpenStore(t.Context(), tc.dsn); err == nil {
+				st, oerr := core.OpenStore(t.Context(), tc.dsn)
+				if oerr == nil {
 					st.(*sqlitestore.Store).Close()
 					t.Errorf("OpenStore(%q) succeeded", tc.dsn)
+				} else if oerr.Error() != err.Error() || !errors.Is(oerr, core.ErrInvalidConfig) {
+					t.Errorf("OpenStore(%q) error = %q, want ParseDSN's, wrapping core.ErrInvalidConfig", tc.dsn, oerr)
 				}
 				return
 			}
@@ -360,7 +399,7 @@ func TestOpenStore(t *testing.T) {
 			if *got != tc.want {
 				t.Errorf("ParseDSN(%q) = %+v, want %+v", tc.dsn, *got, tc.want)
 			}
-			if strings.HasPrefix(tc.want.Path, "C:") || strings.HasPrefix(tc.want.Path, "rel/") {
+			if tc.want.Path == windowsDrivePath {
 				return // not a path to create here
 			}
 			st, err := core.OpenStore(t.Context(), tc.dsn)
@@ -386,6 +425,15 @@ func TestOpenStore(t *testing.T) {
 		})
 	}
 }
+
+// windowsDrivePath is the path of sqlite:///C:/cache/app.db: a drive letter
+// on Windows, an absolute path elsewhere.
+var windowsDrivePath = func() string {
+	if runtime.GOOS == "windows" {
+		return "C:/cache/app.db"
+	}
+	return "/C:/cache/app.db"
+}()
 
 func TestRegisteredScheme(t *testing.T) {
 	for _, s := range core.RegisteredSchemes() {
