@@ -521,9 +521,9 @@ func (c *Cache) notModified(req *http.Request, e *Entry, key string, now time.Ti
 				break
 			}
 		}
-	} else if ims, err := http.ParseTime(req.Header.Get("If-Modified-Since")); err == nil {
-		lm, err := http.ParseTime(e.Header.Get("Last-Modified"))
-		if err != nil {
+	} else if ims, ok := rfc9111.ParseHTTPDate(req.Header.Get("If-Modified-Since"), now); ok {
+		lm, ok := rfc9111.LastModified(e.Header, now)
+		if !ok {
 			lm = rfc9111.DateOr(e.Header, e.ResponseTime)
 		}
 		match = !lm.After(ims)
@@ -549,7 +549,7 @@ func (c *Cache) notModified(req *http.Request, e *Entry, key string, now time.Ti
 // otherwise its weak validators (a weak entity tag, Last-Modified) must
 // correspond to the stored response's; otherwise, with no validator in the
 // 304, the stored response must have none either.
-func notModifiedSelects(stored, h http.Header) bool {
+func notModifiedSelects(stored, h http.Header, now time.Time) bool {
 	et, lm := h.Get("Etag"), h.Get("Last-Modified")
 	storedET := stored.Get("Etag")
 	switch {
@@ -559,16 +559,17 @@ func notModifiedSelects(stored, h http.Header) bool {
 		if et != "" && (storedET == "" || !weakEqual(et, storedET)) {
 			return false
 		}
-		return lm == "" || sameTime(lm, stored.Get("Last-Modified"))
+		return lm == "" || sameTime(lm, stored.Get("Last-Modified"), now)
 	}
 	return !hasValidator(stored)
 }
 
-// sameTime reports whether two HTTP-date field values name the same time.
-func sameTime(a, b string) bool {
-	ta, erra := http.ParseTime(a)
-	tb, errb := http.ParseTime(b)
-	if erra != nil || errb != nil {
+// sameTime reports whether two HTTP-date field values name the same time
+// (values that are not HTTP-dates only when they are identical).
+func sameTime(a, b string, now time.Time) bool {
+	ta, oka := rfc9111.ParseHTTPDate(a, now)
+	tb, okb := rfc9111.ParseHTTPDate(b, now)
+	if !oka || !okb {
 		return a == b
 	}
 	return ta.Equal(tb)

@@ -84,7 +84,7 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 		// also freshens it; the Cache-Status says so with fwd-status=304.
 		drain(resp)
 		resp.Body = http.NoBody
-		if !notModifiedSelects(l.entry.Header, resp.Header) {
+		if !notModifiedSelects(l.entry.Header, resp.Header, c.cfg.now()) {
 			c.markForwarded(req, resp, fwdStatus(l.fwd, 0, false, false), nil, "")
 			return resp, nil, "", false, nil
 		}
