@@ -14,12 +14,18 @@ var absentDirectives = rfc9111.Directives{
 	StaleWhileRevalidate: rfc9111.Absent, StaleIfError: rfc9111.Absent,
 }
 
-// respDirectives parses the response's Cache-Control when it is honoured.
+// respDirectives returns the directives that govern a response whose
+// header is h: none when Cache-Control is not honoured, otherwise those of
+// Cache-Control. A qualified no-cache or private that names a field the
+// stored response depends on counts as unqualified
+// (rfc9111.Directives.ProtectLists).
 func (c *Cache) respDirectives(h http.Header) rfc9111.Directives {
 	if !c.cfg.cacheControl {
 		return absentDirectives
 	}
-	return rfc9111.ParseDirectives(h)
+	d := rfc9111.ParseDirectives(h)
+	d.ProtectLists()
+	return d
 }
 
 // storable decides whether resp (to req) may be stored, apart from its body
@@ -151,9 +157,12 @@ var hopByHop = []string{
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Age",
 }
 
-// storedHeader copies h without the fields a cache must not store, nor the
-// fields listed in Connection.
-func storedHeader(h http.Header) http.Header {
+// storedHeader copies h without the fields a cache must not store (RFC 9111
+// §3.1): hop-by-hop fields and those listed in Connection, the Age and
+// Cache-Status the cache computes itself, and the fields the response's
+// directives cc keep out of storage (a qualified no-cache, and for a shared
+// cache a qualified private).
+func (c *Cache) storedHeader(h http.Header, cc rfc9111.Directives) http.Header {
 	out := h.Clone()
 	if out == nil {
 		out = make(http.Header)
@@ -166,6 +175,9 @@ func storedHeader(h http.Header) http.Header {
 	for _, k := range hopByHop {
 		delete(out, k)
 	}
+	for _, k := range cc.Unstored(c.cfg.shared) {
+		delete(out, k)
+	}
 	return out
 }
 
@@ -176,18 +188,22 @@ var noUpdate = map[string]bool{
 	"Content-Length": true, "Content-Encoding": true, "Transfer-Encoding": true, "Content-Range": true,
 }
 
-// mergeHeader updates stored with the fields of newer (RFC 9111 §3.2).
-func mergeHeader(stored, newer http.Header) http.Header {
+// mergeHeader updates stored with the fields of newer (RFC 9111 §3.2),
+// except the fields excepted from storage (§3.1) by newer's framing or by
+// the directives of the merged header.
+func (c *Cache) mergeHeader(stored, newer http.Header) http.Header {
 	out := stored.Clone()
 	if out == nil {
 		out = make(http.Header)
 	}
-	skip := storedHeader(newer)
-	for k, v := range skip {
+	for k, v := range c.storedHeader(newer, absentDirectives) {
 		if noUpdate[k] || k == "Cache-Status" {
 			continue
 		}
 		out[k] = v
+	}
+	for _, k := range c.respDirectives(out).Unstored(c.cfg.shared) {
+		delete(out, k)
 	}
 	return out
 }

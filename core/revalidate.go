@@ -120,7 +120,7 @@ func (c *Cache) freshen(ctx context.Context, req *http.Request, l *lookup, h htt
 	}
 	now := c.cfg.now()
 	ne := *old
-	ne.Header = mergeHeader(old.Header, h)
+	ne.Header = c.mergeHeader(old.Header, h)
 	ne.RequestTime = l.reqTime
 	if ne.RequestTime.IsZero() || ne.RequestTime.After(now) {
 		ne.RequestTime = now

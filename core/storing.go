@@ -75,7 +75,7 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 		URL:          c.requestURL(req),
 		Status:       resp.StatusCode,
 		Proto:        resp.Proto,
-		Header:       storedHeader(resp.Header),
+		Header:       c.storedHeader(resp.Header, cc),
 		Uncompressed: resp.Uncompressed,
 		RequestTime:  l.reqTime,
 		ResponseTime: now,

@@ -48,8 +48,50 @@ func HasFreshnessInfo(status int, h http.Header, d Directives, shared bool) bool
 		return true
 	case shared && d.SMaxAge != Absent:
 		return true
-	case !shared && d.Private:
+	case !shared && (d.Private || d.PrivateFields != ""):
 		return true
 	}
 	return HeuristicallyCacheable(status)
+}
+
+// dependedOn lists the fields a stored response depends on (RFC 9111 §3.2):
+// the ones that select it (Vary) and describe the stored content. They are
+// never removed from a stored response.
+var dependedOn = map[string]bool{
+	"Vary": true, "Content-Encoding": true, "Content-Length": true, "Content-Range": true,
+	"Transfer-Encoding": true, "Content-Type": true,
+}
+
+// ProtectLists makes a qualified no-cache or private whose list names a
+// field the stored response depends on (Vary, Content-Type, Content-Encoding,
+// Content-Length, Content-Range, Transfer-Encoding) unqualified: the cache
+// cannot store the response without such a field and still serve it
+// correctly, so it honours the directive as a whole, the more restrictive
+// reading.
+func (d *Directives) ProtectLists() {
+	for _, f := range FieldNames(d.NoCacheFields) {
+		if dependedOn[f] {
+			d.NoCache, d.NoCacheFields = true, ""
+			break
+		}
+	}
+	for _, f := range FieldNames(d.PrivateFields) {
+		if dependedOn[f] {
+			d.Private, d.PrivateFields = true, ""
+			break
+		}
+	}
+}
+
+// Unstored returns the header fields a cache must not store from a response
+// with directives d (RFC 9111 §3.1): those a qualified no-cache lists (a
+// cache may reuse the response only without them, §5.2.2.4), and for a
+// shared cache those a qualified private lists (§5.2.2.7). A private cache
+// may store the fields a qualified private lists.
+func (d Directives) Unstored(shared bool) []string {
+	out := FieldNames(d.NoCacheFields)
+	if shared {
+		out = append(out, FieldNames(d.PrivateFields)...)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package rfc9111
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 )
 
@@ -49,7 +50,8 @@ func TestStorable(t *testing.T) {
 		{name: "unknown status without must-understand", status: 299, want: ""},
 		{name: "private in private cache", status: 200, respCC: "private, max-age=60", want: ""},
 		{name: "private in shared cache", status: 200, respCC: "private, max-age=60", shared: true, want: "private"},
-		{name: "qualified private in shared cache", status: 200, respCC: `private="Set-Cookie"`, shared: true, want: "private"},
+		// §5.2.2.7: a shared cache may store the rest of the response.
+		{name: "qualified private in shared cache", status: 200, respCC: `private="Set-Cookie", max-age=60`, shared: true, want: ""},
 		{name: "authorization in private cache", status: 200, auth: true, want: ""},
 		{name: "authorization in shared cache", status: 200, auth: true, shared: true, want: "authorization"},
 		{name: "authorization with max-age in shared cache", status: 200, respCC: "max-age=60", auth: true, shared: true, want: "authorization"},
@@ -133,6 +135,39 @@ func TestHasFreshnessInfo(t *testing.T) {
 			if got := HasFreshnessInfo(tt.status, h, ParseDirectives(h), tt.shared); got != tt.want {
 				t.Errorf("HasFreshnessInfo(%d, %q, expires %v, shared %v): got %v, want %v",
 					tt.status, tt.respCC, tt.expires, tt.shared, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnstoredFields(t *testing.T) {
+	tests := []struct {
+		name    string
+		cc      string
+		shared  bool
+		want    []string
+		noCache bool
+		private bool
+	}{
+		{name: "none", cc: "max-age=60"},
+		{name: "no-cache list, private cache", cc: `no-cache="set-cookie, X-Foo"`, want: []string{"Set-Cookie", "X-Foo"}},
+		{name: "no-cache list, shared cache", cc: `no-cache="Set-Cookie"`, shared: true, want: []string{"Set-Cookie"}},
+		{name: "private list, private cache stores it", cc: `private="Set-Cookie"`},
+		{name: "private list, shared cache", cc: `private="Set-Cookie"`, shared: true, want: []string{"Set-Cookie"}},
+		{name: "both lists, shared cache", cc: `no-cache="A", private="B"`, shared: true, want: []string{"A", "B"}},
+		{name: "no-cache naming Vary is unqualified", cc: `no-cache="X, vary"`, noCache: true},
+		{name: "no-cache naming Content-Encoding is unqualified", cc: `no-cache="Content-Encoding"`, noCache: true},
+		{name: "private naming Content-Type is unqualified", cc: `private="content-type"`, shared: true, private: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := ParseDirectives(http.Header{"Cache-Control": {tc.cc}})
+			d.ProtectLists()
+			if got := d.Unstored(tc.shared); !slices.Equal(got, tc.want) {
+				t.Errorf("Unstored(%q, shared %v) = %q, want %q", tc.cc, tc.shared, got, tc.want)
+			}
+			if d.NoCache != tc.noCache || d.Private != tc.private {
+				t.Errorf("after ProtectLists: NoCache %v Private %v, want %v %v", d.NoCache, d.Private, tc.noCache, tc.private)
 			}
 		})
 	}
