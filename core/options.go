@@ -79,6 +79,7 @@ type config struct {
 	streamThreshold  int64
 	backgroundTO     time.Duration
 	collapseWait     time.Duration
+	targeted         []string // canonical names, most applicable first
 }
 
 func defaultConfig() config {
@@ -198,6 +199,35 @@ func WithURLExpireAfter(pattern string, d time.Duration) Option {
 // always used.
 func WithCacheControl(on bool) Option {
 	return optionFunc(func(c *config) error { c.cacheControl = on; return nil })
+}
+
+// WithTargetedCacheControl gives the cache a target list of targeted
+// cache-control fields (RFC 9213), most applicable first, for example
+// "CDN-Cache-Control". For each response, the first field of the list that
+// is present, non-empty and a valid Dictionary Structured Field replaces
+// Cache-Control and Expires in every decision the cache makes about it
+// (storing, freshness, revalidation, stale windows; RFC 9213 §2.2); a field
+// that does not parse is ignored as if absent, and a response with none of
+// them follows Cache-Control as usual. The fields are stored and passed on
+// unchanged. Nothing is targeted by default, in private and shared mode
+// alike: the fields address caches of a class (CDN-Cache-Control: CDNs
+// acting for the origin) that a client-side cache is not, and they can
+// grant more than Cache-Control does (storing what Cache-Control forbids
+// other caches to store), so only a cache deployed as such a class should
+// honour them. Calling it again replaces the list; no names turns it off.
+// It has no effect with WithCacheControl(false).
+func WithTargetedCacheControl(names ...string) Option {
+	return optionFunc(func(c *config) error {
+		out := make([]string, 0, len(names))
+		for _, n := range names {
+			if n == "" || strings.ContainsAny(n, " \t\r\n:") {
+				return fmt.Errorf("core: WithTargetedCacheControl: invalid field name %q", n)
+			}
+			out = append(out, http.CanonicalHeaderKey(n))
+		}
+		c.targeted = out
+		return nil
+	})
 }
 
 // WithAllowableCodes sets the status codes that may be stored (default 200).

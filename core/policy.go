@@ -15,15 +15,22 @@ var absentDirectives = rfc9111.Directives{
 }
 
 // respDirectives returns the directives that govern a response whose
-// header is h: none when Cache-Control is not honoured, otherwise those of
-// Cache-Control. A qualified no-cache or private that names a field the
-// stored response depends on counts as unqualified
+// header is h: none when Cache-Control is not honoured; otherwise those of
+// the first valid targeted field of WithTargetedCacheControl (RFC 9213
+// §2.2), else those of Cache-Control. A qualified no-cache or private that
+// names a field the stored response depends on counts as unqualified
 // (rfc9111.Directives.ProtectLists).
 func (c *Cache) respDirectives(h http.Header) rfc9111.Directives {
 	if !c.cfg.cacheControl {
 		return absentDirectives
 	}
-	d := rfc9111.ParseDirectives(h)
+	d, ok := rfc9111.Directives{}, false
+	if len(c.cfg.targeted) > 0 {
+		d, ok = rfc9111.ParseTargeted(h, c.cfg.targeted)
+	}
+	if !ok {
+		d = rfc9111.ParseDirectives(h)
+	}
 	d.ProtectLists()
 	return d
 }

@@ -16,7 +16,7 @@ const Absent = -1
 const maxDelta = 2147483648
 
 // Directives is a parsed Cache-Control field (RFC 9111 §5.2), request or
-// response. Names are
+// response, or a targeted field (RFC 9213, see ParseTargeted). Names are
 // matched case-insensitively (§5.2: "Cache directives are
 // case-insensitive") and arguments are accepted in token and quoted-string
 // form (§5.2). Delta-seconds fields hold Absent when the directive is
@@ -59,6 +59,10 @@ type Directives struct {
 	MustUnderstand  bool
 	OnlyIfCached    bool
 	NoTransform     bool
+
+	// Targeted is set when the directives come from a targeted field (RFC
+	// 9213 §2.2): the response's Expires is then ignored too.
+	Targeted bool
 }
 
 // none is Directives with nothing present.

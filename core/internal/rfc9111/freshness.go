@@ -25,7 +25,8 @@ func HeuristicallyCacheable(status int) bool {
 // heuristically cacheable statuses or responses marked public. explicit
 // reports whether the lifetime came from the response's own freshness
 // information rather than the heuristic. A max-age=0 is an explicit zero
-// lifetime, never "absent". An Expires that is invalid, or given more than
+// lifetime, never "absent". Directives from a targeted field (RFC 9213 §2.2)
+// make the cache ignore Expires. An Expires that is invalid, or given more than
 // once with different values, means already expired (§5.3).
 func Lifetime(h http.Header, d Directives, status int, shared bool, responseTime time.Time, heuristicCap time.Duration) (lifetime time.Duration, explicit bool) {
 	if shared && d.SMaxAge != Absent {
@@ -34,7 +35,7 @@ func Lifetime(h http.Header, d Directives, status int, shared bool, responseTime
 	if d.MaxAge != Absent {
 		return seconds(d.MaxAge), true
 	}
-	if exp, ok := h["Expires"]; ok {
+	if exp, ok := h["Expires"]; ok && !d.Targeted {
 		if len(exp) == 0 {
 			return 0, true
 		}

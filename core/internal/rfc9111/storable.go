@@ -44,7 +44,7 @@ func Storable(status int, req, resp Directives, reqHeader http.Header, shared bo
 // (private cache), or a heuristically cacheable status.
 func HasFreshnessInfo(status int, h http.Header, d Directives, shared bool) bool {
 	switch {
-	case d.Public, d.MaxAge != Absent, len(h["Expires"]) > 0:
+	case d.Public, d.MaxAge != Absent, len(h["Expires"]) > 0 && !d.Targeted:
 		return true
 	case shared && d.SMaxAge != Absent:
 		return true
