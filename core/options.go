@@ -58,7 +58,8 @@ type config struct {
 	hasExpireAfter   bool
 	urlRules         []urlRule
 	cacheControl     bool
-	codes            map[int]bool
+	codes            map[int]bool // the allowable codes: 200 by default
+	codesSet         bool         // WithAllowableCodes was given: codes restricts every response
 	methods          map[string]bool
 	alwaysRevalidate bool
 	ignored          []string
@@ -230,7 +231,22 @@ func WithTargetedCacheControl(names ...string) Option {
 	})
 }
 
-// WithAllowableCodes sets the status codes that may be stored (default 200).
+// WithAllowableCodes sets the status codes that may be stored, whatever the
+// response says (requests-cache allowable_codes).
+//
+// Unset, the allowable codes are 200, and with WithCacheControl(true) the
+// origin's word counts too (RFC 9111 §3): a response with explicit
+// freshness (max-age, s-maxage in a shared cache, Expires) or public may be
+// stored whatever its final status, among those the cache understands, and
+// a response with a heuristically cacheable status (200, 203, 204, 300,
+// 301, 308, 404, 405, 410, 414, 501; RFC 9110 §15.1) may get a heuristic
+// lifetime. Lifetimes the user configures without the origin's word
+// (WithExpireAfter, WithURLExpireAfter, ExpireAfter(ctx), NeverExpire, and
+// every lifetime with WithCacheControl(false)) apply to the allowable codes
+// only, so a transient 500 is never kept for the hour WithExpireAfter
+// gives a 200. Set, the codes restrict every response, Cache-Control or
+// not. A 206, 304, 412 or 416 is never stored (they answer Range or
+// precondition fields that are not part of the key): they pass through.
 func WithAllowableCodes(codes ...int) Option {
 	return optionFunc(func(c *config) error {
 		m := make(map[int]bool, len(codes))
@@ -240,7 +256,7 @@ func WithAllowableCodes(codes ...int) Option {
 			}
 			m[code] = true
 		}
-		c.codes = m
+		c.codes, c.codesSet = m, true
 		return nil
 	})
 }

@@ -43,7 +43,7 @@ func (c *Cache) storable(req *http.Request, resp *http.Response, l *lookup, cc r
 		return "read-only"
 	case !c.cfg.methods[l.method]:
 		return "method"
-	case !c.cfg.codes[resp.StatusCode]:
+	case !c.statusStorable(resp.StatusCode, resp.Header, cc):
 		return "status"
 	}
 	if c.cfg.cacheControl {
@@ -52,12 +52,12 @@ func (c *Cache) storable(req *http.Request, resp *http.Response, l *lookup, cc r
 		}
 		// §3: without explicit freshness, public/private or a heuristically
 		// cacheable status, only a lifetime the user configured allows it.
-		if !rfc9111.HasFreshnessInfo(resp.StatusCode, resp.Header, cc, c.cfg.shared) && !c.userLifetime(req, l.ro) {
+		if !rfc9111.HasFreshnessInfo(resp.StatusCode, resp.Header, cc, c.cfg.shared) && !c.userLifetime(req, l.ro, resp.StatusCode) {
 			return "no freshness information"
 		}
 	} else if l.reqCC.NoStore {
 		return "request no-store"
-	} else if resp.StatusCode == http.StatusNotModified || resp.StatusCode == http.StatusPartialContent {
+	} else if !rfc9111.CompleteForAnyRequest(resp.StatusCode) {
 		return "status"
 	}
 	if _, star := rfc9111.VaryNames(resp.Header); star {
@@ -69,9 +69,30 @@ func (c *Cache) storable(req *http.Request, resp *http.Response, l *lookup, cc r
 	return ""
 }
 
+// statusStorable applies the status rule of WithAllowableCodes: an
+// allowable code, or, with the default codes and Cache-Control honoured,
+// a status the origin's explicit freshness or public allows (among those
+// the cache understands) or a heuristically cacheable one (RFC 9111 §3,
+// §4.2.2).
+func (c *Cache) statusStorable(status int, h http.Header, cc rfc9111.Directives) bool {
+	switch {
+	case c.cfg.codes[status]:
+		return true
+	case c.cfg.codesSet || !c.cfg.cacheControl:
+		return false
+	case rfc9111.HeuristicallyCacheable(status):
+		return true
+	}
+	return rfc9111.Understood(status) && (cc.Public || rfc9111.ExplicitFreshness(h, cc, c.cfg.shared))
+}
+
 // userLifetime reports whether a configured lifetime (rows 2, 3 and 5 of the
-// lifetime table) applies to req.
-func (c *Cache) userLifetime(req *http.Request, ro reqOpts) bool {
+// lifetime table) applies to req and a response with status: configured
+// lifetimes apply to the allowable codes only.
+func (c *Cache) userLifetime(req *http.Request, ro reqOpts, status int) bool {
+	if !c.cfg.codes[status] {
+		return false
+	}
 	if ro.hasExpireAfter || c.cfg.hasExpireAfter {
 		return true
 	}
@@ -96,19 +117,21 @@ func (c *Cache) applyPolicy(req *http.Request, e *Entry, cc rfc9111.Directives, 
 		}
 	}
 	rfc := func(lt time.Duration) { e.Expires = respTime.Add(lt - e.InitialAge) }
+	// Lifetimes the user configured apply to the allowable codes only.
+	configured := c.cfg.codes[e.Status]
 	switch lt, explicit := rfc9111.Lifetime(e.Header, cc, e.Status, c.cfg.shared, respTime, c.cfg.heuristicCap); {
-	case ro.hasExpireAfter:
+	case configured && ro.hasExpireAfter:
 		user(ro.expireAfter)
-	case c.urlRule(req, user):
+	case configured && c.urlRule(req, user):
 	case c.cfg.cacheControl && explicit:
 		rfc(lt)
 	case c.cfg.cacheControl && cc.Immutable:
 		e.Expires = time.Time{}
-	case c.cfg.hasExpireAfter:
+	case configured && c.cfg.hasExpireAfter:
 		user(c.cfg.expireAfter)
 	case c.cfg.cacheControl && lt > 0:
 		rfc(lt)
-	case !c.cfg.cacheControl:
+	case configured && !c.cfg.cacheControl:
 		e.Expires = time.Time{}
 	default:
 		e.Expires = respTime // no usable lifetime: stale at once

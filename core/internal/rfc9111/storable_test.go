@@ -31,6 +31,10 @@ func TestStorable(t *testing.T) {
 		{name: "103 not final", status: 103, want: "status"},
 		{name: "206 not storable", status: 206, respCC: "max-age=60", want: "status"},
 		{name: "304 not storable", status: 304, respCC: "max-age=60", want: "status"},
+		{name: "412 not storable", status: 412, respCC: "max-age=60", want: "status"},
+		{name: "416 not storable", status: 416, respCC: "max-age=60", want: "status"},
+		{name: "404 with max-age", status: 404, respCC: "max-age=60", want: ""},
+		{name: "500 with max-age", status: 500, respCC: "max-age=60", want: ""},
 		{name: "206 with must-understand not storable", status: 206, respCC: "must-understand, no-store", want: "status"},
 		{name: "404 storable", status: 404, want: ""},
 		{name: "500 storable by protocol", status: 500, want: ""},
@@ -170,5 +174,26 @@ func TestUnstoredFields(t *testing.T) {
 				t.Errorf("after ProtectLists: NoCache %v Private %v, want %v %v", d.NoCache, d.Private, tc.noCache, tc.private)
 			}
 		})
+	}
+}
+
+func TestExplicitFreshness(t *testing.T) {
+	tests := []struct {
+		name   string
+		h      http.Header
+		shared bool
+		want   bool
+	}{
+		{"none", http.Header{}, false, false},
+		{"max-age", ccHeader("max-age=0"), false, true},
+		{"s-maxage, private cache", ccHeader("s-maxage=60"), false, false},
+		{"s-maxage, shared cache", ccHeader("s-maxage=60"), true, true},
+		{"Expires", http.Header{"Expires": {"0"}}, false, true},
+		{"public is not explicit freshness", ccHeader("public"), false, false},
+	}
+	for _, tc := range tests {
+		if got := ExplicitFreshness(tc.h, ParseDirectives(tc.h), tc.shared); got != tc.want {
+			t.Errorf("%s: ExplicitFreshness = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
