@@ -116,12 +116,22 @@
 // caller.
 // Boolean settings combine with their per-request forms by OR.
 //
-// A caller's own conditional request (If-None-Match, If-Modified-Since) is
-// answered from a fresh stored response (a 304 when its validators match,
-// RFC 9111 §4.3.2). When the stored response must be revalidated, the
-// caller's request is forwarded with its own validators: the origin's 304
-// goes to the caller and, when it selects the stored response (§4.3.4),
-// freshens it; a full response replaces it (§4.3.3).
+// A caller's own conditional GET or HEAD (If-None-Match, If-Modified-Since)
+// is answered from a stored 200 the cache may use (fresh, or stale within
+// max-stale) with a 304 built from it when the conditions say the caller's
+// copy is current (RFC 9111 §4.3.2; the 304 carries Cache-Control,
+// Content-Location, Date, ETag, Expires, Vary and Last-Modified, RFC 9110
+// §15.4.5). If-None-Match takes precedence and compares weakly, over a list
+// or "*"; If-Modified-Since is compared with Last-Modified, else Date, and
+// ignored unless it is one valid HTTP-date. If-Match, If-Unmodified-Since
+// and the preconditions of other methods only apply to an origin: the
+// request is forwarded as it is. When the stored response must be
+// revalidated, the caller's request is forwarded with its own validators:
+// the origin's 304 goes to the caller and, when it selects the stored
+// response (§4.3.4), freshens it; a full response replaces it (§4.3.3). A
+// 304 to the cache's own conditional request freshens the stored response
+// when it selects it (or has no validator at all); otherwise the response is
+// fetched again unconditionally.
 //
 // # Collapsing
 //
