@@ -133,6 +133,14 @@
 // when it selects it (or has no validator at all); otherwise the response is
 // fetched again unconditionally.
 //
+// Every non-error response to an unsafe method (any method but GET, HEAD,
+// OPTIONS and TRACE, unknown ones included, allowable or not, bypassed or
+// not) invalidates the target URI and same-origin Location and
+// Content-Location, every variant (RFC 9111 §4.4). A response to a POST
+// (not an allowable method) with explicit freshness and a Content-Location
+// equal to its target URI is stored as the response to a GET of that URI
+// (RFC 9110 §9.3.3): later GETs and HEADs are answered from it, POSTs never.
+//
 // # Collapsing
 //
 // Do collapses identical concurrent misses and revalidations into one origin

@@ -26,6 +26,11 @@ func (c *Cache) Store(ctx context.Context, req *http.Request, resp *http.Respons
 	}
 	if l.act == Bypass {
 		l.release(req)
+		if l.fwd == "method" {
+			if out, ok := c.storePOSTAsGET(ctx, req, resp, l.now); ok {
+				return out, nil
+			}
+		}
 		c.markForwarded(req, resp, bypassStatus(l), nil, "")
 		return resp, nil
 	}
