@@ -245,6 +245,13 @@ func testConditionalOriginOnly(t *testing.T, s *suite) {
 			e.expectHits(o, 2)
 			e.expect(e.get(o.URL+"/a"), 200, "v1", true)
 			e.expectHits(o, 2)
+			// With only-if-cached the origin may not be asked, and the
+			// cache cannot evaluate the precondition: 504.
+			res = e.get(o.URL+"/a", hdr, "Cache-Control: only-if-cached")
+			if res.Status != http.StatusGatewayTimeout {
+				t.Errorf("only-if-cached with %s: status %d, want 504", hdr, res.Status)
+			}
+			e.expectHits(o, 2)
 		})
 	}
 }

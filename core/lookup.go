@@ -399,7 +399,12 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 
 	withBody := l.method != http.MethodHead
 	switch {
-	case l.originIf && !onlyIfCached:
+	case l.originIf && onlyIfCached:
+		// Preconditions only the origin can evaluate, and the origin may
+		// not be asked (RFC 9111 §5.2.1.7).
+		l.act, l.resp = Hit, c.gatewayTimeout(req)
+		return nil
+	case l.originIf:
 		// Preconditions for the origin alone: forwarded below.
 	case fresh && !bounded && (!wantRevalidate || onlyIfCached):
 		return c.serveConditional(ctx, req, l, s, csHit, withBody)
