@@ -24,7 +24,8 @@
 // no-cache, no-store and only-if-cached; Vary with several variants per URL;
 // ETag / Last-Modified revalidation; stale-while-revalidate and stale-if-error
 // (RFC 5861); invalidation after unsafe methods (§4.4). WithShared switches to
-// shared-cache rules. Every response that went through the cache carries an
+// shared-cache rules; WithTargetedCacheControl makes targeted fields such as
+// CDN-Cache-Control (RFC 9213) replace Cache-Control. Every response that went through the cache carries an
 // RFC 9211 Cache-Status field ("hoard; hit", "hoard; fwd=miss; stored", ...);
 // InfoOf reads it back.
 //
