@@ -175,7 +175,13 @@ func setFields(unqualified *bool, fields *string, value string, hasValue bool) {
 // 9111 §5.2.2.4, §5.2.2.7) into canonical header names.
 func FieldNames(list string) []string {
 	var out []string
-	for _, n := range strings.Split(list, ",") {
+	for list != "" {
+		var n string
+		if i := strings.IndexByte(list, ','); i >= 0 {
+			n, list = list[:i], list[i+1:]
+		} else {
+			n, list = list, ""
+		}
 		if n = trimOWS(n); n != "" {
 			out = append(out, http.CanonicalHeaderKey(n))
 		}

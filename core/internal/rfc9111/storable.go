@@ -113,7 +113,7 @@ func (d *Directives) ProtectLists() {
 // may store the fields a qualified private lists.
 func (d Directives) Unstored(shared bool) []string {
 	out := FieldNames(d.NoCacheFields)
-	if shared {
+	if shared && d.PrivateFields != "" {
 		out = append(out, FieldNames(d.PrivateFields)...)
 	}
 	return out

@@ -197,3 +197,18 @@ func TestExplicitFreshness(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldListsDoNotAllocateWhenAbsent: every stored response pays for
+// ProtectLists and Unstored; without field lists they allocate nothing.
+func TestFieldListsDoNotAllocateWhenAbsent(t *testing.T) {
+	d := ParseDirectives(ccHeader("max-age=60, no-cache, private"))
+	allocs := testing.AllocsPerRun(100, func() {
+		d.ProtectLists()
+		if d.Unstored(true) != nil {
+			t.Fatal("fields")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("allocations: %v, want 0", allocs)
+	}
+}
