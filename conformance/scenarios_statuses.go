@@ -57,7 +57,7 @@ func bodyFor(status, n int) string {
 }
 
 func testStatusesExplicit(t *testing.T, s *suite) {
-	for _, status := range []int{201, 202, 203, 204, 300, 301, 302, 303, 307, 308, 400, 401, 403, 404, 405, 409, 410, 414, 429, 451, 500, 501, 502, 503, 504} {
+	for _, status := range []int{201, 202, 203, 204, 300, 301, 302, 303, 307, 308, 400, 403, 404, 405, 409, 410, 414, 429, 451, 500, 501, 502, 503, 504} {
 		for _, hdr := range [][]string{
 			{"Cache-Control", "max-age=60"},
 			{"Expires", "EXPIRES+1h"},
@@ -85,6 +85,19 @@ func testStatusesExplicit(t *testing.T, s *suite) {
 			if res := e.get(o.URL + "/a"); res.Info.FromCache != shared {
 				t.Errorf("shared %v: a 500 with s-maxage=60 from cache %v, want %v", shared, res.Info.FromCache, shared)
 			}
+		}
+	})
+	t.Run("401 and 407 answer credentials the key does not hold", func(t *testing.T) {
+		for _, status := range []int{401, 407} {
+			e := s.newEnv(t)
+			o := statusOrigin(e, status, "Cache-Control", "max-age=60, public")
+			e.get(o.URL + "/a")
+			e.expect(e.get(o.URL+"/a"), status, bodyFor(status, 2), false)
+			// Listed explicitly, they are stored.
+			e = s.newEnv(t, core.WithAllowableCodes(200, status))
+			o = statusOrigin(e, status, "Cache-Control", "max-age=60")
+			e.get(o.URL + "/a")
+			e.expect(e.get(o.URL+"/a"), status, bodyFor(status, 1), true)
 		}
 	})
 	t.Run("a status the cache does not understand", func(t *testing.T) {

@@ -59,7 +59,8 @@
 // not in WithAllowableMethods; the status is not allowed (with
 // WithAllowableCodes set, a status it does not list; unset, a status that is
 // not 200 and, with Cache-Control honoured, neither heuristically cacheable
-// nor covered by the response's explicit freshness or public); the status
+// nor covered by the response's explicit freshness or public, or is 401 or
+// 407, which answer credentials no key holds); the status
 // is 206, 304, 412 or 416 (they answer Range or precondition fields that are
 // not part of the key); the request has no-store; the response has no-store (with Cache-Control honoured;
 // must-understand with a known status overrides it); the response is

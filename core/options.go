@@ -237,7 +237,9 @@ func WithTargetedCacheControl(names ...string) Option {
 // Unset, the allowable codes are 200, and with WithCacheControl(true) the
 // origin's word counts too (RFC 9111 §3): a response with explicit
 // freshness (max-age, s-maxage in a shared cache, Expires) or public may be
-// stored whatever its final status, among those the cache understands, and
+// stored whatever its final status, among those the cache understands (but
+// for 401 and 407: they answer credentials that are never part of the
+// key), and
 // a response with a heuristically cacheable status (200, 203, 204, 300,
 // 301, 308, 404, 405, 410, 414, 501; RFC 9110 §15.1) may get a heuristic
 // lifetime. Lifetimes the user configures without the origin's word

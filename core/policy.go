@@ -73,12 +73,17 @@ func (c *Cache) storable(req *http.Request, resp *http.Response, l *lookup, cc r
 // allowable code, or, with the default codes and Cache-Control honoured,
 // a status the origin's explicit freshness or public allows (among those
 // the cache understands) or a heuristically cacheable one (RFC 9111 §3,
-// §4.2.2).
+// §4.2.2). 401 and 407 are left to an explicit WithAllowableCodes: they
+// answer the request's credentials, which no key holds (Authorization and
+// Proxy-Authorization are never part of it), so a stored one would answer
+// the same request sent with other credentials.
 func (c *Cache) statusStorable(status int, h http.Header, cc rfc9111.Directives) bool {
 	switch {
 	case c.cfg.codes[status]:
 		return true
 	case c.cfg.codesSet || !c.cfg.cacheControl:
+		return false
+	case status == http.StatusUnauthorized || status == http.StatusProxyAuthRequired:
 		return false
 	case rfc9111.HeuristicallyCacheable(status):
 		return true
