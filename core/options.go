@@ -156,7 +156,8 @@ func WithCodec(codec Codec) Option {
 // (requests-cache expire_after): a duration, NeverExpire, ExpireImmediately or
 // DoNotCache. Unset, such responses follow RFC 9111 alone (heuristic
 // freshness from Last-Modified, otherwise not stored). With
-// WithCacheControl(false) it applies to every response.
+// WithCacheControl(false) it applies to every response. A lifetime applies
+// to responses of an allowable code only (see WithAllowableCodes).
 func WithExpireAfter(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if err := checkExpiration("WithExpireAfter", d); err != nil {
