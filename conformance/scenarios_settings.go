@@ -259,8 +259,16 @@ func testSettingsAllowableCodes(t *testing.T, s *suite) {
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprintf(w, "nf%d", n)
 	}
-	t.Run("Default200Only", func(t *testing.T) {
+	t.Run("DefaultFollowsTheOrigin", func(t *testing.T) {
+		// Unset, the origin's explicit freshness stores any status (RFC
+		// 9111 §3); see Statuses/ for the whole rule.
 		e := s.newEnv(t)
+		o := e.newOrigin(handler)
+		e.expect(e.get(o.URL+"/nf"), 404, "nf1", false)
+		e.expect(e.get(o.URL+"/nf"), 404, "nf1", true)
+	})
+	t.Run("ExplicitRestricts", func(t *testing.T) {
+		e := s.newEnv(t, core.WithAllowableCodes(200))
 		o := e.newOrigin(handler)
 		e.expect(e.get(o.URL+"/nf"), 404, "nf1", false)
 		e.expect(e.get(o.URL+"/nf"), 404, "nf2", false)

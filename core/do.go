@@ -55,12 +55,18 @@ func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, 
 	case Miss:
 		return c.doMiss(ctx, req, lp, send)
 	}
+	sent := c.cfg.now()
 	resp, err := send(lp.send)
 	if err != nil {
 		return nil, err
 	}
 	if lp.fwd != fwdClosed {
 		c.invalidateAfter(ctx, req, resp)
+	}
+	if lp.fwd == "method" {
+		if out, ok := c.storePOSTAsGET(ctx, req, resp, sent); ok {
+			return out, nil
+		}
 	}
 	c.markForwarded(req, resp, bypassStatus(lp), nil, "")
 	return resp, nil

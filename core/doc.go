@@ -24,7 +24,8 @@
 // no-cache, no-store and only-if-cached; Vary with several variants per URL;
 // ETag / Last-Modified revalidation; stale-while-revalidate and stale-if-error
 // (RFC 5861); invalidation after unsafe methods (§4.4). WithShared switches to
-// shared-cache rules. Every response that went through the cache carries an
+// shared-cache rules; WithTargetedCacheControl makes targeted fields such as
+// CDN-Cache-Control (RFC 9213) replace Cache-Control. Every response that went through the cache carries an
 // RFC 9211 Cache-Status field ("hoard; hit", "hoard; fwd=miss; stored", ...);
 // InfoOf reads it back.
 //
@@ -38,29 +39,52 @@
 //	| 1 | DoNotCache from ExpireAfter(ctx), else    | the first of them that is set is      |
 //	|   | the first matching WithURLExpireAfter,    | DoNotCache: the request is a bypass   |
 //	|   | else WithExpireAfter                      | (nothing read, nothing written)       |
-//	| 2 | per-request ExpireAfter(ctx, d)           | set on the request's context          |
-//	| 3 | WithURLExpireAfter(pattern, d)            | first pattern that matches the URL    |
+//	| 2 | per-request ExpireAfter(ctx, d)           | set on the request's context; the     |
+//	|   |                                           | status is an allowable code           |
+//	| 3 | WithURLExpireAfter(pattern, d)            | first pattern that matches the URL;   |
+//	|   |                                           | the status is an allowable code       |
 //	| 4 | response s-maxage (shared) / max-age /    | WithCacheControl(true) (the default)  |
-//	|   | Expires; immutable without max-age = ∞    | and the response has one              |
-//	| 5 | WithExpireAfter(d)                        | set                                   |
+//	|   | Expires (or the WithTargetedCacheControl  | and the response has one              |
+//	|   | field); immutable without max-age = ∞     |                                       |
+//	| 5 | WithExpireAfter(d)                        | set; the status is an allowable code  |
 //	| 6 | heuristic: 10% of Date − Last-Modified    | WithCacheControl(true), status        |
-//	|   | (at most WithHeuristicCap)                | heuristically cacheable               |
-//	| 7 | NeverExpire                               | WithCacheControl(false)               |
+//	|   | (at most WithHeuristicCap)                | heuristically cacheable, or public    |
+//	| 7 | NeverExpire                               | WithCacheControl(false) (only         |
+//	|   |                                           | allowable codes are stored then)      |
 //	| 8 | zero: stored only with a validator or a   | otherwise                             |
 //	|   | stale window, revalidated on use          |                                       |
 //
-// Whatever the lifetime, a response is not stored when: the method is not in
-// WithAllowableMethods; the status is not in WithAllowableCodes; the request
-// has no-store; the response has no-store (with Cache-Control honoured;
+// The allowable codes are those of WithAllowableCodes, 200 when it is not
+// set. Whatever the lifetime, a response is not stored when: the method is
+// not in WithAllowableMethods; the status is not allowed (with
+// WithAllowableCodes set, a status it does not list; unset, a status that is
+// not 200 and, with Cache-Control honoured, neither heuristically cacheable
+// nor covered by the response's explicit freshness or public, or is 401 or
+// 407, which answer credentials no key holds); the status
+// is 206, 304, 412 or 416 (they answer Range or precondition fields that are
+// not part of the key); the request has no-store; the response has no-store (with Cache-Control honoured;
 // must-understand with a known status overrides it); the response is
 // private or answers an Authorization request without public, s-maxage or
 // must-revalidate (shared cache only); WithFilter rejects it; WithReadOnly is
 // set; with Cache-Control honoured, the response has no explicit freshness,
 // is neither public nor private and its status is not heuristically
-// cacheable, and no lifetime is configured for it (RFC 9111 §3); the
+// cacheable, and no configured lifetime applies to it (RFC 9111 §3); the
 // lifetime is zero (ExpireImmediately) and the response has no
 // validator and no stale window; it has Vary: *, or varies on an ignored
 // parameter the request carries; or its body exceeds WithMaxBodySize.
+//
+// A qualified no-cache="Set-Cookie" lets the response be stored and reused
+// without validation, the listed fields left out of what is stored (RFC 9111
+// §5.2.2.4, §3.1); a qualified private="Set-Cookie" keeps the listed fields
+// out of a shared cache and changes nothing in a private one (§5.2.2.7). A
+// list naming a field the stored response depends on (Vary, Content-Type,
+// Content-Encoding, Content-Length, Content-Range, Transfer-Encoding) counts
+// as the unqualified directive. An invalid max-age makes the response stale;
+// a repeated directive counts by its most restrictive value (§4.2.1:
+// max-age or s-maxage with different values make the response stale).
+// Dates are read strictly in the three formats of RFC 9110 §5.6.7: an
+// Expires in any other form is already expired (§5.3). A list-valued Age
+// counts by its first member (§5.1).
 //
 // A stored response is used, for the first row that applies:
 //
@@ -94,12 +118,30 @@
 // caller.
 // Boolean settings combine with their per-request forms by OR.
 //
-// A caller's own conditional request (If-None-Match, If-Modified-Since) is
-// answered from a fresh stored response (a 304 when its validators match,
-// RFC 9111 §4.3.2). When the stored response must be revalidated, the
-// caller's request is forwarded with its own validators: the origin's 304
-// goes to the caller and, when it selects the stored response (§4.3.4),
-// freshens it; a full response replaces it (§4.3.3).
+// A caller's own conditional GET or HEAD (If-None-Match, If-Modified-Since)
+// is answered from a stored 200 the cache may use (fresh, or stale within
+// max-stale) with a 304 built from it when the conditions say the caller's
+// copy is current (RFC 9111 §4.3.2; the 304 carries Cache-Control,
+// Content-Location, Date, ETag, Expires, Vary and Last-Modified, RFC 9110
+// §15.4.5). If-None-Match takes precedence and compares weakly, over a list
+// or "*"; If-Modified-Since is compared with Last-Modified, else Date, and
+// ignored unless it is one valid HTTP-date. If-Match, If-Unmodified-Since
+// and the preconditions of other methods only apply to an origin: the
+// request is forwarded as it is. When the stored response must be
+// revalidated, the caller's request is forwarded with its own validators:
+// the origin's 304 goes to the caller and, when it selects the stored
+// response (§4.3.4), freshens it; a full response replaces it (§4.3.3). A
+// 304 to the cache's own conditional request freshens the stored response
+// when it selects it (or has no validator at all); otherwise the response is
+// fetched again unconditionally.
+//
+// Every non-error response to an unsafe method (any method but GET, HEAD,
+// OPTIONS and TRACE, unknown ones included, allowable or not, bypassed or
+// not) invalidates the target URI and same-origin Location and
+// Content-Location, every variant (RFC 9111 §4.4). A response to a POST
+// (not an allowable method) with explicit freshness and a Content-Location
+// equal to its target URI is stored as the response to a GET of that URI
+// (RFC 9110 §9.3.3): later GETs and HEADs are answered from it, POSTs never.
 //
 // # Collapsing
 //

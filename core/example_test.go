@@ -197,3 +197,30 @@ func ExampleWithMaxKeyedBodySize() {
 	// hoard; hit
 	// hoard; fwd=bypass; detail=body-too-large
 }
+
+func ExampleWithTargetedCacheControl() {
+	store, _ := memstore.New(nil)
+	// A cache deployed as a CDN for its origin follows CDN-Cache-Control
+	// (RFC 9213) in place of Cache-Control.
+	cache, _ := core.New(store, core.WithShared(), core.WithTargetedCacheControl("CDN-Cache-Control"))
+	defer cache.Close()
+	calls := 0
+	send := func(req *http.Request) (*http.Response, error) {
+		calls++
+		return &http.Response{
+			StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{
+				"Cache-Control":     {"no-store"},     // for every other cache
+				"Cdn-Cache-Control": {"max-age=3600"}, // for this one
+			},
+			Body: io.NopCloser(strings.NewReader("page")), ContentLength: 4, Request: req,
+		}, nil
+	}
+	for range 2 {
+		req, _ := http.NewRequest(http.MethodGet, "https://www.example.com/", nil)
+		read(cache.Do(req, send))
+	}
+	fmt.Println("origin calls:", calls)
+	// Output:
+	// origin calls: 1
+}

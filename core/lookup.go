@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hoardhttp/hoard/core/internal/rfc9111"
@@ -93,6 +92,7 @@ type lookup struct {
 	detail        string    // Cache-Status detail= for a bypass, when it says why
 	cond          bool      // send carries the cache's own validators
 	callerIf      bool      // the caller sent conditional headers
+	originIf      bool      // ... that only the origin can evaluate
 	collapse      bool      // identical concurrent requests may share this one
 	// streamDone, when set, is called once a body streamed into the store
 	// is committed (with the entry and its key) or abandoned (nil, "").
@@ -185,6 +185,13 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, l *lookup) error 
 	}
 	l.primary = c.primaryKeyFor(req, l.method, bodyKey)
 	l.callerIf = len(req.Header["If-None-Match"]) > 0 || len(req.Header["If-Modified-Since"]) > 0
+	// If-Match and If-Unmodified-Since only apply to an origin server
+	// (RFC 9111 §4.3.2), and so do the preconditions of a method other
+	// than GET and HEAD (a 412, not a 304, RFC 9110 §13.2.2): such a
+	// request is forwarded as it is, never answered from the cache.
+	l.originIf = len(req.Header["If-Match"]) > 0 || len(req.Header["If-Unmodified-Since"]) > 0 ||
+		(l.callerIf && l.method != http.MethodGet && l.method != http.MethodHead)
+	l.callerIf = l.callerIf || l.originIf
 	l.collapse = !l.callerIf && !l.ro.forceRefresh
 	l.now = c.cfg.now()
 
@@ -405,20 +412,21 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 
 	withBody := l.method != http.MethodHead
 	switch {
+	case l.originIf && onlyIfCached:
+		// Preconditions only the origin can evaluate, and the origin may
+		// not be asked (RFC 9111 §5.2.1.7).
+		l.act, l.resp = Hit, c.gatewayTimeout(req)
+		return nil
+	case l.originIf:
+		// Preconditions for the origin alone: forwarded below.
 	case fresh && !bounded && (!wantRevalidate || onlyIfCached):
-		if l.callerIf {
-			if r := c.notModified(req, e, l.key, now, s); r != nil {
-				l.act, l.resp = Hit, r
-				return nil
-			}
-		}
-		return c.serve(ctx, req, l, s, Hit, csHit, withBody)
+		return c.serveConditional(ctx, req, l, s, csHit, withBody)
 	case !fresh && !e.MustRevalidate && !wantRevalidate && !bounded &&
 		(l.reqCC.MaxStaleAny || (l.reqCC.MaxStale != rfc9111.Absent && staleFor <= time.Duration(l.reqCC.MaxStale)*time.Second)):
-		return c.serve(ctx, req, l, s, Hit, csHitStale, withBody)
+		return c.serveConditional(ctx, req, l, s, csHitStale, withBody)
 	case onlyIfCached:
 		if c.staleIfErrorAllows(l) {
-			return c.serve(ctx, req, l, s, Hit, csStaleIfError, withBody)
+			return c.serveConditional(ctx, req, l, s, csStaleIfError, withBody)
 		}
 		l.act, l.resp = Hit, c.gatewayTimeout(req)
 		return nil
@@ -523,75 +531,81 @@ func (c *Cache) staleIfErrorAllows(l *lookup) bool {
 	return c.cfg.now().Sub(e.Expires) <= window
 }
 
-// notModified answers a caller's own conditional request from a fresh entry
-// (RFC 9110 §13.1.1-2): a 304 when its validators match, nil otherwise.
-func (c *Cache) notModified(req *http.Request, e *Entry, key string, now time.Time, s *served) *http.Response {
-	match := false
-	if inm := req.Header.Get("If-None-Match"); inm != "" {
-		et := e.Header.Get("Etag")
-		for _, t := range strings.Split(inm, ",") {
-			t = strings.TrimSpace(t)
-			if t == "*" || (et != "" && weakEqual(t, et)) {
-				match = true
-				break
-			}
+// serveConditional serves the entry decoded into s as a Hit, answering the
+// caller's own If-None-Match or If-Modified-Since with a 304 built from it
+// when they say the caller's copy is current (see notModified).
+func (c *Cache) serveConditional(ctx context.Context, req *http.Request, l *lookup, s *served, cacheStatus string, withBody bool) error {
+	if l.callerIf && !l.originIf {
+		if r := c.notModified(req, l.entry, l.key, l.now, s, cacheStatus); r != nil {
+			l.act, l.resp = Hit, r
+			return nil
 		}
-	} else if ims, err := http.ParseTime(req.Header.Get("If-Modified-Since")); err == nil {
-		lm, err := http.ParseTime(e.Header.Get("Last-Modified"))
-		if err != nil {
-			lm = rfc9111.DateOr(e.Header, e.ResponseTime)
-		}
-		match = !lm.After(ims)
+	}
+	return c.serve(ctx, req, l, s, Hit, cacheStatus, withBody)
+}
+
+// notModifiedFields are the fields of a stored response a 304 built from it
+// carries: those RFC 9110 §15.4.5 requires a 304 to have when a 200 would
+// (Cache-Control, Content-Location, Date, ETag, Expires, Vary), and
+// Last-Modified, which guides the update of the caller's own cache (ibid.).
+var notModifiedFields = [...]string{"Cache-Control", "Content-Location", "Date", "Etag", "Expires", "Vary", "Last-Modified"}
+
+// notModified evaluates the caller's own conditional GET or HEAD against the
+// stored response e that the cache may use for it (RFC 9111 §4.3.2), and
+// returns a 304 built from e when the caller's copy is current, nil
+// otherwise. Only a stored 200 is evaluated (§4.3.2; for any other status
+// the origin would ignore the preconditions too, RFC 9110 §13.2.1).
+// If-None-Match takes precedence (RFC 9110 §13.2.2): weak comparison, a list
+// of tags or "*" (§13.1.2); without it, If-Modified-Since is evaluated
+// against the stored Last-Modified, else Date, else the time it was
+// received, and ignored when it is not one valid HTTP-date (§13.1.3).
+func (c *Cache) notModified(req *http.Request, e *Entry, key string, now time.Time, s *served, cacheStatus string) *http.Response {
+	if e.Status != http.StatusOK {
+		return nil
+	}
+	var match bool
+	if inm := req.Header["If-None-Match"]; len(inm) > 0 {
+		tag, ok := rfc9111.ETag(e.Header)
+		match = rfc9111.NoneMatch(inm, tag, ok)
+	} else {
+		match, _ = rfc9111.NotModifiedSince(req.Header["If-Modified-Since"], e.Header, e.ResponseTime, now)
 	}
 	if !match {
 		return nil
 	}
-	h := e.Header
-	for _, k := range []string{"Content-Length", "Content-Encoding", "Transfer-Encoding", "Content-Range"} {
-		delete(h, k)
+	h := make(http.Header, len(notModifiedFields)+len(c.cfg.targeted)+2)
+	for _, k := range notModifiedFields {
+		if v, ok := e.Header[k]; ok {
+			h[k] = v
+		}
+	}
+	for _, k := range c.cfg.targeted {
+		if v, ok := e.Header[k]; ok {
+			h[k] = v
+		}
 	}
 	ne := *e
 	ne.Status = http.StatusNotModified
-	ne.Body = nil
-	return c.build(s, req, &ne, key, now, csHit, false)
+	ne.Header = h
+	ne.Body, ne.Trailer, ne.Streamed = nil, nil, false
+	r := c.build(s, req, &ne, key, now, cacheStatus, false)
+	r.ContentLength = 0 // RFC 9110 §15.4.5: no content
+	return r
 }
 
-// notModifiedSelects reports whether a 304 with header h, answering a
-// conditional request whose validators were not (necessarily) the stored
-// response's, selects the stored response with header stored for update, by
-// the first rule of RFC 9111 §4.3.4 that applies: a strong validator in the
-// 304 must be the stored response's (strong comparison, RFC 9110 §8.8.3.2);
-// otherwise its weak validators (a weak entity tag, Last-Modified) must
-// correspond to the stored response's; otherwise, with no validator in the
-// 304, the stored response must have none either.
-func notModifiedSelects(stored, h http.Header) bool {
-	et, lm := h.Get("Etag"), h.Get("Last-Modified")
-	storedET := stored.Get("Etag")
-	switch {
-	case et != "" && !strings.HasPrefix(et, "W/"):
-		return et == storedET
-	case et != "" || lm != "":
-		if et != "" && (storedET == "" || !weakEqual(et, storedET)) {
-			return false
-		}
-		return lm == "" || sameTime(lm, stored.Get("Last-Modified"))
+// notModifiedSelects reports whether a 304 with header h selects the stored
+// response l.entry for update (RFC 9111 §4.3.4; see
+// rfc9111.NotModifiedSelects). For a conditional request the cache made
+// from that response's own validators (l.cond), a 304 without any validator
+// selects it too: the request nominated that one response, and RFC 9110
+// §15.4.5 makes the 304 mean "the representation you named"; origins that
+// leave the ETag out of their 304s are common. Validators in the 304 that
+// contradict the stored ones never select it.
+func notModifiedSelects(l *lookup, h http.Header, now time.Time) bool {
+	if rfc9111.NotModifiedSelects(l.entry.Header, h, now) {
+		return true
 	}
-	return !hasValidator(stored)
-}
-
-// sameTime reports whether two HTTP-date field values name the same time.
-func sameTime(a, b string) bool {
-	ta, erra := http.ParseTime(a)
-	tb, errb := http.ParseTime(b)
-	if erra != nil || errb != nil {
-		return a == b
-	}
-	return ta.Equal(tb)
-}
-
-// weakEqual compares entity tags by the weak comparison of RFC 9110 §8.8.3.2.
-func weakEqual(a, b string) bool {
-	return strings.TrimPrefix(a, "W/") == strings.TrimPrefix(b, "W/")
+	return l.cond && len(h["Etag"]) == 0 && len(h["Last-Modified"]) == 0
 }
 
 var errValidatorMismatch = errors.New("core: 304 does not match the stored response's validators")

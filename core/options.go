@@ -58,7 +58,8 @@ type config struct {
 	hasExpireAfter   bool
 	urlRules         []urlRule
 	cacheControl     bool
-	codes            map[int]bool
+	codes            map[int]bool // the allowable codes: 200 by default
+	codesSet         bool         // WithAllowableCodes was given: codes restricts every response
 	methods          map[string]bool
 	alwaysRevalidate bool
 	ignored          []string
@@ -79,6 +80,7 @@ type config struct {
 	streamThreshold  int64
 	backgroundTO     time.Duration
 	collapseWait     time.Duration
+	targeted         []string // canonical names, most applicable first
 }
 
 func defaultConfig() config {
@@ -154,7 +156,8 @@ func WithCodec(codec Codec) Option {
 // (requests-cache expire_after): a duration, NeverExpire, ExpireImmediately or
 // DoNotCache. Unset, such responses follow RFC 9111 alone (heuristic
 // freshness from Last-Modified, otherwise not stored). With
-// WithCacheControl(false) it applies to every response.
+// WithCacheControl(false) it applies to every response. A lifetime applies
+// to responses of an allowable code only (see WithAllowableCodes).
 func WithExpireAfter(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if err := checkExpiration("WithExpireAfter", d); err != nil {
@@ -200,7 +203,53 @@ func WithCacheControl(on bool) Option {
 	return optionFunc(func(c *config) error { c.cacheControl = on; return nil })
 }
 
-// WithAllowableCodes sets the status codes that may be stored (default 200).
+// WithTargetedCacheControl gives the cache a target list of targeted
+// cache-control fields (RFC 9213), most applicable first, for example
+// "CDN-Cache-Control". For each response, the first field of the list that
+// is present, non-empty and a valid Dictionary Structured Field replaces
+// Cache-Control and Expires in every decision the cache makes about it
+// (storing, freshness, revalidation, stale windows; RFC 9213 §2.2); a field
+// that does not parse is ignored as if absent, and a response with none of
+// them follows Cache-Control as usual. The fields are stored and passed on
+// unchanged. Nothing is targeted by default, in private and shared mode
+// alike: the fields address caches of a class (CDN-Cache-Control: CDNs
+// acting for the origin) that a client-side cache is not, and they can
+// grant more than Cache-Control does (storing what Cache-Control forbids
+// other caches to store), so only a cache deployed as such a class should
+// honour them. Calling it again replaces the list; no names turns it off.
+// It has no effect with WithCacheControl(false).
+func WithTargetedCacheControl(names ...string) Option {
+	return optionFunc(func(c *config) error {
+		out := make([]string, 0, len(names))
+		for _, n := range names {
+			if n == "" || strings.ContainsAny(n, " \t\r\n:") {
+				return fmt.Errorf("core: WithTargetedCacheControl: invalid field name %q", n)
+			}
+			out = append(out, http.CanonicalHeaderKey(n))
+		}
+		c.targeted = out
+		return nil
+	})
+}
+
+// WithAllowableCodes sets the status codes that may be stored, whatever the
+// response says (requests-cache allowable_codes).
+//
+// Unset, the allowable codes are 200, and with WithCacheControl(true) the
+// origin's word counts too (RFC 9111 §3): a response with explicit
+// freshness (max-age, s-maxage in a shared cache, Expires) or public may be
+// stored whatever its final status, among those the cache understands (but
+// for 401 and 407: they answer credentials that are never part of the
+// key), and
+// a response with a heuristically cacheable status (200, 203, 204, 300,
+// 301, 308, 404, 405, 410, 414, 501; RFC 9110 §15.1) may get a heuristic
+// lifetime. Lifetimes the user configures without the origin's word
+// (WithExpireAfter, WithURLExpireAfter, ExpireAfter(ctx), NeverExpire, and
+// every lifetime with WithCacheControl(false)) apply to the allowable codes
+// only, so a transient 500 is never kept for the hour WithExpireAfter
+// gives a 200. Set, the codes restrict every response, Cache-Control or
+// not. A 206, 304, 412 or 416 is never stored (they answer Range or
+// precondition fields that are not part of the key): they pass through.
 func WithAllowableCodes(codes ...int) Option {
 	return optionFunc(func(c *config) error {
 		m := make(map[int]bool, len(codes))
@@ -210,7 +259,7 @@ func WithAllowableCodes(codes ...int) Option {
 			}
 			m[code] = true
 		}
-		c.codes = m
+		c.codes, c.codesSet = m, true
 		return nil
 	})
 }

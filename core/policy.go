@@ -14,12 +14,25 @@ var absentDirectives = rfc9111.Directives{
 	StaleWhileRevalidate: rfc9111.Absent, StaleIfError: rfc9111.Absent,
 }
 
-// respDirectives parses the response's Cache-Control when it is honoured.
+// respDirectives returns the directives that govern a response whose
+// header is h: none when Cache-Control is not honoured; otherwise those of
+// the first valid targeted field of WithTargetedCacheControl (RFC 9213
+// §2.2), else those of Cache-Control. A qualified no-cache or private that
+// names a field the stored response depends on counts as unqualified
+// (rfc9111.Directives.ProtectLists).
 func (c *Cache) respDirectives(h http.Header) rfc9111.Directives {
 	if !c.cfg.cacheControl {
 		return absentDirectives
 	}
-	return rfc9111.ParseDirectives(h)
+	d, ok := rfc9111.Directives{}, false
+	if len(c.cfg.targeted) > 0 {
+		d, ok = rfc9111.ParseTargeted(h, c.cfg.targeted)
+	}
+	if !ok {
+		d = rfc9111.ParseDirectives(h)
+	}
+	d.ProtectLists()
+	return d
 }
 
 // storable decides whether resp (to req) may be stored, apart from its body
@@ -30,7 +43,7 @@ func (c *Cache) storable(req *http.Request, resp *http.Response, l *lookup, cc r
 		return "read-only"
 	case !c.cfg.methods[l.method]:
 		return "method"
-	case !c.cfg.codes[resp.StatusCode]:
+	case !c.statusStorable(resp.StatusCode, resp.Header, cc):
 		return "status"
 	}
 	if c.cfg.cacheControl {
@@ -39,12 +52,12 @@ func (c *Cache) storable(req *http.Request, resp *http.Response, l *lookup, cc r
 		}
 		// §3: without explicit freshness, public/private or a heuristically
 		// cacheable status, only a lifetime the user configured allows it.
-		if !rfc9111.HasFreshnessInfo(resp.StatusCode, resp.Header, cc, c.cfg.shared) && !c.userLifetime(req, l.ro) {
+		if !rfc9111.HasFreshnessInfo(resp.StatusCode, resp.Header, cc, c.cfg.shared) && !c.userLifetime(req, l.ro, resp.StatusCode) {
 			return "no freshness information"
 		}
 	} else if l.reqCC.NoStore {
 		return "request no-store"
-	} else if resp.StatusCode == http.StatusNotModified || resp.StatusCode == http.StatusPartialContent {
+	} else if !rfc9111.CompleteForAnyRequest(resp.StatusCode) {
 		return "status"
 	}
 	if _, star := rfc9111.VaryNames(resp.Header); star {
@@ -56,9 +69,35 @@ func (c *Cache) storable(req *http.Request, resp *http.Response, l *lookup, cc r
 	return ""
 }
 
+// statusStorable applies the status rule of WithAllowableCodes: an
+// allowable code, or, with the default codes and Cache-Control honoured,
+// a status the origin's explicit freshness or public allows (among those
+// the cache understands) or a heuristically cacheable one (RFC 9111 §3,
+// §4.2.2). 401 and 407 are left to an explicit WithAllowableCodes: they
+// answer the request's credentials, which no key holds (Authorization and
+// Proxy-Authorization are never part of it), so a stored one would answer
+// the same request sent with other credentials.
+func (c *Cache) statusStorable(status int, h http.Header, cc rfc9111.Directives) bool {
+	switch {
+	case c.cfg.codes[status]:
+		return true
+	case c.cfg.codesSet || !c.cfg.cacheControl:
+		return false
+	case status == http.StatusUnauthorized || status == http.StatusProxyAuthRequired:
+		return false
+	case rfc9111.HeuristicallyCacheable(status):
+		return true
+	}
+	return rfc9111.Understood(status) && (cc.Public || rfc9111.ExplicitFreshness(h, cc, c.cfg.shared))
+}
+
 // userLifetime reports whether a configured lifetime (rows 2, 3 and 5 of the
-// lifetime table) applies to req.
-func (c *Cache) userLifetime(req *http.Request, ro reqOpts) bool {
+// lifetime table) applies to req and a response with status: configured
+// lifetimes apply to the allowable codes only.
+func (c *Cache) userLifetime(req *http.Request, ro reqOpts, status int) bool {
+	if !c.cfg.codes[status] {
+		return false
+	}
 	if ro.hasExpireAfter || c.cfg.hasExpireAfter {
 		return true
 	}
@@ -83,19 +122,21 @@ func (c *Cache) applyPolicy(req *http.Request, e *Entry, cc rfc9111.Directives, 
 		}
 	}
 	rfc := func(lt time.Duration) { e.Expires = respTime.Add(lt - e.InitialAge) }
+	// Lifetimes the user configured apply to the allowable codes only.
+	configured := c.cfg.codes[e.Status]
 	switch lt, explicit := rfc9111.Lifetime(e.Header, cc, e.Status, c.cfg.shared, respTime, c.cfg.heuristicCap); {
-	case ro.hasExpireAfter:
+	case configured && ro.hasExpireAfter:
 		user(ro.expireAfter)
-	case c.urlRule(req, user):
+	case configured && c.urlRule(req, user):
 	case c.cfg.cacheControl && explicit:
 		rfc(lt)
 	case c.cfg.cacheControl && cc.Immutable:
 		e.Expires = time.Time{}
-	case c.cfg.hasExpireAfter:
+	case configured && c.cfg.hasExpireAfter:
 		user(c.cfg.expireAfter)
 	case c.cfg.cacheControl && lt > 0:
 		rfc(lt)
-	case !c.cfg.cacheControl:
+	case configured && !c.cfg.cacheControl:
 		e.Expires = time.Time{}
 	default:
 		e.Expires = respTime // no usable lifetime: stale at once
@@ -151,9 +192,12 @@ var hopByHop = []string{
 	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Age",
 }
 
-// storedHeader copies h without the fields a cache must not store, nor the
-// fields listed in Connection.
-func storedHeader(h http.Header) http.Header {
+// storedHeader copies h without the fields a cache must not store (RFC 9111
+// §3.1): hop-by-hop fields and those listed in Connection, the Age and
+// Cache-Status the cache computes itself, and the fields the response's
+// directives cc keep out of storage (a qualified no-cache, and for a shared
+// cache a qualified private).
+func (c *Cache) storedHeader(h http.Header, cc rfc9111.Directives) http.Header {
 	out := h.Clone()
 	if out == nil {
 		out = make(http.Header)
@@ -166,6 +210,9 @@ func storedHeader(h http.Header) http.Header {
 	for _, k := range hopByHop {
 		delete(out, k)
 	}
+	for _, k := range cc.Unstored(c.cfg.shared) {
+		delete(out, k)
+	}
 	return out
 }
 
@@ -176,18 +223,22 @@ var noUpdate = map[string]bool{
 	"Content-Length": true, "Content-Encoding": true, "Transfer-Encoding": true, "Content-Range": true,
 }
 
-// mergeHeader updates stored with the fields of newer (RFC 9111 §3.2).
-func mergeHeader(stored, newer http.Header) http.Header {
+// mergeHeader updates stored with the fields of newer (RFC 9111 §3.2),
+// except the fields excepted from storage (§3.1) by newer's framing or by
+// the directives of the merged header.
+func (c *Cache) mergeHeader(stored, newer http.Header) http.Header {
 	out := stored.Clone()
 	if out == nil {
 		out = make(http.Header)
 	}
-	skip := storedHeader(newer)
-	for k, v := range skip {
+	for k, v := range c.storedHeader(newer, absentDirectives) {
 		if noUpdate[k] || k == "Cache-Status" {
 			continue
 		}
 		out[k] = v
+	}
+	for _, k := range c.respDirectives(out).Unstored(c.cfg.shared) {
+		delete(out, k)
 	}
 	return out
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hoardhttp/hoard/core/internal/rfc9111"
@@ -20,15 +19,18 @@ import (
 //   - on a 304 to the caller's own conditional request (sent as it was),
 //     returns that 304, and freshens the stored response as above when the
 //     304 selects it by the rules of §4.3.4 (a matching strong validator;
-//     otherwise matching weak ones; otherwise none on either side);
+//     otherwise weak ones that correspond and none that contradicts;
+//     otherwise none on either side);
 //   - on a transport error or a 500, 502, 503 or 504 (RFC 5861 §4), returns
 //     the stale stored response when a stale-if-error window allows it,
 //     otherwise the error or the response;
 //   - on any other response, stores it when allowed and returns it.
 //
-// A 304 whose strong validator differs from the stored response's cannot be
-// used (§4.3.4); Revalidate then returns an error and the caller should send
-// the request again without validators.
+// A 304 to the cache's own conditional request that does not select the
+// stored response (§4.3.4: a strong validator that is not the stored one,
+// weak ones that contradict it) cannot be used; Revalidate then returns an
+// error and the caller should send the request again without validators. A
+// 304 without any validator selects it (see notModifiedSelects).
 func (c *Cache) Revalidate(ctx context.Context, req *http.Request, lr *LookupResult, resp *http.Response, err error) (*http.Response, error) {
 	req = canonicalRequest(req)
 	if lr == nil || lr.l == nil || lr.l.entry == nil {
@@ -67,10 +69,10 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 	switch {
 	case resp.StatusCode == http.StatusNotModified && l.cond:
 		drain(resp)
-		ne, ok := c.freshen(ctx, req, l, resp.Header)
-		if !ok {
+		if !notModifiedSelects(l, resp.Header, c.cfg.now()) {
 			return nil, nil, "", false, errValidatorMismatch
 		}
+		ne := c.freshen(ctx, req, l, resp.Header)
 		c.stats.notModified.Add(1)
 		l.entry = ne
 		r := c.serveLookup(ctx, req, l, fwdStatus(l.fwd, http.StatusNotModified, false, false), withBody)
@@ -84,11 +86,11 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 		// also freshens it; the Cache-Status says so with fwd-status=304.
 		drain(resp)
 		resp.Body = http.NoBody
-		if !notModifiedSelects(l.entry.Header, resp.Header) {
+		if !notModifiedSelects(l, resp.Header, c.cfg.now()) {
 			c.markForwarded(req, resp, fwdStatus(l.fwd, 0, false, false), nil, "")
 			return resp, nil, "", false, nil
 		}
-		ne, _ := c.freshen(ctx, req, l, resp.Header)
+		ne := c.freshen(ctx, req, l, resp.Header)
 		c.stats.notModified.Add(1)
 		c.markForwarded(req, resp, fwdStatus(l.fwd, http.StatusNotModified, false, false), ne, l.key)
 		return resp, nil, "", false, nil
@@ -108,19 +110,14 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, re
 	return out, e, key, pending, nil
 }
 
-// freshen merges a 304's header into the stored entry, recomputes its age
-// and lifetime, and writes it with ctx (unless read-only). It refuses a 304
-// whose strong validator names another representation.
-func (c *Cache) freshen(ctx context.Context, req *http.Request, l *lookup, h http.Header) (*Entry, bool) {
+// freshen merges the header of a 304 (or of a HEAD response) that selected
+// the stored entry (RFC 9111 §4.3.4, §4.3.5) into it, recomputes its age and
+// lifetime, and writes it with ctx (unless read-only).
+func (c *Cache) freshen(ctx context.Context, req *http.Request, l *lookup, h http.Header) *Entry {
 	old := l.entry
-	if et := h.Get("Etag"); et != "" && !strings.HasPrefix(et, "W/") {
-		if stored := old.Header.Get("Etag"); stored != "" && stored != et {
-			return nil, false
-		}
-	}
 	now := c.cfg.now()
 	ne := *old
-	ne.Header = mergeHeader(old.Header, h)
+	ne.Header = c.mergeHeader(old.Header, h)
 	ne.RequestTime = l.reqTime
 	if ne.RequestTime.IsZero() || ne.RequestTime.After(now) {
 		ne.RequestTime = now
@@ -143,7 +140,7 @@ func (c *Cache) freshen(ctx context.Context, req *http.Request, l *lookup, h htt
 		c.writeEntry(ctx, l.key, &ne)
 		c.extendIndex(ctx, l, &ne)
 	}
-	return &ne, true
+	return &ne
 }
 
 // extendIndex rewrites the variant index when an updated variant now

@@ -26,6 +26,11 @@ func (c *Cache) Store(ctx context.Context, req *http.Request, resp *http.Respons
 	}
 	if l.act == Bypass {
 		l.release(req)
+		if l.fwd == "method" {
+			if out, ok := c.storePOSTAsGET(ctx, req, resp, l.now); ok {
+				return out, nil
+			}
+		}
 		c.markForwarded(req, resp, bypassStatus(l), nil, "")
 		return resp, nil
 	}
@@ -75,7 +80,7 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 		URL:          c.requestURL(req),
 		Status:       resp.StatusCode,
 		Proto:        resp.Proto,
-		Header:       storedHeader(resp.Header),
+		Header:       c.storedHeader(resp.Header, cc),
 		Uncompressed: resp.Uncompressed,
 		RequestTime:  l.reqTime,
 		ResponseTime: now,

@@ -213,3 +213,28 @@ func BenchmarkRevalidate304(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHitVary is BenchmarkHit/1KiB for a response that varies on the
+// negotiation fields a browser-like client sends, so each hit normalises
+// them to select the variant (RFC 9111 §4.1).
+func BenchmarkHitVary(b *testing.B) {
+	base := newCanned(1<<10, "max-age=3600")
+	base.header["Vary"] = []string{"Accept, Accept-Encoding, Accept-Language"}
+	base.fresh = true
+	client, _ := newBenchClient(b, base)
+	req, _ := http.NewRequest(http.MethodGet, "http://example.test/item", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br")
+	req.Header.Set("Accept-Language", "en-US,en;q=0.5")
+	resp, err := client.Do(req)
+	drainResp(b, resp, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := client.Do(req)
+		drainResp(b, resp, err)
+	}
+	if base.n.Load() != 1 {
+		b.Fatalf("origin hits = %d, want 1", base.n.Load())
+	}
+}

@@ -2,6 +2,7 @@ package rfc9111
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -13,16 +14,16 @@ import (
 //	corrected_initial_age = max(apparent_age, corrected_age_value)
 //
 // The current age is then corrected_initial_age + (now - response_time), see
-// CurrentAge. An Age field that is not a non-negative integer is ignored; a
-// missing Date gives an apparent age of zero.
+// CurrentAge. The age_value is the first member of the Age field (§5.1: a
+// list-valued Age uses its first member, empty list elements not counting,
+// RFC 9110 §5.6.1); when that member is not a non-negative integer the field
+// is ignored. A missing Date gives an apparent age of zero.
 func CorrectedInitialAge(h http.Header, requestTime, responseTime time.Time) time.Duration {
 	var ageValue time.Duration
-	if v := h["Age"]; len(v) > 0 {
-		var n int64 = Absent
-		setDeltaStrict(&n, trimOWS(v[0]))
-		if n > 0 {
-			ageValue = seconds(n)
-		}
+	var n int64 = Absent
+	setDeltaStrict(&n, firstMember(h["Age"]))
+	if n > 0 {
+		ageValue = seconds(n)
 	}
 	apparent := responseTime.Sub(DateOr(h, responseTime))
 	if apparent < 0 {
@@ -46,6 +47,25 @@ func CurrentAge(initialAge time.Duration, responseTime, now time.Time) time.Dura
 		resident = 0
 	}
 	return initialAge + resident
+}
+
+// firstMember returns the first non-empty member of a list-valued field
+// (RFC 9110 §5.6.1), trimmed, or "".
+func firstMember(lines []string) string {
+	for _, line := range lines {
+		for line != "" {
+			var m string
+			if i := strings.IndexByte(line, ','); i >= 0 {
+				m, line = line[:i], line[i+1:]
+			} else {
+				m, line = line, ""
+			}
+			if m = trimOWS(m); m != "" {
+				return m
+			}
+		}
+	}
+	return ""
 }
 
 // setDeltaStrict is setDelta for fields where an invalid value is ignored

@@ -64,8 +64,45 @@ func TestCorrectedInitialAge(t *testing.T) {
 			want:        0,
 		},
 		{
-			name:        "Age list ignored",
+			// §5.1: a list-valued Age uses its first member.
+			name:        "Age list uses its first member",
 			h:           http.Header{"Age": {"10, 20"}},
+			requestTime: t0,
+			want:        10 * time.Second,
+		},
+		{
+			name:        "Age list without spaces",
+			h:           http.Header{"Age": {"10,20"}},
+			requestTime: t0,
+			want:        10 * time.Second,
+		},
+		{
+			name:        "Age list with an empty first element",
+			h:           http.Header{"Age": {" , 10, 20"}},
+			requestTime: t0,
+			want:        10 * time.Second,
+		},
+		{
+			name:        "Age list whose first member is invalid is ignored",
+			h:           http.Header{"Age": {"x, 10"}},
+			requestTime: t0,
+			want:        0,
+		},
+		{
+			name:        "Age list whose first member is negative is ignored",
+			h:           http.Header{"Age": {"-1, 10"}},
+			requestTime: t0,
+			want:        0,
+		},
+		{
+			name:        "empty first Age line, member on the next",
+			h:           http.Header{"Age": {"", "15"}},
+			requestTime: t0,
+			want:        15 * time.Second,
+		},
+		{
+			name:        "Age with a quoted value ignored",
+			h:           http.Header{"Age": {`"10"`}},
 			requestTime: t0,
 			want:        0,
 		},

@@ -16,10 +16,23 @@ const Absent = -1
 const maxDelta = 2147483648
 
 // Directives is a parsed Cache-Control field (RFC 9111 §5.2), request or
-// response. Names are matched case-insensitively (§5.2: "Cache directives are
-// case-insensitive"). Delta-seconds fields hold Absent when the directive is
-// missing; when a directive occurs more than once, the first occurrence wins
-// (§4.2.1).
+// response, or a targeted field (RFC 9213, see ParseTargeted). Names are
+// matched case-insensitively (§5.2: "Cache directives are
+// case-insensitive") and arguments are accepted in token and quoted-string
+// form (§5.2). Delta-seconds fields hold Absent when the directive is
+// missing; an invalid value (not a non-negative integer, or missing) is 0,
+// the conservative reading ("caches are encouraged to consider responses
+// that have invalid freshness information ... to be stale", §4.2.1).
+//
+// A directive given more than once keeps the most restrictive value (§4.2.1:
+// "If directives conflict ..., the most restrictive directive should be
+// honored"): max-age and s-maxage whose values differ become 0, which makes
+// a response stale (the second reading §4.2.1 allows for duplicates: "the
+// response should be considered stale") and a request revalidate; min-fresh
+// keeps the largest value; max-stale, stale-while-revalidate and
+// stale-if-error the smallest, a bare max-stale giving way to one with a
+// value. A qualified and an unqualified no-cache or private make the
+// unqualified one; two qualified ones with different lists likewise.
 type Directives struct {
 	MaxAge               int64
 	SMaxAge              int64
@@ -28,10 +41,17 @@ type Directives struct {
 	StaleWhileRevalidate int64 // RFC 5861 §3
 	StaleIfError         int64 // RFC 5861 §4
 
-	MaxStaleAny     bool
-	NoStore         bool
-	NoCache         bool
+	MaxStaleAny bool
+	NoStore     bool
+	// NoCache is the unqualified no-cache; NoCacheFields holds the field
+	// names of a qualified no-cache="a, b" (§5.2.2.4) as written, without
+	// the quotes (see FieldNames). An empty list is the unqualified form.
+	NoCache       bool
+	NoCacheFields string
+	// Private is the unqualified private; PrivateFields the field names
+	// of a qualified private="a, b" (§5.2.2.7), as for NoCacheFields.
 	Private         bool
+	PrivateFields   string
 	Public          bool
 	MustRevalidate  bool
 	ProxyRevalidate bool
@@ -39,15 +59,22 @@ type Directives struct {
 	MustUnderstand  bool
 	OnlyIfCached    bool
 	NoTransform     bool
+
+	// Targeted is set when the directives come from a targeted field (RFC
+	// 9213 §2.2): the response's Expires is then ignored too.
+	Targeted bool
+}
+
+// none is Directives with nothing present.
+var none = Directives{
+	MaxAge: Absent, SMaxAge: Absent, MinFresh: Absent, MaxStale: Absent,
+	StaleWhileRevalidate: Absent, StaleIfError: Absent,
 }
 
 // ParseDirectives parses every Cache-Control field line of h. It does not
 // allocate.
 func ParseDirectives(h http.Header) Directives {
-	d := Directives{
-		MaxAge: Absent, SMaxAge: Absent, MinFresh: Absent, MaxStale: Absent,
-		StaleWhileRevalidate: Absent, StaleIfError: Absent,
-	}
+	d := none
 	for _, line := range h["Cache-Control"] {
 		d.parseLine(line)
 	}
@@ -80,38 +107,45 @@ func (d *Directives) parseLine(s string) {
 func (d *Directives) set(name, value string, hasValue bool) {
 	switch {
 	case strings.EqualFold(name, "max-age"):
-		setDelta(&d.MaxAge, value, hasValue)
+		setDelta(&d.MaxAge, value, hasValue, conflictZero)
 	case strings.EqualFold(name, "s-maxage"):
-		setDelta(&d.SMaxAge, value, hasValue)
+		setDelta(&d.SMaxAge, value, hasValue, conflictZero)
 	case strings.EqualFold(name, "min-fresh"):
-		setDelta(&d.MinFresh, value, hasValue)
+		setDelta(&d.MinFresh, value, hasValue, largest)
 	case strings.EqualFold(name, "max-stale"):
 		if !hasValue {
-			d.MaxStaleAny = true
+			if d.MaxStale == Absent {
+				d.MaxStaleAny = true
+			}
 			return
 		}
-		setDelta(&d.MaxStale, value, hasValue)
+		d.MaxStaleAny = false
+		setDelta(&d.MaxStale, value, hasValue, smallest)
 	case strings.EqualFold(name, "stale-while-revalidate"):
-		setDelta(&d.StaleWhileRevalidate, value, hasValue)
+		setDelta(&d.StaleWhileRevalidate, value, hasValue, smallest)
 	case strings.EqualFold(name, "stale-if-error"):
-		setDelta(&d.StaleIfError, value, hasValue)
+		setDelta(&d.StaleIfError, value, hasValue, smallest)
 	case strings.EqualFold(name, "no-store"):
+		// A value where none is defined (§5.2) does not make a
+		// restrictive directive less so.
 		d.NoStore = true
 	case strings.EqualFold(name, "no-cache"):
-		// A qualified no-cache="field" is treated as unqualified (§5.2.2.4 allows it).
-		d.NoCache = true
+		setFields(&d.NoCache, &d.NoCacheFields, value, hasValue)
 	case strings.EqualFold(name, "private"):
-		d.Private = true
+		setFields(&d.Private, &d.PrivateFields, value, hasValue)
 	case strings.EqualFold(name, "public"):
-		d.Public = true
+		// The directives that allow more than the response would
+		// otherwise get count only in the form §5.2 defines, without a
+		// value: public="x" is not public.
+		d.Public = d.Public || !hasValue
 	case strings.EqualFold(name, "must-revalidate"):
 		d.MustRevalidate = true
 	case strings.EqualFold(name, "proxy-revalidate"):
 		d.ProxyRevalidate = true
 	case strings.EqualFold(name, "immutable"):
-		d.Immutable = true
+		d.Immutable = d.Immutable || !hasValue
 	case strings.EqualFold(name, "must-understand"):
-		d.MustUnderstand = true
+		d.MustUnderstand = d.MustUnderstand || !hasValue
 	case strings.EqualFold(name, "only-if-cached"):
 		d.OnlyIfCached = true
 	case strings.EqualFold(name, "no-transform"):
@@ -119,23 +153,75 @@ func (d *Directives) set(name, value string, hasValue bool) {
 	}
 }
 
-// setDelta stores a delta-seconds value (RFC 9111 §1.2.2) unless one is
-// already set. A value that is not a non-negative integer is taken as 0, the
-// conservative reading (the response is stale, the request bound strict).
-func setDelta(dst *int64, value string, hasValue bool) {
-	if *dst != Absent {
+// setFields records a no-cache or private directive: unqualified (no value,
+// or an empty list) or qualified with a field list. See Directives for how
+// repeats combine.
+func setFields(unqualified *bool, fields *string, value string, hasValue bool) {
+	if *unqualified {
 		return
 	}
-	if !hasValue || value == "" {
-		*dst = 0
+	if !hasValue || trimOWS(strings.Trim(value, ", \t")) == "" {
+		*unqualified, *fields = true, ""
 		return
+	}
+	if *fields != "" && *fields != value {
+		*unqualified, *fields = true, ""
+		return
+	}
+	*fields = value
+}
+
+// FieldNames splits a field list of a qualified no-cache or private (RFC
+// 9111 §5.2.2.4, §5.2.2.7) into canonical header names.
+func FieldNames(list string) []string {
+	var out []string
+	for list != "" {
+		var n string
+		if i := strings.IndexByte(list, ','); i >= 0 {
+			n, list = list[:i], list[i+1:]
+		} else {
+			n, list = list, ""
+		}
+		if n = trimOWS(n); n != "" {
+			out = append(out, http.CanonicalHeaderKey(n))
+		}
+	}
+	return out
+}
+
+func largest(a, b int64) int64  { return max(a, b) }
+func smallest(a, b int64) int64 { return min(a, b) }
+
+// conflictZero combines two different values of max-age or s-maxage: 0.
+func conflictZero(a, b int64) int64 {
+	if a == b {
+		return a
+	}
+	return 0
+}
+
+// setDelta stores a delta-seconds value (RFC 9111 §1.2.2), combining it with
+// one already present by combine. A value that is not a non-negative
+// integer is taken as 0, the conservative reading (the response is stale,
+// the request bound strict).
+func setDelta(dst *int64, value string, hasValue bool, combine func(a, b int64) int64) {
+	n := parseDelta(value, hasValue)
+	if *dst != Absent {
+		n = combine(*dst, n)
+	}
+	*dst = n
+}
+
+// parseDelta parses delta-seconds: 0 when invalid, 2^31 when larger.
+func parseDelta(value string, hasValue bool) int64 {
+	if !hasValue || value == "" {
+		return 0
 	}
 	var n int64
 	for i := 0; i < len(value); i++ {
 		c := value[i]
 		if c < '0' || c > '9' {
-			*dst = 0
-			return
+			return 0
 		}
 		if n < maxDelta {
 			n = n*10 + int64(c-'0')
@@ -144,7 +230,7 @@ func setDelta(dst *int64, value string, hasValue bool) {
 	if n > maxDelta {
 		n = maxDelta
 	}
-	*dst = n
+	return n
 }
 
 // indexUnquoted is strings.IndexByte that skips quoted-strings (RFC 9110

@@ -94,13 +94,19 @@ func TestParseDirectives(t *testing.T) {
 			want:  dirs(func(d *Directives) { d.MaxAge = 5; d.NoStore = true }),
 		},
 		{
-			name:  "duplicate max-age first wins",
+			// §4.2.1: conflicting duplicates make the response stale.
+			name:  "conflicting max-age is zero",
 			lines: []string{"max-age=10, max-age=20"},
-			want:  dirs(func(d *Directives) { d.MaxAge = 10 }),
+			want:  dirs(func(d *Directives) { d.MaxAge = 0 }),
 		},
 		{
-			name:  "duplicate max-age across field lines first wins",
-			lines: []string{"max-age=10", "max-age=20"},
+			name:  "conflicting max-age across field lines is zero",
+			lines: []string{"max-age=20", "max-age=10"},
+			want:  dirs(func(d *Directives) { d.MaxAge = 0 }),
+		},
+		{
+			name:  "equal duplicate max-age kept",
+			lines: []string{"max-age=10, MAX-AGE=\"10\"", "max-age=10"},
 			want:  dirs(func(d *Directives) { d.MaxAge = 10 }),
 		},
 		{
@@ -109,9 +115,34 @@ func TestParseDirectives(t *testing.T) {
 			want:  dirs(func(d *Directives) { d.MaxAge = 0 }),
 		},
 		{
-			name:  "duplicate s-maxage first wins",
+			name:  "conflicting s-maxage is zero",
 			lines: []string{"s-maxage=1, s-maxage=2"},
-			want:  dirs(func(d *Directives) { d.SMaxAge = 1 }),
+			want:  dirs(func(d *Directives) { d.SMaxAge = 0 }),
+		},
+		{
+			name:  "duplicate min-fresh keeps the largest",
+			lines: []string{"min-fresh=5, min-fresh=20", "min-fresh=10"},
+			want:  dirs(func(d *Directives) { d.MinFresh = 20 }),
+		},
+		{
+			name:  "duplicate max-stale keeps the smallest",
+			lines: []string{"max-stale=50, max-stale=20", "max-stale=30"},
+			want:  dirs(func(d *Directives) { d.MaxStale = 20 }),
+		},
+		{
+			name:  "bare max-stale gives way to a bound",
+			lines: []string{"max-stale, max-stale=20"},
+			want:  dirs(func(d *Directives) { d.MaxStale = 20 }),
+		},
+		{
+			name:  "bound kept over a later bare max-stale",
+			lines: []string{"max-stale=20, max-stale"},
+			want:  dirs(func(d *Directives) { d.MaxStale = 20 }),
+		},
+		{
+			name:  "duplicate stale windows keep the smallest",
+			lines: []string{"stale-while-revalidate=60, stale-if-error=10, stale-while-revalidate=30, stale-if-error=100"},
+			want:  dirs(func(d *Directives) { d.StaleWhileRevalidate = 30; d.StaleIfError = 10 }),
 		},
 		{
 			name:  "invalid delta letters is zero",
@@ -233,31 +264,79 @@ func TestParseDirectives(t *testing.T) {
 			want:  dirs(nil),
 		},
 		{
+			// §5.2.2.4: the qualified form lets the response be reused
+			// without the listed fields.
 			name:  "qualified no-cache",
 			lines: []string{`no-cache="Set-Cookie"`},
-			want:  dirs(func(d *Directives) { d.NoCache = true }),
+			want:  dirs(func(d *Directives) { d.NoCacheFields = "Set-Cookie" }),
 		},
 		{
 			name:  "qualified no-cache with list",
 			lines: []string{`no-cache="Set-Cookie, X-Foo", max-age=5`},
-			want:  dirs(func(d *Directives) { d.NoCache = true; d.MaxAge = 5 }),
+			want:  dirs(func(d *Directives) { d.NoCacheFields = "Set-Cookie, X-Foo"; d.MaxAge = 5 }),
+		},
+		{
+			// §5.2: recipients accept the token form too.
+			name:  "qualified no-cache in token form",
+			lines: []string{`No-Cache=Set-Cookie`},
+			want:  dirs(func(d *Directives) { d.NoCacheFields = "Set-Cookie" }),
+		},
+		{
+			name:  "qualified no-cache with an empty list is unqualified",
+			lines: []string{`no-cache=""`},
+			want:  dirs(func(d *Directives) { d.NoCache = true }),
+		},
+		{
+			name:  "qualified no-cache with only commas is unqualified",
+			lines: []string{`no-cache=" , "`},
+			want:  dirs(func(d *Directives) { d.NoCache = true }),
+		},
+		{
+			name:  "qualified and unqualified no-cache is unqualified",
+			lines: []string{`no-cache="Set-Cookie", no-cache`},
+			want:  dirs(func(d *Directives) { d.NoCache = true }),
+		},
+		{
+			name:  "unqualified and qualified no-cache is unqualified",
+			lines: []string{`no-cache`, `no-cache="Set-Cookie"`},
+			want:  dirs(func(d *Directives) { d.NoCache = true }),
+		},
+		{
+			name:  "two different qualified no-cache lists are unqualified",
+			lines: []string{`no-cache="A", no-cache="B"`},
+			want:  dirs(func(d *Directives) { d.NoCache = true }),
+		},
+		{
+			name:  "the same qualified no-cache list twice",
+			lines: []string{`no-cache="A", no-cache=A`},
+			want:  dirs(func(d *Directives) { d.NoCacheFields = "A" }),
 		},
 		{
 			name:  "qualified private",
 			lines: []string{`private="Set-Cookie"`},
-			want:  dirs(func(d *Directives) { d.Private = true }),
+			want:  dirs(func(d *Directives) { d.PrivateFields = "Set-Cookie" }),
 		},
 		{
 			name:  "qualified private with list",
 			lines: []string{`private="Set-Cookie, Authorization", max-age=5`},
-			want:  dirs(func(d *Directives) { d.Private = true; d.MaxAge = 5 }),
+			want:  dirs(func(d *Directives) { d.PrivateFields = "Set-Cookie, Authorization"; d.MaxAge = 5 }),
+		},
+		{
+			name:  "qualified and unqualified private is unqualified",
+			lines: []string{`PRIVATE="Set-Cookie"`, `private`},
+			want:  dirs(func(d *Directives) { d.Private = true }),
 		},
 		{
 			// RFC 9110 §5.6.4: a comma inside a quoted-string is part of
 			// the value, not a list separator.
 			name:  "comma inside quoted value is not a separator",
 			lines: []string{`no-cache="X-A, no-store, X-B", max-age=5`},
-			want:  dirs(func(d *Directives) { d.NoCache = true; d.MaxAge = 5 }),
+			want:  dirs(func(d *Directives) { d.NoCacheFields = "X-A, no-store, X-B"; d.MaxAge = 5 }),
+		},
+		{
+			name:  "value on a directive that allows more makes it void",
+			lines: []string{`public="yes", immutable=1, must-understand=true, no-store`},
+			want:  dirs(func(d *Directives) { d.NoStore = true }),
 		},
 		{
 			name:  "value on boolean directive ignored",

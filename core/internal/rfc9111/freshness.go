@@ -25,7 +25,8 @@ func HeuristicallyCacheable(status int) bool {
 // heuristically cacheable statuses or responses marked public. explicit
 // reports whether the lifetime came from the response's own freshness
 // information rather than the heuristic. A max-age=0 is an explicit zero
-// lifetime, never "absent". An Expires that is invalid, or given more than
+// lifetime, never "absent". Directives from a targeted field (RFC 9213 §2.2)
+// make the cache ignore Expires. An Expires that is invalid, or given more than
 // once with different values, means already expired (§5.3).
 func Lifetime(h http.Header, d Directives, status int, shared bool, responseTime time.Time, heuristicCap time.Duration) (lifetime time.Duration, explicit bool) {
 	if shared && d.SMaxAge != Absent {
@@ -34,7 +35,7 @@ func Lifetime(h http.Header, d Directives, status int, shared bool, responseTime
 	if d.MaxAge != Absent {
 		return seconds(d.MaxAge), true
 	}
-	if exp, ok := h["Expires"]; ok {
+	if exp, ok := h["Expires"]; ok && !d.Targeted {
 		if len(exp) == 0 {
 			return 0, true
 		}
@@ -43,8 +44,8 @@ func Lifetime(h http.Header, d Directives, status int, shared bool, responseTime
 				return 0, true
 			}
 		}
-		t, err := http.ParseTime(exp[0])
-		if err != nil {
+		t, ok := ParseHTTPDate(exp[0], responseTime)
+		if !ok {
 			return 0, true
 		}
 		date := DateOr(h, responseTime)
@@ -56,8 +57,8 @@ func Lifetime(h http.Header, d Directives, status int, shared bool, responseTime
 	if !HeuristicallyCacheable(status) && !d.Public {
 		return 0, false
 	}
-	lm, err := http.ParseTime(h.Get("Last-Modified"))
-	if err != nil {
+	lm, ok := LastModified(h, responseTime)
+	if !ok {
 		return 0, false
 	}
 	span := DateOr(h, responseTime).Sub(lm)
@@ -72,17 +73,29 @@ func Lifetime(h http.Header, d Directives, status int, shared bool, responseTime
 }
 
 // DateOr returns the response's Date, or fallback when it is missing or
-// invalid (RFC 9110 §6.6.1: a recipient with a clock uses the time of receipt).
+// not an HTTP-date (RFC 9110 §6.6.1: a recipient with a clock uses the time
+// of receipt). fallback is also the "now" of two-digit years.
 func DateOr(h http.Header, fallback time.Time) time.Time {
 	v := h["Date"]
 	if len(v) == 0 {
 		return fallback
 	}
-	t, err := http.ParseTime(v[0])
-	if err != nil {
+	t, ok := ParseHTTPDate(v[0], fallback)
+	if !ok {
 		return fallback
 	}
 	return t
+}
+
+// LastModified returns the response's Last-Modified time, when it has one
+// that is an HTTP-date (RFC 9110 §8.8.2). now is the "now" of two-digit
+// years.
+func LastModified(h http.Header, now time.Time) (time.Time, bool) {
+	v := h["Last-Modified"]
+	if len(v) == 0 {
+		return time.Time{}, false
+	}
+	return ParseHTTPDate(v[0], now)
 }
 
 func seconds(n int64) time.Duration { return time.Duration(n) * time.Second }

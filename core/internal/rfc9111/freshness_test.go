@@ -2,6 +2,7 @@ package rfc9111
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -132,9 +133,30 @@ func TestLifetime(t *testing.T) {
 		},
 		{
 			name:         "Expires in RFC 850 format",
-			h:            http.Header{"Date": {httpDate(t0)}, "Expires": {t0.Add(time.Hour).Format(time.RFC850)}},
+			h:            http.Header{"Date": {httpDate(t0)}, "Expires": {t0.Add(time.Hour).Format("Monday, 02-Jan-06 15:04:05 GMT")}},
 			status:       200,
 			wantLifetime: time.Hour, wantExplicit: true,
+		},
+		{
+			// time.RFC850 writes the zone as UTC, which is no HTTP-date
+			// (RFC 9110 §5.6.7: GMT): already expired (§5.3).
+			name:         "Expires in RFC 850 format with UTC",
+			h:            http.Header{"Date": {httpDate(t0)}, "Expires": {t0.Add(time.Hour).Format(time.RFC850)}},
+			status:       200,
+			wantLifetime: 0, wantExplicit: true,
+		},
+		{
+			// http.ParseTime accepts this; the grammar does not (one SP).
+			name:         "Expires with a double space",
+			h:            http.Header{"Date": {httpDate(t0)}, "Expires": {strings.Replace(httpDate(t0.Add(time.Hour)), " ", "  ", 1)}},
+			status:       200,
+			wantLifetime: 0, wantExplicit: true,
+		},
+		{
+			name:         "Last-Modified that is no HTTP-date gives no heuristic",
+			h:            http.Header{"Date": {httpDate(t0)}, "Last-Modified": {t0.Add(-100 * time.Hour).Format(time.RFC1123)}},
+			status:       200,
+			wantLifetime: 0, wantExplicit: false,
 		},
 		{
 			name:         "Expires in asctime format",

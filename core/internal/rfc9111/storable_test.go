@@ -2,6 +2,7 @@ package rfc9111
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 )
 
@@ -30,6 +31,10 @@ func TestStorable(t *testing.T) {
 		{name: "103 not final", status: 103, want: "status"},
 		{name: "206 not storable", status: 206, respCC: "max-age=60", want: "status"},
 		{name: "304 not storable", status: 304, respCC: "max-age=60", want: "status"},
+		{name: "412 not storable", status: 412, respCC: "max-age=60", want: "status"},
+		{name: "416 not storable", status: 416, respCC: "max-age=60", want: "status"},
+		{name: "404 with max-age", status: 404, respCC: "max-age=60", want: ""},
+		{name: "500 with max-age", status: 500, respCC: "max-age=60", want: ""},
 		{name: "206 with must-understand not storable", status: 206, respCC: "must-understand, no-store", want: "status"},
 		{name: "404 storable", status: 404, want: ""},
 		{name: "500 storable by protocol", status: 500, want: ""},
@@ -49,7 +54,8 @@ func TestStorable(t *testing.T) {
 		{name: "unknown status without must-understand", status: 299, want: ""},
 		{name: "private in private cache", status: 200, respCC: "private, max-age=60", want: ""},
 		{name: "private in shared cache", status: 200, respCC: "private, max-age=60", shared: true, want: "private"},
-		{name: "qualified private in shared cache", status: 200, respCC: `private="Set-Cookie"`, shared: true, want: "private"},
+		// §5.2.2.7: a shared cache may store the rest of the response.
+		{name: "qualified private in shared cache", status: 200, respCC: `private="Set-Cookie", max-age=60`, shared: true, want: ""},
 		{name: "authorization in private cache", status: 200, auth: true, want: ""},
 		{name: "authorization in shared cache", status: 200, auth: true, shared: true, want: "authorization"},
 		{name: "authorization with max-age in shared cache", status: 200, respCC: "max-age=60", auth: true, shared: true, want: "authorization"},
@@ -135,5 +141,74 @@ func TestHasFreshnessInfo(t *testing.T) {
 					tt.status, tt.respCC, tt.expires, tt.shared, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestUnstoredFields(t *testing.T) {
+	tests := []struct {
+		name    string
+		cc      string
+		shared  bool
+		want    []string
+		noCache bool
+		private bool
+	}{
+		{name: "none", cc: "max-age=60"},
+		{name: "no-cache list, private cache", cc: `no-cache="set-cookie, X-Foo"`, want: []string{"Set-Cookie", "X-Foo"}},
+		{name: "no-cache list, shared cache", cc: `no-cache="Set-Cookie"`, shared: true, want: []string{"Set-Cookie"}},
+		{name: "private list, private cache stores it", cc: `private="Set-Cookie"`},
+		{name: "private list, shared cache", cc: `private="Set-Cookie"`, shared: true, want: []string{"Set-Cookie"}},
+		{name: "both lists, shared cache", cc: `no-cache="A", private="B"`, shared: true, want: []string{"A", "B"}},
+		{name: "no-cache naming Vary is unqualified", cc: `no-cache="X, vary"`, noCache: true},
+		{name: "no-cache naming Content-Encoding is unqualified", cc: `no-cache="Content-Encoding"`, noCache: true},
+		{name: "private naming Content-Type is unqualified", cc: `private="content-type"`, shared: true, private: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := ParseDirectives(http.Header{"Cache-Control": {tc.cc}})
+			d.ProtectLists()
+			if got := d.Unstored(tc.shared); !slices.Equal(got, tc.want) {
+				t.Errorf("Unstored(%q, shared %v) = %q, want %q", tc.cc, tc.shared, got, tc.want)
+			}
+			if d.NoCache != tc.noCache || d.Private != tc.private {
+				t.Errorf("after ProtectLists: NoCache %v Private %v, want %v %v", d.NoCache, d.Private, tc.noCache, tc.private)
+			}
+		})
+	}
+}
+
+func TestExplicitFreshness(t *testing.T) {
+	tests := []struct {
+		name   string
+		h      http.Header
+		shared bool
+		want   bool
+	}{
+		{"none", http.Header{}, false, false},
+		{"max-age", ccHeader("max-age=0"), false, true},
+		{"s-maxage, private cache", ccHeader("s-maxage=60"), false, false},
+		{"s-maxage, shared cache", ccHeader("s-maxage=60"), true, true},
+		{"Expires", http.Header{"Expires": {"0"}}, false, true},
+		{"public is not explicit freshness", ccHeader("public"), false, false},
+	}
+	for _, tc := range tests {
+		if got := ExplicitFreshness(tc.h, ParseDirectives(tc.h), tc.shared); got != tc.want {
+			t.Errorf("%s: ExplicitFreshness = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestFieldListsDoNotAllocateWhenAbsent: every stored response pays for
+// ProtectLists and Unstored; without field lists they allocate nothing.
+func TestFieldListsDoNotAllocateWhenAbsent(t *testing.T) {
+	d := ParseDirectives(ccHeader("max-age=60, no-cache, private"))
+	allocs := testing.AllocsPerRun(100, func() {
+		d.ProtectLists()
+		if d.Unstored(true) != nil {
+			t.Fatal("fields")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("allocations: %v, want 0", allocs)
 	}
 }

@@ -57,12 +57,23 @@ func TestSelectedValue(t *testing.T) {
 		{name: "present empty", h: http.Header{"Accept": {""}}, field: "Accept", wantValue: "", wantPresent: true},
 		{name: "present with no lines", h: http.Header{"Accept": {}}, field: "Accept", wantValue: "", wantPresent: true},
 		{name: "single value", h: http.Header{"Accept-Encoding": {"gzip"}}, field: "Accept-Encoding", wantValue: "gzip", wantPresent: true},
-		{name: "list normalised", h: http.Header{"Accept-Encoding": {"gzip,br"}}, field: "Accept-Encoding", wantValue: "gzip, br", wantPresent: true},
-		{name: "whitespace normalised", h: http.Header{"Accept-Encoding": {"  gzip ,\tbr  "}}, field: "Accept-Encoding", wantValue: "gzip, br", wantPresent: true},
-		{name: "lines combined", h: http.Header{"Accept-Encoding": {"gzip", "br"}}, field: "Accept-Encoding", wantValue: "gzip, br", wantPresent: true},
-		{name: "lines combined with lists", h: http.Header{"Accept-Encoding": {"gzip, deflate", " br "}}, field: "Accept-Encoding", wantValue: "gzip, deflate, br", wantPresent: true},
-		{name: "order kept", h: http.Header{"Accept-Language": {"fr, en"}}, field: "Accept-Language", wantValue: "fr, en", wantPresent: true},
+		{name: "list normalised", h: http.Header{"Accept-Encoding": {"gzip,br"}}, field: "Accept-Encoding", wantValue: "br, gzip", wantPresent: true},
+		{name: "whitespace normalised", h: http.Header{"Accept-Encoding": {"  gzip ,\tbr  "}}, field: "Accept-Encoding", wantValue: "br, gzip", wantPresent: true},
+		{name: "lines combined", h: http.Header{"Accept-Encoding": {"gzip", "br"}}, field: "Accept-Encoding", wantValue: "br, gzip", wantPresent: true},
+		{name: "lines combined with lists", h: http.Header{"X-List": {"gzip, deflate", " br "}}, field: "X-List", wantValue: "gzip, deflate, br", wantPresent: true},
+		{name: "negotiation field sorted", h: http.Header{"Accept-Language": {"fr, en"}}, field: "Accept-Language", wantValue: "en, fr", wantPresent: true},
+		{name: "other field keeps its order", h: http.Header{"X-Mode": {"b, a"}}, field: "X-Mode", wantValue: "b, a", wantPresent: true},
 		{name: "case of value kept", h: http.Header{"X-Mode": {"Dark"}}, field: "X-Mode", wantValue: "Dark", wantPresent: true},
+		{name: "comma in a quoted string is no separator", h: http.Header{"X-Mode": {`a, "b,c"`}}, field: "X-Mode", wantValue: `a, "b,c"`, wantPresent: true},
+		{name: "empty members dropped", h: http.Header{"X-Mode": {" , a,, b ,"}}, field: "X-Mode", wantValue: "a, b", wantPresent: true},
+		{name: "language tags lower-cased", h: http.Header{"Accept-Language": {"en-US, EN;Q=0.9"}}, field: "Accept-Language", wantValue: "en-us, en;q=0.9", wantPresent: true},
+		{name: "default weight dropped", h: http.Header{"Accept-Encoding": {"gzip;q=1.000, br; q=1"}}, field: "Accept-Encoding", wantValue: "br, gzip", wantPresent: true},
+		{name: "weight in its shortest form", h: http.Header{"Accept-Encoding": {"gzip;q=0.500"}}, field: "Accept-Encoding", wantValue: "gzip;q=0.5", wantPresent: true},
+		{name: "zero weight kept", h: http.Header{"Accept-Encoding": {"identity;q=0.000"}}, field: "Accept-Encoding", wantValue: "identity;q=0", wantPresent: true},
+		{name: "invalid weight kept", h: http.Header{"Accept-Encoding": {"gzip;q=2"}}, field: "Accept-Encoding", wantValue: "gzip;q=2", wantPresent: true},
+		{name: "media type parameter value keeps its case", h: http.Header{"Accept": {"Text/HTML; Level=A ; q=0.8"}}, field: "Accept", wantValue: "text/html;level=A;q=0.8", wantPresent: true},
+		{name: "quoted parameter value kept whole", h: http.Header{"Accept": {`text/x;a="B ; C", text/y`}}, field: "Accept", wantValue: `text/x;a="B ; C", text/y`, wantPresent: true},
+		{name: "duplicates merged", h: http.Header{"Accept-Encoding": {"gzip, GZIP", "gzip"}}, field: "Accept-Encoding", wantValue: "gzip", wantPresent: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,16 +95,44 @@ func TestSelectedValueEquivalence(t *testing.T) {
 	}{
 		{name: "spacing", a: []string{"gzip,br"}, b: []string{"gzip ,  br"}, same: true},
 		{name: "one line vs two", a: []string{"gzip, br"}, b: []string{"gzip", "br"}, same: true},
-		{name: "different order", a: []string{"gzip, br"}, b: []string{"br, gzip"}, same: false},
+		{name: "different order", a: []string{"gzip, br"}, b: []string{"br, gzip"}, same: true},
+		{name: "case", a: []string{"GZip"}, b: []string{"gzip"}, same: true},
+		{name: "weights", a: []string{"gzip;q=0.8, br"}, b: []string{"br;q=1.0, gzip ; q=0.80"}, same: true},
+		{name: "different weight", a: []string{"gzip;q=0.8"}, b: []string{"gzip;q=0.7"}, same: false},
 		{name: "different value", a: []string{"gzip"}, b: []string{"br"}, same: false},
+		{name: "empty is not absent", a: []string{""}, b: nil, same: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			va, _ := SelectedValue(http.Header{"Accept-Encoding": tt.a}, "Accept-Encoding")
-			vb, _ := SelectedValue(http.Header{"Accept-Encoding": tt.b}, "Accept-Encoding")
-			if got := va == vb; got != tt.same {
+			ha, hb := http.Header{}, http.Header{}
+			if tt.a != nil {
+				ha["Accept-Encoding"] = tt.a
+			}
+			if tt.b != nil {
+				hb["Accept-Encoding"] = tt.b
+			}
+			va, pa := SelectedValue(ha, "Accept-Encoding")
+			vb, pb := SelectedValue(hb, "Accept-Encoding")
+			if got := va == vb && pa == pb; got != tt.same {
 				t.Errorf("SelectedValue(%q) == SelectedValue(%q): got %v (%q, %q), want %v", tt.a, tt.b, got, va, vb, tt.same)
 			}
 		})
 	}
+}
+
+// FuzzAcceptNormal checks that the allocation-free fast path of acceptNormal
+// agrees with the normalisation itself, and that normalising is idempotent.
+func FuzzAcceptNormal(f *testing.F) {
+	for _, s := range []string{"en-us", "en;q=0.5", `text/x;a="B ; C"`, "EN", "gzip;q=1", "gzip;q=0.50", "text/html;level=1;q=0", "a; b", "x;q=", "x;q=1.0", ";q=0.1", "*/*;q=0.8"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, m string) {
+		slow := acceptNormalize(m)
+		if acceptIsNormal(m) && slow != m {
+			t.Fatalf("acceptIsNormal(%q) but it normalises to %q", m, slow)
+		}
+		if again := acceptNormalize(slow); again != slow {
+			t.Fatalf("acceptNormalize(%q) = %q, then %q", m, slow, again)
+		}
+	})
 }
