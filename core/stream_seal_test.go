@@ -90,6 +90,10 @@ func (o *markedOrigin) send(r *http.Request) (*http.Response, error) {
 		Header: http.Header{"Cache-Control": {o.cc}, "Etag": {`"m"`}, "Date": {time.Now().UTC().Format(http.TimeFormat)}}}
 	switch {
 	case o.status.Load() != 0:
+		// An error without freshness information of its own: it is not
+		// stored (RFC 9111 §3), so what the key holds afterwards says what
+		// the cache did with the corrupt entry.
+		resp.Header.Del("Cache-Control")
 		resp.StatusCode = int(o.status.Load())
 		resp.Body = io.NopCloser(bytes.NewReader([]byte("origin error")))
 		resp.ContentLength = 12
