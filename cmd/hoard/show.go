@@ -243,7 +243,6 @@ func printHeader(w io.Writer, indent string, h http.Header) {
 	}
 }
 
-
 // stamp formats a time for people, in UTC.
 func stamp(t time.Time) string {
 	if t.IsZero() {
