@@ -78,7 +78,7 @@ as long as the command: use a store that persists to see hits.`,
 			if shared {
 				opts = append(opts, core.WithShared())
 			}
-			o, err := a.open(ctx, dsn, opts...)
+			o, err := a.open(ctx, dsn, writing, opts...)
 			if err != nil {
 				return err
 			}
@@ -163,7 +163,7 @@ requests in flight.`,
 			if !private {
 				opts = append(opts, core.WithShared())
 			}
-			o, err := a.open(ctx, dsn, opts...)
+			o, err := a.open(ctx, dsn, writing, opts...)
 			if err != nil {
 				return err
 			}

@@ -123,7 +123,7 @@ prints one JSON object a line instead, with exact numbers.`,
 			if limit < 0 {
 				return usagef("--limit must not be negative")
 			}
-			o, err := a.open(cmd.Context(), args[0])
+			o, err := a.open(cmd.Context(), args[0], reading)
 			if err != nil {
 				return err
 			}

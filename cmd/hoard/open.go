@@ -5,12 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/hoardhttp/hoard/codecs"
@@ -34,6 +36,15 @@ const (
 	envSignKeys    = "HOARD_SIGN_KEYS"
 	envEncryptKeys = "HOARD_ENCRYPT_KEYS"
 )
+
+func init() {
+	// go-redis logs failed dials itself; the store's error says it once.
+	redis.SetLogger(quiet{})
+}
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 // codecFlags are the global flags that say how the cache encodes entries.
 type codecFlags struct {
@@ -164,12 +175,24 @@ type opened struct {
 
 func (o *opened) Close() error { return o.cache.Close() }
 
+// Modes of open.
+const (
+	reading = false // the command only reads: nothing in the store changes
+	writing = true
+)
+
 // open opens the store dsn names and a cache over it with the codec flags
-// and opts.
-func (a *app) open(ctx context.Context, dsn string, opts ...core.Option) (*opened, error) {
+// and opts, after checking that its entries decode with that codec (see
+// probe). A cache opened for reading cannot change the store.
+func (a *app) open(ctx context.Context, dsn string, write bool, opts ...core.Option) (*opened, error) {
 	codec, err := a.codec.build()
 	if err != nil {
 		return nil, err
+	}
+	if !write {
+		if err := mustExist(dsn); err != nil {
+			return nil, err
+		}
 	}
 	octx, cancel := context.WithTimeout(ctx, a.codec.openTimeout)
 	defer cancel()
@@ -177,16 +200,42 @@ func (a *app) open(ctx context.Context, dsn string, opts ...core.Option) (*opene
 	if err != nil {
 		return nil, storeError(dsn, err)
 	}
+	if err := probe(octx, st, codec); err != nil {
+		closeStore(st)
+		return nil, fmt.Errorf("store %s: %w", redact(dsn), err)
+	}
+	if !write {
+		st = readOnly{st}
+		opts = append(opts, core.WithReadOnly())
+	}
 	logger := slog.New(slog.NewTextHandler(a.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	all := append([]core.Option{core.WithCodec(codec), core.WithLogger(logger), core.WithStoreTimeout(a.codec.storeTimout)}, opts...)
 	c, err := core.New(st, all...)
 	if err != nil {
-		if cl, ok := st.(interface{ Close() error }); ok {
-			cl.Close()
-		}
+		closeStore(st)
 		return nil, err
 	}
 	return &opened{dsn: dsn, store: st, codec: codec, cache: c}, nil
+}
+
+// mustExist fails for a file or sqlite DSN whose path does not exist: a
+// command that only reads must not create an empty cache where a typo
+// pointed it.
+func mustExist(dsn string) error {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "file" && u.Scheme != "sqlite") || u.Path == "" || strings.Contains(u.Path, ":memory:") {
+		return nil
+	}
+	if _, err := os.Stat(u.Path); errors.Is(err, fs.ErrNotExist) {
+		return storeError(dsn, core.InvalidConfig(fmt.Errorf("no cache at %s (this command only reads, and creates none)", u.Path)))
+	}
+	return nil
+}
+
+func closeStore(st core.Store) {
+	if cl, ok := st.(interface{ Close() error }); ok {
+		cl.Close()
+	}
 }
 
 // fail names the store in an error of a command working on it.

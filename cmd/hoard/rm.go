@@ -29,7 +29,7 @@ were removed.`,
 					return usagef("%q is not an absolute URL (scheme://host/path)", u)
 				}
 			}
-			o, err := a.open(cmd.Context(), args[0])
+			o, err := a.open(cmd.Context(), args[0], writing)
 			if err != nil {
 				return err
 			}
@@ -92,7 +92,7 @@ and refuses otherwise.`,
 					return err
 				}
 			}
-			o, err := a.open(cmd.Context(), args[0])
+			o, err := a.open(cmd.Context(), args[0], writing)
 			if err != nil {
 				return err
 			}

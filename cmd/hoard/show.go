@@ -49,7 +49,7 @@ read them.`,
 				withBody = true
 			}
 			ctx := cmd.Context()
-			o, err := a.open(ctx, args[0])
+			o, err := a.open(ctx, args[0], reading)
 			if err != nil {
 				return err
 			}

@@ -64,7 +64,7 @@ streamed, the oldest and newest, and the same counts per host and per status.`,
 			if err != nil {
 				return err
 			}
-			o, err := a.open(cmd.Context(), args[0])
+			o, err := a.open(cmd.Context(), args[0], reading)
 			if err != nil {
 				return err
 			}

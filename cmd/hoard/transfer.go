@@ -87,7 +87,7 @@ would the data.`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			o, err := a.open(ctx, args[0])
+			o, err := a.open(ctx, args[0], reading)
 			if err != nil {
 				return err
 			}
@@ -204,7 +204,7 @@ headers, key function).`,
 				}
 				in = f
 			}
-			o, err := a.open(ctx, args[0])
+			o, err := a.open(ctx, args[0], writing)
 			if err != nil {
 				return err
 			}
