@@ -154,6 +154,9 @@ requests in flight.`,
   curl -i http://127.0.0.1:8080/users/1`,
 		Args: args(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if upstream == "" {
+				return usagef("--upstream is required: the origin to forward to")
+			}
 			up, err := url.Parse(upstream)
 			if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
 				return usagef("--upstream %q: want an http or https URL", upstream)
@@ -208,6 +211,5 @@ requests in flight.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks one)")
 	cmd.Flags().StringVar(&upstream, "upstream", "", "the origin to forward to (http or https URL)")
 	cmd.Flags().BoolVar(&private, "private", false, "use private-cache rules instead of shared ones")
-	cmd.MarkFlagRequired("upstream")
 	return cmd
 }

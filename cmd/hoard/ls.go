@@ -199,6 +199,11 @@ func humanDuration(d time.Duration) string {
 	if d < 0 {
 		d = -d
 	}
+	if d < time.Minute {
+		d = d.Round(time.Second)
+	} else {
+		d = d.Round(time.Minute)
+	}
 	switch {
 	case d < time.Minute:
 		return strconv.Itoa(int(d/time.Second)) + "s"
