@@ -66,7 +66,7 @@ type readOnly struct{ st core.Store }
 
 var errReadOnly = errors.New("hoard: this command does not write to the store")
 
-func (r readOnly) Get(ctx context.Context, key string) ([]byte, error) { return r.st.Get(ctx, key) }
+func (r readOnly) Get(ctx context.Context, key string) ([]byte, error)  { return r.st.Get(ctx, key) }
 func (r readOnly) Set(context.Context, string, []byte, core.Meta) error { return errReadOnly }
 func (r readOnly) Delete(context.Context, string) error                 { return nil }
 
