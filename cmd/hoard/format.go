@@ -15,24 +15,8 @@ import (
 	"github.com/hoardhttp/hoard/core"
 )
 
-// The export format, version 1: JSON Lines (one JSON value a line, UTF-8).
-//
-//	{"hoard_export":1,"created":"2026-12-01T10:00:00Z","source":"sqlite:///tmp/c.db"}
-//	{"key":"…","entry":{…}}                       a response or a variant index
-//	{"key":"…","entry":{…,"streamed":true,"body_size":200000}}
-//	{"chunk":"<base64>"}                          its body, in order
-//	{"chunk":"<base64>"}
-//	{"body_end":{"size":200000,"sha256":"<hex>"}}
-//	…
-//	{"end":{"records":3}}
-//
-// The first line names the format and its version; a reader refuses a
-// version it does not know. Each record is one entry under its store key,
-// with the fields of exportEntry. A body that is not streamed is the
-// entry's "body" (base64). A streamed body follows its record as "chunk"
-// lines of at most 48 KiB each (64 KiB of base64), then a "body_end" line
-// with its size and SHA-256, so that neither writing nor reading holds a
-// whole body. The last line counts the records: a file without it was cut.
+// The export format, version 1, is described in the package documentation
+// (doc.go).
 const (
 	exportVersion = 1
 	chunkSize     = 48 << 10

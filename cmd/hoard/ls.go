@@ -70,7 +70,7 @@ type row struct {
 	Size     int64     `json:"size"`
 	Streamed bool      `json:"streamed"`
 	Created  time.Time `json:"created"`
-	Age      float64   `json:"age_seconds"`
+	Age      int64     `json:"age_seconds"`
 	Expires  time.Time `json:"expires,omitzero"`
 	Fresh    bool      `json:"fresh"`
 	Vary     string    `json:"vary,omitempty"`
@@ -79,7 +79,7 @@ type row struct {
 func newRow(e *core.Entry, now time.Time) row {
 	return row{
 		Key: e.Key, Method: e.Method, URL: e.URL, Status: e.Status, Size: e.BodyLen(), Streamed: e.Streamed,
-		Created: e.Created, Age: e.Age(now).Seconds(), Expires: e.Expires, Fresh: !e.IsExpired(now),
+		Created: e.Created, Age: int64(e.Age(now) / time.Second), Expires: e.Expires, Fresh: !e.IsExpired(now),
 		Vary: varyString(e.VaryHeader),
 	}
 }
@@ -173,7 +173,7 @@ func printRows(w io.Writer, rows []row, now time.Time) error {
 			u += " [" + r.Vary + "]"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Method, u, r.Status, humanBytes(r.Size),
-			humanDuration(time.Duration(r.Age*float64(time.Second))), relTime(r.Expires, now), state)
+			humanDuration(time.Duration(r.Age)*time.Second), relTime(r.Expires, now), state)
 	}
 	return tw.Flush()
 }
