@@ -69,8 +69,7 @@
 // The header (see format.go for its layout) is what lets the store list,
 // expire and check entries without the codec, so a value file is not the
 // codec's bytes alone: even with the JSON codec it is not a document jq can
-// read as it is (the JSON follows the header, and the codec's own framing
-// applies). To read entries, use the hoard command: hoard show
+// read as it is (the JSON document follows the header). To read entries, use the hoard command: hoard show
 // file:///dir URL prints one (--json as JSON), hoard export all of them.
 //
 // # Crash safety
