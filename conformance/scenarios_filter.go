@@ -96,7 +96,7 @@ func (w *filterWorld) names(t *testing.T, ents []*core.Entry) []string {
 	for _, en := range ents {
 		name := ""
 		for n, u := range w.url {
-			if w.sameURL(en.URL, u) && (n == "1/p") == (en.Method == http.MethodPost) &&
+			if en.URL == u && (n == "1/p") == (en.Method == http.MethodPost) &&
 				(!strings.HasPrefix(n, "1/v/") || en.VaryHeader.Get("Accept-Language") == strings.TrimPrefix(n, "1/v/")) {
 				name = n
 			}
@@ -109,12 +109,6 @@ func (w *filterWorld) names(t *testing.T, ents []*core.Entry) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// sameURL compares a stored URL with one the test requested (which h4Q
-// wrote with its query sorted).
-func (w *filterWorld) sameURL(stored, requested string) bool {
-	return stored == requested
 }
 
 func (w *filterWorld) where(t *testing.T, f core.Filter) []*core.Entry {

@@ -302,3 +302,43 @@ func ExampleCache_DeleteURLs() {
 	// Output:
 	// 2 <nil>
 }
+
+// TestNewCallsAfterClose: the filter and copy calls fail with ErrClosed
+// once Close has begun, as the other management calls do.
+func TestNewCallsAfterClose(t *testing.T) {
+	st, err := memstore.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := core.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	ctx := t.Context()
+	check := func(op string, err error) {
+		t.Helper()
+		if !errors.Is(err, core.ErrClosed) {
+			t.Errorf("%s after Close: %v, want an error wrapping core.ErrClosed", op, err)
+		}
+	}
+	_, err = c.Count(ctx)
+	check("Count", err)
+	_, err = c.CountWhere(ctx, core.Filter{Expiry: core.OnlyExpired})
+	check("CountWhere", err)
+	_, err = c.DeleteWhere(ctx, core.Filter{})
+	check("DeleteWhere", err)
+	_, err = c.DeleteURLs(ctx, "http://x.test/")
+	check("DeleteURLs", err)
+	for _, err := range c.EntriesWhere(ctx, core.Filter{Host: "x.test"}) {
+		check("EntriesWhere", err)
+		break
+	}
+	for _, err := range c.Records(ctx) {
+		check("Records", err)
+		break
+	}
+	check("Put", c.Put(ctx, &core.Entry{Key: "k", Method: "GET", URL: "http://x.test/", Status: 200}, nil))
+	_, err = c.OpenBody(ctx, &core.Entry{Key: "k", Streamed: true, BodySize: 1})
+	check("OpenBody", err)
+}
