@@ -57,6 +57,11 @@ func hoard(t *testing.T, stdin io.Reader, env []string, args ...string) out {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
+	if len(args) > 0 {
+		// The shared services may be slow under load: give them time to
+		// answer rather than fail the test.
+		args = append(args[:len(args):len(args)], "--open-timeout=30s")
+	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &so, &se, stdin
@@ -241,7 +246,7 @@ func serviceStore(t *testing.T, kind string) string {
 
 // hoardCtx runs the binary outside a test's context (for cleanups).
 func hoardCtx(ctx context.Context, args ...string) out {
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := exec.CommandContext(ctx, bin, append(args, "--open-timeout=30s")...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()
@@ -582,7 +587,7 @@ func TestProxy(t *testing.T) {
 	dsn := localStores(t)["sqlite"]
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "proxy", "--dsn", dsn, "--listen", "127.0.0.1:0", "--upstream", o.URL)
+	cmd := exec.CommandContext(ctx, bin, "proxy", "--open-timeout=30s", "--dsn", dsn, "--listen", "127.0.0.1:0", "--upstream", o.URL)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
