@@ -95,10 +95,10 @@ func testStatusValues(t *testing.T, s *suite) {
 		}, want: "hoard; fwd=method"}},
 		{"OnlyIfCached504", nil, nil, step{run: func(t *testing.T, e *env, o *origin) *result {
 			return e.getCtx(core.OnlyIfCached(h4Ctx(t)), h4Q(o, "/a", "cc", "max-age=60"))
-		}, want: "hoard; detail=only-if-cached", info: core.Info{FromCache: true, Synthetic: true}}},
+		}, want: "hoard; detail=only-if-cached", info: core.Info{Synthetic: true}}},
 		{"OnlyIfCachedHeader504", nil, nil, step{run: func(t *testing.T, e *env, o *origin) *result {
 			return e.get(h4Q(o, "/a", "cc", "max-age=60"), "Cache-Control: only-if-cached")
-		}, want: "hoard; detail=only-if-cached", info: core.Info{FromCache: true, Synthetic: true}}},
+		}, want: "hoard; detail=only-if-cached", info: core.Info{Synthetic: true}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -301,7 +301,7 @@ func testStatusInfoFromHeader(t *testing.T, s *suite) {
 		{"hoard; fwd=stale; fwd-status=304", core.Info{FromCache: true, Revalidated: true}},
 		{"hoard; fwd=miss; stored", core.Info{Stored: true}},
 		{"hoard; fwd=miss; collapsed", core.Info{Collapsed: true}},
-		{"hoard; detail=only-if-cached", core.Info{FromCache: true, Synthetic: true}},
+		{"hoard; detail=only-if-cached", core.Info{Synthetic: true}},
 		{"other; hit, hoard; fwd=miss", core.Info{}},
 	} {
 		resp := &http.Response{Header: http.Header{"Cache-Status": {c.field}}, Body: http.NoBody}

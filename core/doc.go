@@ -183,11 +183,16 @@
 // # Stores
 //
 // A Store is three methods over bytes (Get, Set, Delete) with optional
-// Lister, Clearer and io.Closer. Store errors fail open: the request goes to
-// the origin, the error is logged with log/slog and counted in Stats. The
-// management calls (Contains, Delete, DeleteURL, Clear, Entries,
-// DeleteExpired, DeleteOlderThan, ResetExpiration) do not: they return the
-// store's error, as a *Error carrying the operation and key.
+// Lister, FilterLister, Clearer, Streamer and io.Closer. Store errors fail
+// open: the request goes to the origin, the error is logged with log/slog
+// and counted in Stats. The management calls (Contains, Delete, DeleteURL,
+// DeleteURLs, Clear, Entries, EntriesWhere, Count, CountWhere, DeleteWhere,
+// DeleteExpired, DeleteOlderThan, ResetExpiration, Records, OpenBody, Put)
+// do not: they return the store's error, as a *Error carrying the operation
+// and key. A Filter selects the responses EntriesWhere, CountWhere and
+// DeleteWhere work on, checked on the Meta a store lists before any value
+// is read, and given to a store that implements FilterLister to apply
+// itself.
 //
 // # Opening stores
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -11,15 +12,18 @@ import (
 // Info describes how the cache produced a response. Get it with InfoOf.
 type Info struct {
 	// FromCache is true when the response's content came from the store:
-	// fresh and stale hits, revalidated responses, and the synthetic 504 of
-	// only-if-cached.
+	// fresh and stale hits and revalidated responses. It is false for the
+	// synthetic 504 of only-if-cached, which came from no stored response
+	// (Synthetic says what it is): a response the cache made itself, without
+	// the origin, is FromCache || Synthetic.
 	FromCache bool
 	// Revalidated is true when a 304 confirmed the stored response.
 	Revalidated bool
 	// Stale is true when a stale response was served (stale-while-revalidate,
 	// stale-if-error, max-stale).
 	Stale bool
-	// Synthetic is true for the 504 the cache made itself (only-if-cached).
+	// Synthetic is true for the 504 the cache made itself (only-if-cached):
+	// neither the origin nor the store produced it.
 	Synthetic bool
 	// Stored is true when this response was written to the store.
 	Stored bool
@@ -32,6 +36,22 @@ type Info struct {
 	Expires time.Time
 	// Key is the store key of the response.
 	Key string
+	// Age is the stored response's current age when it was served (RFC
+	// 9111 §4.2.3), the value of its Age header field; zero for a response
+	// that came from the origin (and, read back from the Cache-Status
+	// field, whatever the Age field says).
+	Age time.Duration
+
+	// at is when the cache produced the response, by its clock.
+	at time.Time
+}
+
+// IsExpired reports whether the response was past its freshness lifetime
+// when the cache produced it: a stale hit, or a stored response whose
+// lifetime had already run out (Expires not after that time). A response
+// with no known lifetime is not expired.
+func (in Info) IsExpired() bool {
+	return in.Stale || (!in.Expires.IsZero() && !in.at.IsZero() && !in.at.Before(in.Expires))
 }
 
 type infoKey struct{}
@@ -58,7 +78,13 @@ func InfoOf(resp *http.Response) Info {
 			return *in
 		}
 	}
-	return infoFromCacheStatus(resp.Header)
+	in := infoFromCacheStatus(resp.Header)
+	if in != (Info{}) {
+		if a, err := strconv.ParseInt(resp.Header.Get("Age"), 10, 64); err == nil && a >= 0 && a < 1<<33 {
+			in.Age = time.Duration(a) * time.Second
+		}
+	}
+	return in
 }
 
 // CacheStatusName is the cache name hoard writes in Cache-Status fields.
@@ -93,7 +119,7 @@ func infoFromCacheStatus(h http.Header) Info {
 					case "stale", "stale-while-revalidate", "stale-if-error":
 						in.Stale, in.FromCache = true, true
 					case "only-if-cached":
-						in.Synthetic, in.FromCache = true, true
+						in.Synthetic = true
 					}
 				}
 			}

@@ -42,39 +42,79 @@ func WithoutOptions(ctx context.Context) context.Context {
 
 // DeleteURL removes the GET and HEAD responses stored for rawURL, with every
 // variant. When the store can list, it also removes every other entry
-// recorded for the URL (for example POST responses keyed by body).
+// recorded for the URL (for example POST responses keyed by body). It is
+// DeleteURLs for one URL.
 func (c *Cache) DeleteURL(ctx context.Context, rawURL string) error {
 	if c.gate.closed() {
 		return fmt.Errorf("core: DeleteURL: %w", ErrClosed)
 	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fmt.Errorf("core: DeleteURL: %w", err)
+	_, err := c.deleteURLs(ctx, "DeleteURL", []string{rawURL})
+	return err
+}
+
+// Removed says what a deletion removed.
+type Removed struct {
+	// Entries is the number of stored responses removed (variant indexes
+	// are not counted).
+	Entries int
+	// Bytes is the length of their content (Entry.BodyLen), streamed
+	// bodies included.
+	Bytes int64
+}
+
+// DeleteURLs removes everything stored for each of urls: the GET and HEAD
+// responses with every variant and, when the store can list, every other
+// entry recorded for the URL (POST responses keyed by body, for example),
+// in one listing for all of them. A URL that does not parse is an error
+// and nothing is deleted. The URLs are normalised as the cache keys them,
+// so "HTTP://Example.com:80/a?b=1&a=2" removes what "http://example.com/a?a=2&b=1"
+// stored.
+//
+// Removed counts the responses the listing found (and their bytes); over a
+// store that cannot list, the GET and HEAD entries are deleted and Removed
+// is zero, for they were not read.
+func (c *Cache) DeleteURLs(ctx context.Context, urls ...string) (Removed, error) {
+	if c.gate.closed() {
+		return Removed{}, fmt.Errorf("core: DeleteURLs: %w", ErrClosed)
 	}
-	primary := c.urlKeys(ctx, http.Header{}, u)
-	if err := c.deleteKeys(ctx, primary[:]); err != nil {
-		return err
-	}
-	lister, ok := c.store.(Lister)
-	if !ok {
-		return nil
-	}
-	target := c.storedURL(u)
-	var keys []string
-	if !c.gate.enter() {
-		return &Error{Op: "list", Err: ErrClosed}
-	}
-	for it, err := range lister.List(ctx) {
+	return c.deleteURLs(ctx, "DeleteURLs", urls)
+}
+
+func (c *Cache) deleteURLs(ctx context.Context, op string, urls []string) (Removed, error) {
+	var primaries []string
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
 		if err != nil {
-			c.gate.leave()
-			return &Error{Op: "list", Err: err}
+			return Removed{}, fmt.Errorf("core: %s: %w", op, err)
 		}
-		if it.Meta.URL == target {
-			keys = append(keys, it.Key)
+		keys := c.urlKeys(ctx, http.Header{}, u)
+		primaries = append(primaries, keys[:]...)
+	}
+	var r Removed
+	var keys []string
+	if _, ok := c.store.(Lister); ok && len(urls) > 0 {
+		m, err := c.compile(Filter{URLs: urls})
+		if err != nil {
+			return Removed{}, fmt.Errorf("core: %s: %w", op, err)
+		}
+		m.indexes = true
+		for e, err := range c.all(ctx, op, m) {
+			if err != nil {
+				return Removed{}, err
+			}
+			keys = append(keys, e.Key)
+			if e.Variants == nil {
+				r.Entries++
+				r.Bytes += e.BodyLen()
+			}
 		}
 	}
-	c.gate.leave()
-	return c.deleteKeys(ctx, keys)
+	// The primary keys first: deleting an index makes its variants
+	// unreachable at once, whatever happens to the rest.
+	if err := c.deleteKeys(ctx, primaries); err != nil {
+		return Removed{}, err
+	}
+	return r, c.deleteKeys(ctx, keys)
 }
 
 func (c *Cache) deleteKeys(ctx context.Context, keys []string) error {
@@ -131,8 +171,9 @@ func (c *Cache) Clear(ctx context.Context) error {
 }
 
 // all yields every stored entry (variant indexes included) with its key, for
-// stores that implement Lister.
-func (c *Cache) all(ctx context.Context, op string) iter.Seq2[*Entry, error] {
+// stores that implement Lister; with a matcher, only the entries it selects,
+// checked on the listed Meta before anything is read.
+func (c *Cache) all(ctx context.Context, op string, m *matcher) iter.Seq2[*Entry, error] {
 	return func(yield func(*Entry, error) bool) {
 		lister, ok := c.store.(Lister)
 		if !ok {
@@ -165,10 +206,17 @@ func (c *Cache) all(ctx context.Context, op string) iter.Seq2[*Entry, error] {
 			}
 			return true
 		}
-		for it, err := range lister.List(ctx) {
+		listing := lister.List
+		if m != nil {
+			listing = func(ctx context.Context) iter.Seq2[Listed, error] { return m.listing(ctx, lister) }
+		}
+		for it, err := range listing(ctx) {
 			if err != nil {
 				pass(nil, &Error{Op: "list", Err: err})
 				return
+			}
+			if m != nil && !m.meta(it.Meta) {
+				continue
 			}
 			e := new(Entry)
 			if err := c.readEntry(ctx, it.Key, e); err != nil {
@@ -184,6 +232,9 @@ func (c *Cache) all(ctx context.Context, op string) iter.Seq2[*Entry, error] {
 				}
 				continue
 			}
+			if m != nil && !m.entry(e) {
+				continue
+			}
 			e.Key = it.Key
 			if !pass(e, nil) {
 				return
@@ -194,13 +245,26 @@ func (c *Cache) all(ctx context.Context, op string) iter.Seq2[*Entry, error] {
 
 // Entries yields every stored response (not variant indexes) with Key set.
 // It needs a store that implements Lister; otherwise it yields one error
-// wrapping ErrNotSupported.
+// wrapping ErrNotSupported. It is EntriesWhere with the zero Filter.
 func (c *Cache) Entries(ctx context.Context) iter.Seq2[*Entry, error] {
+	return c.EntriesWhere(ctx, Filter{})
+}
+
+// EntriesWhere yields the stored responses f selects, with Key set, in the
+// store's listing order. The fields of f that need only what the store
+// records beside a value (URL, URLs, Host, Method, Status) are checked
+// before the value is read, and given to the store when it implements
+// FilterLister; the others on the decoded entry. A store error, or an
+// invalid f, is yielded once; listing needs a store that implements Lister
+// (otherwise one error wrapping ErrNotSupported).
+func (c *Cache) EntriesWhere(ctx context.Context, f Filter) iter.Seq2[*Entry, error] {
 	return func(yield func(*Entry, error) bool) {
-		for e, err := range c.all(ctx, "Entries") {
-			if err == nil && e.Variants != nil {
-				continue
-			}
+		m, err := c.compile(f)
+		if err != nil {
+			yield(nil, fmt.Errorf("core: EntriesWhere: %w", err))
+			return
+		}
+		for e, err := range c.all(ctx, "Entries", m) {
 			if !yield(e, err) {
 				return
 			}
@@ -208,10 +272,86 @@ func (c *Cache) Entries(ctx context.Context) iter.Seq2[*Entry, error] {
 	}
 }
 
+// Count returns the number of stored responses (variant indexes are not
+// counted). It is CountWhere with the zero Filter.
+func (c *Cache) Count(ctx context.Context) (int, error) {
+	return c.CountWhere(ctx, Filter{})
+}
+
+// CountWhere returns the number of stored responses f selects: the number
+// EntriesWhere would yield. When f needs only what the store records beside
+// each value (no Expiry, no OlderThan), it counts from the listing without
+// reading any value; it then skips the items whose store deletion time
+// (Meta.Expires) has passed by the wall clock, as the stores judge it, so an
+// entry the store has let go of is not counted even while the store still
+// lists it. It needs a store that implements Lister (otherwise an error
+// wrapping ErrNotSupported).
+func (c *Cache) CountWhere(ctx context.Context, f Filter) (int, error) {
+	m, err := c.compile(f)
+	if err != nil {
+		return 0, fmt.Errorf("core: CountWhere: %w", err)
+	}
+	n := 0
+	if m.needsEntry() {
+		for _, err := range c.all(ctx, "Count", m) {
+			if err != nil {
+				return 0, err
+			}
+			n++
+		}
+		return n, nil
+	}
+	lister, ok := c.store.(Lister)
+	if !ok {
+		return 0, fmt.Errorf("core: Count: %w (the store does not implement core.Lister)", ErrNotSupported)
+	}
+	if !c.gate.enter() {
+		return 0, fmt.Errorf("core: Count: %w", ErrClosed)
+	}
+	defer c.gate.leave()
+	now := time.Now()
+	for it, err := range m.listing(ctx, lister) {
+		if err != nil {
+			return 0, &Error{Op: "list", Err: err}
+		}
+		if !m.meta(it.Meta) || (!it.Meta.Expires.IsZero() && !now.Before(it.Meta.Expires)) {
+			continue
+		}
+		n++
+	}
+	return n, nil
+}
+
+// DeleteWhere removes the stored responses f selects and says how many,
+// with their bytes. It reads them first (to check the fields of f that
+// need the entry, and to count), then deletes them; a response stored
+// meanwhile is left alone. Deleting a response that has Vary variants
+// leaves the URL's other variants and its index in place.
+func (c *Cache) DeleteWhere(ctx context.Context, f Filter) (Removed, error) {
+	m, err := c.compile(f)
+	if err != nil {
+		return Removed{}, fmt.Errorf("core: DeleteWhere: %w", err)
+	}
+	var r Removed
+	var keys []string
+	for e, err := range c.all(ctx, "DeleteWhere", m) {
+		if err != nil {
+			return Removed{}, err
+		}
+		keys = append(keys, e.Key)
+		r.Entries++
+		r.Bytes += e.BodyLen()
+	}
+	if err := c.deleteKeys(ctx, keys); err != nil {
+		return Removed{}, err
+	}
+	return r, nil
+}
+
 // deleteWhere deletes the entries for which match is true and counts them.
 func (c *Cache) deleteWhere(ctx context.Context, op string, match func(*Entry) bool) (int, error) {
 	var keys []string
-	for e, err := range c.all(ctx, op) {
+	for e, err := range c.all(ctx, op, nil) {
 		if err != nil {
 			return 0, err
 		}
@@ -252,7 +392,7 @@ func (c *Cache) ResetExpiration(ctx context.Context, d time.Duration) (int, erro
 	}
 	now := c.cfg.now()
 	var entries []*Entry
-	for e, err := range c.all(ctx, "ResetExpiration") {
+	for e, err := range c.all(ctx, "ResetExpiration", nil) {
 		if err != nil {
 			return 0, err
 		}

@@ -68,6 +68,7 @@ func (c *Cache) build(s *served, req *http.Request, e *Entry, key string, now ti
 	setCacheStatus(h, s.vals[1:2:2])
 	s.info = infoFromStatus(cacheStatus)
 	s.info.Created, s.info.Expires, s.info.Key = e.Created, e.Expires, key
+	s.info.Age, s.info.at = age*time.Second, now
 	s.body = body{info: &s.info}
 	r := &s.resp
 	r.ContentLength = int64(len(e.Body))
@@ -121,6 +122,7 @@ func (c *Cache) markForwarded(req *http.Request, resp *http.Response, cacheStatu
 	info := infoFromStatus(cacheStatus)
 	if e != nil {
 		info.Created, info.Expires, info.Key = e.Created, e.Expires, key
+		info.at = c.cfg.now()
 	}
 	if b, ok := resp.Body.(*body); ok {
 		b.info = &info
@@ -136,7 +138,7 @@ func infoFromStatus(cs string) Info {
 	case csHitStale, csHitSWR, csStaleIfError:
 		return Info{FromCache: true, Stale: true}
 	case csOnlyIfCached:
-		return Info{FromCache: true, Synthetic: true}
+		return Info{Synthetic: true}
 	case csBypass, csMethod, csBodyTooLarge, csClosed:
 		return Info{}
 	}

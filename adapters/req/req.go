@@ -124,7 +124,7 @@ func Disable(r *req.Request) *req.Request {
 // default.
 func RetryCondition(next req.RetryConditionFunc) req.RetryConditionFunc {
 	return func(resp *req.Response, err error) bool {
-		if err == nil && Info(resp).FromCache {
+		if in := Info(resp); err == nil && (in.FromCache || in.Synthetic) {
 			return false
 		}
 		if next == nil {

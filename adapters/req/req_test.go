@@ -311,7 +311,7 @@ func TestPerRequestOptions(t *testing.T) {
 		fromCache bool
 		hits      int64
 	}{
-		{"only-if-cached miss", func() *req.Request { return reqcache.OnlyIfCached(client.R()) }, 504, "", true, 0},
+		{"only-if-cached miss", func() *req.Request { return reqcache.OnlyIfCached(client.R()) }, 504, "", false, 0},
 		{"miss", func() *req.Request { return client.R() }, 200, "v1", false, 1},
 		{"hit", func() *req.Request { return client.R() }, 200, "v1", true, 1},
 		{"only-if-cached hit", func() *req.Request { return reqcache.OnlyIfCached(client.R()) }, 200, "v1", true, 1},

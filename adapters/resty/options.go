@@ -64,7 +64,7 @@ func RetryCondition(resp *resty.Response, err error) bool {
 	if resp.RawResponse == nil {
 		return err != nil
 	}
-	if err != nil || Info(resp).FromCache {
+	if in := Info(resp); err != nil || in.FromCache || in.Synthetic {
 		return false
 	}
 	code := resp.StatusCode()
@@ -78,7 +78,7 @@ func RetryCondition(resp *resty.Response, err error) bool {
 // retries every 5xx.
 func SkipCached(cond resty.RetryConditionFunc) resty.RetryConditionFunc {
 	return func(resp *resty.Response, err error) bool {
-		if Info(resp).FromCache {
+		if in := Info(resp); in.FromCache || in.Synthetic {
 			return false
 		}
 		return cond(resp, err)

@@ -171,7 +171,7 @@ func CheckRetry(next retryablehttp.CheckRetry) retryablehttp.CheckRetry {
 		next = retryablehttp.DefaultRetryPolicy
 	}
 	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-		if err == nil && resp != nil && core.InfoOf(resp).FromCache {
+		if in := core.InfoOf(resp); err == nil && resp != nil && (in.FromCache || in.Synthetic) {
 			return false, nil
 		}
 		return next(ctx, resp, err)

@@ -66,6 +66,12 @@
 // instead of io.EOF. A file written by a newer format version is a miss and
 // is left alone. Any other file in the directory is ignored.
 //
+// The header (see format.go for its layout) is what lets the store list,
+// expire and check entries without the codec, so a value file is not the
+// codec's bytes alone: even with the JSON codec it is not a document jq can
+// read as it is (the JSON document follows the header). To read entries, use the hoard command: hoard show
+// file:///dir URL prints one (--json as JSON), hoard export all of them.
+//
 // # Crash safety
 //
 // Every write goes to a temporary file in the target's subdirectory, is

@@ -7,6 +7,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -655,12 +656,20 @@ var listOpts = options.Find().SetProjection(bson.D{{Key: fValue, Value: 0}, {Key
 // appear. Expired entries and keys holding only a stream are not yielded. On
 // error List yields a zero core.Listed with the error and stops.
 func (s *Store) List(ctx context.Context) iter.Seq2[core.Listed, error] {
+	return s.ListFilter(ctx, core.ListFilter{})
+}
+
+// ListFilter is List restricted to the items f selects, by a query on the
+// url (an anchored regular expression per prefix), method and status
+// fields, so that only those documents leave the server
+// (core.FilterLister).
+func (s *Store) ListFilter(ctx context.Context, f core.ListFilter) iter.Seq2[core.Listed, error] {
 	return func(yield func(core.Listed, error) bool) {
 		if err := s.check(ctx, "list", ""); err != nil {
 			yield(core.Listed{}, err)
 			return
 		}
-		cur, err := s.entries.Find(ctx, bson.D{{Key: fValue, Value: bson.D{{Key: "$exists", Value: true}}}}, listOpts)
+		cur, err := s.entries.Find(ctx, listQuery(f), listOpts)
 		if err != nil {
 			yield(core.Listed{}, opError("list", "", err))
 			return
@@ -693,6 +702,25 @@ func (s *Store) List(ctx context.Context) iter.Seq2[core.Listed, error] {
 			yield(core.Listed{}, opError("list", "", err))
 		}
 	}
+}
+
+// listQuery is the query of ListFilter.
+func listQuery(f core.ListFilter) bson.D {
+	q := bson.D{{Key: fValue, Value: bson.D{{Key: "$exists", Value: true}}}}
+	if len(f.URLPrefixes) > 0 {
+		var or bson.A
+		for _, p := range f.URLPrefixes {
+			or = append(or, bson.D{{Key: fURL, Value: bson.Regex{Pattern: "^" + regexp.QuoteMeta(p)}}})
+		}
+		q = append(q, bson.E{Key: "$or", Value: or})
+	}
+	if f.Method != "" {
+		q = append(q, bson.E{Key: fMethod, Value: f.Method})
+	}
+	if len(f.Statuses) > 0 {
+		q = append(q, bson.E{Key: fStatus, Value: bson.D{{Key: "$in", Value: f.Statuses}}})
+	}
+	return q
 }
 
 // Clear removes every entry and every GridFS file of the store's collection

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -589,6 +590,14 @@ func (s *Store) DeleteURL(ctx context.Context, url string) (int, error) {
 // error (a cancelled ctx, a closed store) List yields a zero core.Listed
 // with the error and stops.
 func (s *Store) List(ctx context.Context) iter.Seq2[core.Listed, error] {
+	return s.ListFilter(ctx, core.ListFilter{})
+}
+
+// ListFilter is List restricted to the items f selects, with an SQL WHERE
+// on the url (a range over its index per prefix), method and status
+// columns, so that only those rows are read (core.FilterLister).
+func (s *Store) ListFilter(ctx context.Context, f core.ListFilter) iter.Seq2[core.Listed, error] {
+	where, args := listWhere(f)
 	return func(yield func(core.Listed, error) bool) {
 		after := []byte{}
 		for {
@@ -596,7 +605,7 @@ func (s *Store) List(ctx context.Context) iter.Seq2[core.Listed, error] {
 				yield(core.Listed{}, err)
 				return
 			}
-			page, err := s.listPage(ctx, after)
+			page, err := s.listPage(ctx, after, where, args)
 			if err != nil {
 				yield(core.Listed{}, s.fail(ctx, "list", "", err))
 				return
@@ -614,15 +623,70 @@ func (s *Store) List(ctx context.Context) iter.Seq2[core.Listed, error] {
 	}
 }
 
-// listPage reads the live entries whose keys sort after after.
-func (s *Store) listPage(ctx context.Context, after []byte) ([]core.Listed, error) {
+// listWhere is the SQL condition (starting with " AND", or empty) and its
+// arguments for f.
+func listWhere(f core.ListFilter) (string, []any) {
+	var b strings.Builder
+	var args []any
+	if len(f.URLPrefixes) > 0 {
+		b.WriteString(" AND (")
+		for i, p := range f.URLPrefixes {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			// url compares byte by byte (BINARY collation): every URL with
+			// the prefix p sorts in [p, the next string after all of them).
+			if hi, ok := prefixEnd(p); ok {
+				b.WriteString("(url >= ? AND url < ?)")
+				args = append(args, p, hi)
+			} else {
+				b.WriteString("url >= ?")
+				args = append(args, p)
+			}
+		}
+		b.WriteString(")")
+	}
+	if f.Method != "" {
+		b.WriteString(" AND method = ?")
+		args = append(args, f.Method)
+	}
+	if len(f.Statuses) > 0 {
+		b.WriteString(" AND status IN (")
+		for i, st := range f.Statuses {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("?")
+			args = append(args, st)
+		}
+		b.WriteString(")")
+	}
+	return b.String(), args
+}
+
+// prefixEnd returns the least string greater than every string that starts
+// with p, or false when there is none (p is empty or all 0xff bytes).
+func prefixEnd(p string) (string, bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+// listPage reads the live entries whose keys sort after after and that
+// match where (see listWhere).
+func (s *Store) listPage(ctx context.Context, after []byte, where string, args []any) ([]core.Listed, error) {
 	var page []core.Listed
 	err := s.read(ctx, func() error {
 		page = page[:0]
+		q := append([]any{after, nanos(s.now())}, args...)
 		rows, err := s.r.QueryContext(ctx,
 			`SELECT key, expires, url, method, status, size, created FROM entries
-			WHERE key > ? AND (expires = 0 OR expires > ?) ORDER BY key LIMIT ?`,
-			after, nanos(s.now()), listPage)
+			WHERE key > ? AND (expires = 0 OR expires > ?)`+where+` ORDER BY key LIMIT `+strconv.Itoa(listPage), q...)
 		if err != nil {
 			return err
 		}
