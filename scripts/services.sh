@@ -37,12 +37,18 @@ for f in "$here"/services.d/*.sh; do
 	services+=("$(basename "$f" .sh)")
 done
 
-# wait_port HOST PORT SECONDS: wait until something accepts connections.
+# wait_port HOST PORT SECONDS [PID]: wait until something accepts
+# connections; with PID, give up at once when that process has exited (a
+# server that died at start never opens its port).
 wait_port() {
-	local host=$1 port=$2 deadline=$((SECONDS + $3))
+	local host=$1 port=$2 deadline=$((SECONDS + $3)) pid=${4:-}
 	while ((SECONDS < deadline)); do
 		if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
 			return 0
+		fi
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			echo "services: the server for $host:$port (pid $pid) exited before listening" >&2
+			return 1
 		fi
 		sleep 0.2
 	done

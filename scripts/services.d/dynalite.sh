@@ -95,8 +95,9 @@ _dynalite_start() {
 	# setsid: the server outlives this script and is not in its process group.
 	setsid node "$DYNALITE_CLI" --host 127.0.0.1 --port "$DYNALITE_PORT" \
 		</dev/null >>"$DYNALITE_LOG" 2>&1 9>&- &
-	echo $! >"$DYNALITE_PID"
-	if ! wait_port 127.0.0.1 "$DYNALITE_PORT" 30; then
+	local pid=$!
+	echo "$pid" >"$DYNALITE_PID"
+	if ! wait_port 127.0.0.1 "$DYNALITE_PORT" 90 "$pid"; then
 		tail -n 20 "$DYNALITE_LOG" >&2 || true
 		return 1
 	fi

@@ -80,11 +80,27 @@ _ferretdb_start() {
 		return 0
 	fi
 	ferretdb_build
+	# The data is test data: when a first start fails (a data directory
+	# left half-written by a server killed mid-write, say), it is moved
+	# aside and the server is started once more on an empty one.
+	_ferretdb_launch && return 0
+	echo "services: ferretdb: retrying on a fresh data directory" >&2
+	_ferretdb_stop_pid
+	rm -rf "$FERRETDB_RUN/data.old"
+	mv "$FERRETDB_RUN/data" "$FERRETDB_RUN/data.old" 2>/dev/null || true
+	rm -f "$FERRETDB_RUN/state.json"
+	_ferretdb_launch
+}
+
+# _ferretdb_launch starts the server and waits up to 90 s (a loaded machine
+# is slow) for its port, printing the end of its log when it does not come.
+_ferretdb_launch() {
 	mkdir -p "$FERRETDB_RUN/data"
 	echo "services: ferretdb: starting on 127.0.0.1:$FERRETDB_PORT" >&2
 	# Every path FerretDB writes (data, state dir, log) is under
-	# $HOARD_SERVICES_RUN; debug and telemetry listeners are off.
-	nohup "$FERRETDB_BIN" \
+	# $HOARD_SERVICES_RUN; debug and telemetry listeners are off. setsid:
+	# the server outlives this script and is not in its process group.
+	setsid "$FERRETDB_BIN" \
 		--handler=sqlite \
 		--sqlite-url="file:$FERRETDB_RUN/data/" \
 		--listen-addr="127.0.0.1:$FERRETDB_PORT" \
@@ -93,9 +109,11 @@ _ferretdb_start() {
 		--telemetry=disable \
 		--log-level=warn \
 		</dev/null >>"$FERRETDB_LOG" 2>&1 9>&- &
-	echo $! >"$FERRETDB_PID"
-	if ! wait_port 127.0.0.1 "$FERRETDB_PORT" 30; then
-		echo "services: ferretdb: see $FERRETDB_LOG" >&2
+	local pid=$!
+	echo "$pid" >"$FERRETDB_PID"
+	if ! wait_port 127.0.0.1 "$FERRETDB_PORT" 90 "$pid"; then
+		echo "services: ferretdb: the end of $FERRETDB_LOG:" >&2
+		tail -n 30 "$FERRETDB_LOG" >&2 || true
 		return 1
 	fi
 }
@@ -105,7 +123,11 @@ ferretdb_stop() {
 	with_lock "$HOARD_SERVICES_RUN/ferretdb.lock" _ferretdb_stop
 }
 
-_ferretdb_stop() {
+_ferretdb_stop() { _ferretdb_stop_pid; }
+
+# _ferretdb_stop_pid stops the server whose pid this script recorded, if it
+# is still a ferretdb; the caller holds the run directory's lock.
+_ferretdb_stop_pid() {
 	[ -f "$FERRETDB_PID" ] || return 0
 	local pid i
 	pid="$(cat "$FERRETDB_PID")"
