@@ -252,6 +252,16 @@ var errStreamCorrupt = errors.New("core: the stored body of a streamed entry is 
 // ErrCorrupt and deletes the entry. The reader may depend on ctx for its
 // whole life, so no per-operation timeout is applied to it.
 func (c *Cache) openStream(ctx context.Context, key string, e *Entry) (io.ReadCloser, error) {
+	sr, err := c.openStreamAt(ctx, key, e, 0)
+	if err != nil {
+		return nil, err
+	}
+	return sr, nil
+}
+
+// openStreamAt is openStream starting at segment first (see
+// streamFormat.newReaderAt), for a Range request.
+func (c *Cache) openStreamAt(ctx context.Context, key string, e *Entry, first uint64) (*sealedReader, error) {
 	st, ok := c.store.(Streamer)
 	if !ok || c.streams == nil || e.StreamID == "" || !c.gate.enter() {
 		return nil, errStreamGone
@@ -268,7 +278,7 @@ func (c *Cache) openStream(ctx context.Context, key string, e *Entry) (io.ReadCl
 		}
 		return nil, errStreamGone
 	}
-	sr, err := c.streams.newReader(rc, key, e.StreamID, e.BodySize, size)
+	sr, err := c.streams.newReaderAt(rc, key, e.StreamID, e.BodySize, size, first)
 	switch {
 	case errors.Is(err, errStreamID):
 		rc.Close()

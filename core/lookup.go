@@ -481,19 +481,15 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 // another write or fails its checks cannot be served: it is deleted (and,
 // when corrupt, counted) and the request becomes a miss.
 func (c *Cache) serve(ctx context.Context, req *http.Request, l *lookup, s *served, act State, cacheStatus string, withBody bool) error {
-	e := &s.entry
-	if e.Streamed && withBody {
-		rc, err := c.openStream(ctx, l.key, e)
-		if err != nil {
-			if !errors.Is(err, errStreamCorrupt) { // a corrupt one is deleted already
-				c.deleteKey(ctx, l.key)
-			}
-			l.entry, l.index = nil, nil
-			return c.miss(req, l)
+	r, err := c.respond(ctx, s, req, &s.entry, l.key, l.now, cacheStatus, withBody)
+	if err != nil {
+		if !errors.Is(err, errStreamCorrupt) { // a corrupt one is deleted already
+			c.deleteKey(ctx, l.key)
 		}
-		s.stream = rc
+		l.entry, l.index = nil, nil
+		return c.miss(req, l)
 	}
-	l.act, l.resp = act, c.build(s, req, e, l.key, l.now, cacheStatus, withBody)
+	l.act, l.resp = act, r
 	return nil
 }
 

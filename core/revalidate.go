@@ -191,14 +191,11 @@ func (c *Cache) serveEntry(ctx context.Context, req *http.Request, e *Entry, key
 	s := new(served)
 	s.entry = *e
 	s.entry.Header = e.Header.Clone()
-	if e.Streamed && withBody {
-		rc, err := c.openStream(ctx, key, e)
-		if err != nil {
-			return nil
-		}
-		s.stream = rc
+	r, err := c.respond(ctx, s, req, &s.entry, key, c.cfg.now(), cacheStatus, withBody)
+	if err != nil {
+		return nil
 	}
-	return c.build(s, req, &s.entry, key, c.cfg.now(), cacheStatus, withBody)
+	return r
 }
 
 // serveLookup serves the lookup's entry (nil when its stream is gone).

@@ -341,6 +341,16 @@ type sealedReader struct {
 // (errStreamID for another StreamID), except read errors of r, which are
 // returned wrapped once.
 func (f *streamFormat) newReader(r io.Reader, key, streamID string, bodySize, size int64) (*sealedReader, error) {
+	return f.newReaderAt(r, key, streamID, bodySize, size, 0)
+}
+
+// newReaderAt is newReader starting at segment first: after the StreamID
+// and the header, it moves r to that segment (by Seek when r is an
+// io.Seeker, otherwise by discarding the bytes before it, unread and
+// unchecked: none of them is returned) and reads and checks it. Every
+// segment read is checked with its own index and final flag, so a stream
+// cut short still fails when the reader reaches the cut.
+func (f *streamFormat) newReaderAt(r io.Reader, key, streamID string, bodySize, size int64, first uint64) (*sealedReader, error) {
 	if bodySize < 0 || bodySize > maxStreamBody {
 		return nil, fmt.Errorf("%w: stream body size %d", ErrCorrupt, bodySize)
 	}
@@ -382,11 +392,36 @@ func (f *streamFormat) newReader(r io.Reader, key, streamID string, bodySize, si
 	sr.s.ad = appendAD(nil, hdr, key, streamID)
 	sr.s.crcAD = crc32.Checksum(sr.s.ad, castagnoli)
 	sr.nseg, sr.last = segments(bodySize)
+	if first > 0 {
+		if first >= sr.nseg {
+			return nil, fmt.Errorf("core: segment %d of a stream of %d", first, sr.nseg)
+		}
+		if err := f.skipTo(r, key, len(pre), first); err != nil {
+			return nil, err
+		}
+		sr.index = first
+	}
 	sr.mem = make([]byte, StreamSegmentSize+f.overhead)
 	if err := sr.next(); err != nil {
 		return nil, err
 	}
 	return sr, nil
+}
+
+// skipTo moves r, which has just read the prefix (StreamID and header, pre
+// bytes), to the start of segment i.
+func (f *streamFormat) skipTo(r io.Reader, key string, pre int, i uint64) error {
+	off := int64(pre) + int64(i)*int64(StreamSegmentSize+f.overhead)
+	if sk, ok := r.(io.Seeker); ok {
+		if _, err := sk.Seek(off, io.SeekStart); err != nil {
+			return &Error{Op: "seek stream", Key: key, Err: err}
+		}
+		return nil
+	}
+	if _, err := io.CopyN(io.Discard, r, off-int64(pre)); err != nil {
+		return readErr(key, "segment "+strconv.FormatUint(i, 10), err)
+	}
+	return nil
 }
 
 // readErr reports a failed read of part of a stream: a short stream is
