@@ -33,6 +33,10 @@ type Capabilities struct {
 	// Streaming is true when the store implements core.Streamer (the suite
 	// then checks the stream contract and large bodies end to end).
 	Streaming bool
+	// StreamSeek is true when the readers OpenStream returns implement
+	// io.Seeker (the suite then checks Seek; the core uses it to serve
+	// Range requests without reading the bytes before the range).
+	StreamSeek bool
 }
 
 // maxValue is MaxValueSize with its default applied.

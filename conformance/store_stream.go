@@ -33,6 +33,7 @@ var streamCases = []streamCase{
 	{"ExpiredNotReturned", testStreamExpired},
 	{"ContextCancelled", testStreamContextCancelled},
 	{"ConcurrentWriters", testStreamConcurrentWriters},
+	{"Seek", testStreamSeek},
 }
 
 // streamChunks are the sizes, used in turn, in which the suite writes

@@ -38,6 +38,7 @@ func (harness) Capabilities() conformance.Capabilities {
 		List:         true,
 		Clear:        true,
 		Streaming:    true,
+		StreamSeek:   true,
 		MaxValueSize: 16 << 20,
 	}
 }

@@ -91,17 +91,51 @@ func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int6
 		return nil, 0, fmt.Errorf("filestore: open stream %q: %w", key, err)
 	}
 	s.accessed(h, kindStream, path, fi)
-	return &streamReader{f: f, key: key, left: hdr.payloadLen, want: hdr.payloadCRC}, hdr.payloadLen, nil
+	return &streamReader{f: f, key: key, base: int64(hdr.len), size: hdr.payloadLen, left: hdr.payloadLen, want: hdr.payloadCRC}, hdr.payloadLen, nil
 }
 
 // streamReader reads the payload of a stream file and checks its CRC-32C
-// when the last byte has been read.
+// when the last byte has been read. It implements io.Seeker, so that the
+// core serves a Range of a large body without reading what comes before it.
 type streamReader struct {
-	f    *os.File
-	key  string
-	left int64 // payload bytes not read yet
-	crc  uint32
-	want uint32
+	f      *os.File
+	key    string
+	base   int64 // file offset of the payload
+	size   int64 // payload length
+	left   int64 // payload bytes not read yet
+	crc    uint32
+	want   uint32
+	seeked bool // moved past bytes not read: the CRC cannot be checked
+}
+
+// Seek sets the offset in the payload of the next Read (io.SeekStart,
+// io.SeekCurrent or io.SeekEnd), without reading the bytes in between. A
+// reader moved anywhere but the start no longer checks the payload's
+// CRC-32C, which covers the whole file: the core checks every segment of
+// its streams it reads.
+func (r *streamReader) Seek(offset int64, whence int) (int64, error) {
+	pos := r.size - r.left
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += pos
+	case io.SeekEnd:
+		offset += r.size
+	default:
+		return pos, fmt.Errorf("filestore: seek stream %q: invalid whence %d", r.key, whence)
+	}
+	if offset < 0 {
+		return pos, fmt.Errorf("filestore: seek stream %q: negative offset %d", r.key, offset)
+	}
+	if offset == pos {
+		return pos, nil
+	}
+	if _, err := r.f.Seek(r.base+offset, io.SeekStart); err != nil {
+		return pos, fmt.Errorf("filestore: seek stream %q: %w", r.key, err)
+	}
+	r.left = max(r.size-offset, 0)
+	r.crc, r.seeked = 0, offset != 0
+	return offset, nil
 }
 
 // Read returns the next bytes of the payload. The read that returns the last
@@ -118,7 +152,7 @@ func (r *streamReader) Read(p []byte) (int, error) {
 	r.crc = crc32.Update(r.crc, castagnoli, p[:n])
 	r.left -= int64(n)
 	switch {
-	case r.left == 0 && r.crc != r.want:
+	case r.left == 0 && !r.seeked && r.crc != r.want:
 		return n, fmt.Errorf("filestore: read stream %q: %w", r.key, errCorrupt)
 	case err == io.EOF && r.left > 0:
 		return n, fmt.Errorf("filestore: read stream %q: %w", r.key, errCorrupt)

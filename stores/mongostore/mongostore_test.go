@@ -134,6 +134,7 @@ func (h *harness) Capabilities() conformance.Capabilities {
 		// fields); the core streams larger bodies to GridFS.
 		MaxValueSize: 8 << 20,
 		Streaming:    true,
+		StreamSeek:   true,
 	}
 }
 

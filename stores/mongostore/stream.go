@@ -332,8 +332,14 @@ func (s *Store) openStream(ctx context.Context, key string) (io.ReadCloser, int6
 }
 
 // streamReader reads a GridFS file chunk by chunk, checking that every chunk
-// is there, in order and of the right size.
+// is there, in order and of the right size. It implements io.Seeker: after a
+// Seek, the next Read queries the chunks from the one that holds the offset
+// (by files_id and n, which GridFS indexes), so a Range of a large body is
+// served without reading the chunks before it.
 type streamReader struct {
+	seekTo  int64 // offset of the next Read, when seeking is set
+	seeking bool
+
 	s         *Store
 	ctx       context.Context
 	key       string
@@ -375,6 +381,66 @@ func (r *streamReader) next() error {
 	return nil
 }
 
+// Seek sets the offset of the next Read (io.SeekStart, io.SeekCurrent or
+// io.SeekEnd), without reading anything. An offset past the end reads as
+// the end.
+func (r *streamReader) Seek(offset int64, whence int) (int64, error) {
+	pos := r.off
+	if r.seeking {
+		pos = r.seekTo
+	}
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += pos
+	case io.SeekEnd:
+		offset += r.length
+	default:
+		return pos, fmt.Errorf("mongostore: seek stream %q: invalid whence %d", r.key, whence)
+	}
+	if offset < 0 {
+		return pos, fmt.Errorf("mongostore: seek stream %q: negative offset %d", r.key, offset)
+	}
+	if offset != r.off || r.seeking {
+		r.seekTo, r.seeking = offset, offset != r.off
+	}
+	return offset, nil
+}
+
+// reposition opens a cursor from the chunk that holds r.seekTo and skips
+// into it.
+func (r *streamReader) reposition() error {
+	r.seeking = false
+	at := min(r.seekTo, r.length)
+	r.chunk, r.off = nil, at
+	if at == r.length {
+		return nil
+	}
+	if r.cur != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
+		r.cur.Close(ctx)
+		cancel()
+		r.cur = nil
+	}
+	n := at / r.chunkSize
+	ctx, cancel := r.s.opCtx(r.ctx)
+	defer cancel()
+	cur, err := r.s.chunks.Find(ctx, bson.D{{Key: "files_id", Value: r.file}, {Key: "n", Value: bson.D{{Key: "$gte", Value: n}}}},
+		options.Find().SetSort(bson.D{{Key: "n", Value: 1}}).SetBatchSize(readBatchChunks))
+	if err != nil {
+		return opError("read stream", r.key, err)
+	}
+	r.cur, r.n = cur, n
+	if err := r.next(); err != nil {
+		if errors.Is(err, errStreamGone) && n == 0 {
+			err = opError("read stream", r.key, fmt.Errorf("chunk 0 of GridFS file %s missing: %w", r.file.Hex(), errStreamGone))
+		}
+		return err
+	}
+	r.chunk = r.chunk[at-n*r.chunkSize:]
+	return nil
+}
+
 // Read implements io.Reader.
 func (r *streamReader) Read(p []byte) (int, error) {
 	if r.closed {
@@ -382,6 +448,12 @@ func (r *streamReader) Read(p []byte) (int, error) {
 	}
 	if r.err != nil {
 		return 0, r.err
+	}
+	if r.seeking {
+		if err := r.reposition(); err != nil {
+			r.err = err
+			return 0, err
+		}
 	}
 	for len(r.chunk) == 0 {
 		if r.off >= r.length {

@@ -36,7 +36,7 @@ func (h *harness) MakeStore(ctx context.Context) (core.Store, error) {
 }
 
 func (h *harness) Capabilities() conformance.Capabilities {
-	return conformance.Capabilities{NativeTTL: true, List: true, Clear: true, Streaming: true, MaxValueSize: 16 << 20}
+	return conformance.Capabilities{NativeTTL: true, List: true, Clear: true, Streaming: true, StreamSeek: true, MaxValueSize: 16 << 20}
 }
 
 func (h *harness) Close() {}

@@ -289,7 +289,10 @@ func (s *Store) pinnedIDs() []any {
 	return ids
 }
 
-// streamReader reads one committed stream chunk by chunk.
+// streamReader reads one committed stream chunk by chunk. It implements
+// io.Seeker: the core serves a Range of a large body from the chunk that
+// holds its first byte, read by its sequence number, without reading the
+// chunks before it.
 type streamReader struct {
 	s      *Store
 	ctx    context.Context
@@ -297,10 +300,42 @@ type streamReader struct {
 	id     int64
 	size   int64
 	seq    int64
-	read   int64  // bytes returned
+	read   int64  // bytes returned, or skipped by Seek
 	buf    []byte // the rest of the current chunk
+	skip   int64  // bytes of the next chunk loaded that Seek skips
+	seeked bool   // Seek moved the reader: chunks must have the fixed size
 	err    error
 	closed bool
+}
+
+// Seek sets the offset of the next Read (io.SeekStart, io.SeekCurrent or
+// io.SeekEnd). The next Read loads the chunk that holds it, by sequence
+// number (every chunk but the last holds chunkSize bytes), and nothing
+// before it. An offset past the end reads as the end.
+func (r *streamReader) Seek(offset int64, whence int) (int64, error) {
+	pos := r.read + r.skip
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += pos
+	case io.SeekEnd:
+		offset += r.size
+	default:
+		return pos, fmt.Errorf("sqlitestore: seek stream %q: invalid whence %d", r.key, whence)
+	}
+	if offset < 0 {
+		return pos, fmt.Errorf("sqlitestore: seek stream %q: negative offset %d", r.key, offset)
+	}
+	if offset == pos {
+		return pos, nil
+	}
+	at := min(offset, r.size)
+	r.seq = at / chunkSize
+	r.read = r.seq * chunkSize
+	r.skip = at - r.read
+	r.buf = nil
+	r.seeked = true
+	return offset, nil
 }
 
 // Read returns the stream's bytes, loading the next chunk when the current
@@ -320,6 +355,12 @@ func (r *streamReader) Read(p []byte) (int, error) {
 			return 0, nil
 		}
 		r.err = r.load()
+		if r.err == nil && r.skip > 0 {
+			k := min(r.skip, int64(len(r.buf)))
+			r.buf = r.buf[k:]
+			r.read += k
+			r.skip -= k
+		}
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
@@ -347,7 +388,8 @@ func (r *streamReader) load() error {
 		return s.fail(ctx, "read stream", r.key, err)
 	case chunkSum(r.id, r.seq, data) != sum:
 		return fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d: %w", r.key, r.seq, r.id, errCorruptChunk)
-	case len(data) == 0 || r.read+int64(len(data)) > r.size:
+	case len(data) == 0 || r.read+int64(len(data)) > r.size ||
+		(r.seeked && r.read+int64(len(data)) < r.size && len(data) != chunkSize):
 		return fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d has %d bytes, %d expected at most",
 			r.key, r.seq, r.id, len(data), r.size-r.read)
 	}
