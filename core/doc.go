@@ -135,6 +135,25 @@
 // when it selects it (or has no validator at all); otherwise the response is
 // fetched again unconditionally.
 //
+// A GET with a Range header (RFC 9110 §14) is answered from a stored
+// complete 200 the cache may use, after the caller's own conditions (a 304
+// wins, §14.2) and If-Range (§13.1.5: the strong ETag, or a Last-Modified
+// that is strong by §8.8.2.2): one satisfiable byte range (bytes=a-b, a-,
+// -n) gives a 206 with the stored fields, Content-Range and the range's
+// Content-Length (§15.3.7, §14.4); no satisfiable range a 416 with
+// Content-Range: bytes */length (§15.5.17); several ranges, an invalid or
+// unknown specifier, a failed If-Range or an empty body the whole 200. The
+// range is of the body as stored (§14.1.2: the encoded bytes of a body with
+// a Content-Encoding). A streamed body is read from the 64 KiB segment that
+// holds the range's first byte, by Seek when the store's stream readers can
+// (see Streamer), every segment served checked as usual. A stored response
+// that must be revalidated first is (the Range goes to the origin with the
+// cache's validators; a 304 serves the range from the freshened response).
+// Range requests the cache does not answer are forwarded as they are; a 206
+// is passed through and not stored (RFC 9111 §3.3: parts are not combined,
+// §3.4), a 200 is stored as usual. Range on other methods, HEAD included,
+// is ignored (RFC 9110 §14.2).
+//
 // Every non-error response to an unsafe method (any method but GET, HEAD,
 // OPTIONS and TRACE, unknown ones included, allowable or not, bypassed or
 // not) invalidates the target URI and same-origin Location and

@@ -10,28 +10,8 @@ import (
 	"github.com/hoardhttp/hoard/core/internal/rfc9111"
 )
 
-// Range requests (RFC 9110 §14) answered from a stored complete response.
-//
-// A GET with a Range header that the cache may answer from a stored 200
-// (fresh, or stale where serving stale is allowed, or freshened by a 304) is
-// answered from it, after any If-None-Match or If-Modified-Since of the
-// caller (a 304 wins, §14.2) and If-Range (§13.1.5):
-//   - one satisfiable byte range (bytes=a-b, a-, -n): a 206 with the range
-//     (§15.3.7.1), every stored field, Content-Range: bytes a-b/length and
-//     the range's Content-Length (§14.4);
-//   - no satisfiable range: a 416 with Content-Range: bytes */length
-//     (§15.5.17) and the stored Date, validators and cache fields;
-//   - several ranges, an invalid or unknown ranges-specifier, an If-Range
-//     that does not match, or an empty body: the whole 200 (§14.2 lets a
-//     server ignore Range).
-//
-// The range applies to the body as stored (§14.1.2: the encoded bytes of a
-// body with a Content-Encoding). A streamed body is read from the segment
-// that holds the range's first byte: by Seek when the store's stream reader
-// implements io.Seeker, otherwise by discarding the bytes before it; only
-// the segments the range covers are read and checked. A Range request the
-// cache cannot answer is forwarded as it is; a 206 from the origin is passed
-// through and not stored (RFC 9111 §3.3), a 200 is stored as usual.
+// Range requests (RFC 9110 §14) answered from a stored complete response;
+// the behaviour is described in the package doc.
 
 // serveRange answers req, a Range request, from e, the stored response that
 // s is being built from. ok is false when the cache answers with the whole

@@ -124,6 +124,15 @@ type Clearer interface {
 //     with an error; it never mixes two streams).
 //   - Writes and reads of streams of any size keep the store's own memory
 //     bounded (no buffering of the whole stream).
+//   - A reader may also implement io.Seeker (checked by the suite when the
+//     harness declares StreamSeek): Seek moves the next Read to any offset
+//     of the stream without reading the bytes before it, for io.SeekStart,
+//     io.SeekCurrent and io.SeekEnd; an offset at or past the end reads as
+//     the end, a negative one fails. The cache then serves a Range request
+//     from the stream segment holding the range (see Cache.Do); without
+//     it, it reads the stream from the start and discards the bytes before
+//     the range. A wrapper store that returns the inner store's readers
+//     keeps the ability.
 type Streamer interface {
 	CreateStream(ctx context.Context, key string, meta Meta) (StreamWriter, error)
 	OpenStream(ctx context.Context, key string) (io.ReadCloser, int64, error)
