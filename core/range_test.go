@@ -86,6 +86,20 @@ func rangeOriginFunc(body []byte, calls *atomic.Int64) func(*http.Request) (*htt
 	}
 }
 
+// newRangeCache is a cache streaming bodies above one segment into a
+// rangeStore, and an origin serving body that counts its calls.
+func newRangeCache(t *testing.T, seekable bool, body []byte) (*rangeStore, *core.Cache, func(*http.Request) (*http.Response, error), *atomic.Int64) {
+	t.Helper()
+	st := &rangeStore{streamStore: newStreamStore(t), seekable: seekable}
+	c, err := core.New(st, core.WithStreamThreshold(core.StreamSegmentSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	calls := new(atomic.Int64)
+	return st, c, rangeOriginFunc(body, calls), calls
+}
+
 func getRange(t *testing.T, c *core.Cache, send func(*http.Request) (*http.Response, error), spec string) (*http.Response, []byte, error) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://example.test/big", nil)
@@ -110,14 +124,7 @@ func TestRangeStreamed(t *testing.T) {
 	n := len(body)
 	for _, seekable := range []bool{true, false} {
 		t.Run(fmt.Sprintf("seekable=%v", seekable), func(t *testing.T) {
-			st := &rangeStore{streamStore: newStreamStore(t), seekable: seekable}
-			c, err := core.New(st, core.WithStreamThreshold(seg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			var calls atomic.Int64
-			send := rangeOriginFunc(body, &calls)
+			st, c, send, calls := newRangeCache(t, seekable, body)
 			if _, b, err := getRange(t, c, send, ""); err != nil || !bytes.Equal(b, body) {
 				t.Fatalf("first fetch: %d bytes, %v", len(b), err)
 			}
@@ -186,14 +193,7 @@ func TestRangeStreamedIntegrity(t *testing.T) {
 	for _, seekable := range []bool{true, false} {
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("%s/seekable=%v", tc.name, seekable), func(t *testing.T) {
-				st := &rangeStore{streamStore: newStreamStore(t), seekable: seekable}
-				c, err := core.New(st, core.WithStreamThreshold(seg))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
-				var calls atomic.Int64
-				send := rangeOriginFunc(body, &calls)
+				st, c, send, calls := newRangeCache(t, seekable, body)
 				getRange(t, c, send, "")
 				st.mutate = tc.mutate
 				resp, b, err := getRange(t, c, send, tc.spec)
@@ -225,6 +225,29 @@ func TestRangeStreamedIntegrity(t *testing.T) {
 					t.Errorf("the bytes before the failure are not the body's")
 				}
 			})
+		}
+	}
+}
+
+func TestSeekOffset(t *testing.T) {
+	cases := []struct {
+		offset         int64
+		whence         int
+		pos, size, abs int64
+		fails          bool
+	}{
+		{10, io.SeekStart, 5, 100, 10, false},
+		{-3, io.SeekCurrent, 5, 100, 2, false},
+		{-1, io.SeekEnd, 5, 100, 99, false},
+		{50, io.SeekEnd, 5, 100, 150, false},
+		{-6, io.SeekCurrent, 5, 100, 0, true},
+		{-1, io.SeekStart, 5, 100, 0, true},
+		{0, 7, 5, 100, 0, true},
+	}
+	for _, tc := range cases {
+		abs, err := core.SeekOffset(tc.offset, tc.whence, tc.pos, tc.size)
+		if (err != nil) != tc.fails || (!tc.fails && abs != tc.abs) {
+			t.Errorf("SeekOffset(%d, %d, %d, %d) = %d, %v; want %d, fails %v", tc.offset, tc.whence, tc.pos, tc.size, abs, err, tc.abs, tc.fails)
 		}
 	}
 }

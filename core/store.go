@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"time"
@@ -145,4 +146,25 @@ type StreamWriter interface {
 	Commit() error
 	// Abort discards what was written.
 	Abort() error
+}
+
+// SeekOffset resolves the arguments of an io.Seeker's Seek for a stream
+// reader at offset pos of a stream of size bytes: the absolute offset the
+// next Read starts at, or an error for an invalid whence or a negative
+// result. It is there for the Seek of stores' stream readers (see
+// Streamer).
+func SeekOffset(offset int64, whence int, pos, size int64) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += pos
+	case io.SeekEnd:
+		offset += size
+	default:
+		return 0, fmt.Errorf("seek: invalid whence %d", whence)
+	}
+	if offset < 0 {
+		return 0, fmt.Errorf("seek: negative offset %d", offset)
+	}
+	return offset, nil
 }

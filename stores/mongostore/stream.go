@@ -389,17 +389,9 @@ func (r *streamReader) Seek(offset int64, whence int) (int64, error) {
 	if r.seeking {
 		pos = r.seekTo
 	}
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += pos
-	case io.SeekEnd:
-		offset += r.length
-	default:
-		return pos, fmt.Errorf("mongostore: seek stream %q: invalid whence %d", r.key, whence)
-	}
-	if offset < 0 {
-		return pos, fmt.Errorf("mongostore: seek stream %q: negative offset %d", r.key, offset)
+	offset, err := core.SeekOffset(offset, whence, pos, r.length)
+	if err != nil {
+		return pos, fmt.Errorf("mongostore: seek stream %q: %w", r.key, err)
 	}
 	if offset != r.off || r.seeking {
 		r.seekTo, r.seeking = offset, offset != r.off

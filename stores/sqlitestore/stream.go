@@ -314,17 +314,9 @@ type streamReader struct {
 // before it. An offset past the end reads as the end.
 func (r *streamReader) Seek(offset int64, whence int) (int64, error) {
 	pos := r.read + r.skip
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += pos
-	case io.SeekEnd:
-		offset += r.size
-	default:
-		return pos, fmt.Errorf("sqlitestore: seek stream %q: invalid whence %d", r.key, whence)
-	}
-	if offset < 0 {
-		return pos, fmt.Errorf("sqlitestore: seek stream %q: negative offset %d", r.key, offset)
+	offset, err := core.SeekOffset(offset, whence, pos, r.size)
+	if err != nil {
+		return pos, fmt.Errorf("sqlitestore: seek stream %q: %w", r.key, err)
 	}
 	if offset == pos {
 		return pos, nil
