@@ -1,0 +1,355 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hoardhttp/hoard/core"
+)
+
+// errAbandoned is returned by a stream writer whose stream the sweep took
+// for abandoned (no write within the grace period).
+var errAbandoned = errors.New("stream was abandoned (no write within the grace period) and collected")
+
+// CreateStream starts a stream for key: its bytes go to chunks of 1 MiB
+// under a fresh stream id, each written by one statement, and become the
+// stream of key only when Commit returns nil. ctx bounds the creation
+// only: Write, Commit and Abort keep its values but not its deadline or
+// cancellation (the core creates a stream under a short store timeout, then
+// writes it while the body is read); each of their database operations is
+// bounded by Options.StreamTimeout instead. The writer holds at most one
+// chunk in memory. Writing more than MaxBytes fails with ErrTooLarge.
+func (s *Store) CreateStream(ctx context.Context, key string, meta core.Meta) (core.StreamWriter, error) {
+	if err := s.check(ctx, "create stream", key); err != nil {
+		return nil, err
+	}
+	var id int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO `+s.n.streams+` (state, touched) VALUES (0, $1) RETURNING id`, s.now()).Scan(&id)
+	if err != nil {
+		return nil, s.fail(ctx, "create stream", key, err)
+	}
+	return &streamWriter{s: s, ctx: context.WithoutCancel(ctx), key: key, meta: meta, id: id}, nil
+}
+
+// opCtx is the context of one database operation of a stream.
+func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.streamTimeout)
+}
+
+// streamWriter writes one stream; it is used by one goroutine at a time.
+type streamWriter struct {
+	s    *Store
+	ctx  context.Context
+	key  string
+	meta core.Meta
+	id   int64
+	buf  []byte // the chunk being filled
+	seq  int64  // the number of chunks written
+	size int64  // bytes accepted
+	err  error  // the first error; every later Write returns it
+	done bool   // Commit or Abort was called
+}
+
+// Write buffers p and writes each full chunk.
+func (w *streamWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, fmt.Errorf("pgstore: write stream %q: already committed or aborted", w.key)
+	}
+	n := 0
+	for len(p) > 0 {
+		if w.err != nil {
+			return n, w.err
+		}
+		if w.size+int64(len(p)) > w.s.maxBytes {
+			w.err = wrap("write stream", w.key, ErrTooLarge)
+			return n, w.err
+		}
+		if w.buf == nil {
+			w.buf = make([]byte, 0, chunkSize)
+		}
+		k := min(chunkSize-len(w.buf), len(p))
+		w.buf = append(w.buf, p[:k]...)
+		w.size += int64(k)
+		n += k
+		p = p[k:]
+		if len(w.buf) == chunkSize {
+			w.err = w.flush()
+		}
+	}
+	return n, w.err
+}
+
+// flush writes the buffered chunk, if the stream is still being written,
+// in one statement that also records the time of the write.
+func (w *streamWriter) flush() error {
+	s := w.s
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	ctx, cancel := s.opCtx(w.ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `WITH live AS (
+			UPDATE `+s.n.streams+` SET touched = $2 WHERE id = $1 AND state = 0 RETURNING id)
+		INSERT INTO `+s.n.chunks+` (stream_id, seq, sum, data) SELECT id, $3, $4, $5 FROM live`,
+		w.id, s.now(), w.seq, chunkSum(w.id, w.seq, w.buf), w.buf)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = errAbandoned
+	}
+	if err != nil {
+		return s.fail(ctx, "write stream", w.key, err)
+	}
+	w.seq++
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// Commit writes the last chunk, then, in one short transaction, makes the
+// stream the stream of key (the previous one becomes garbage, collected in
+// the background), and evicts least recently used entries if the store is
+// over MaxBytes. A meta.Expires already past discards the stream (and the
+// previous one).
+func (w *streamWriter) Commit() error {
+	if w.done {
+		return fmt.Errorf("pgstore: commit stream %q: already committed or aborted", w.key)
+	}
+	if w.err == nil && len(w.buf) > 0 {
+		w.err = w.flush()
+	}
+	if w.err != nil {
+		_ = w.Abort()
+		return w.err
+	}
+	w.done = true
+	w.buf = nil
+	s, kb := w.s, []byte(w.key)
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	ctx, cancel := s.opCtx(w.ctx)
+	defer cancel()
+	now := s.now()
+	expired := !w.meta.Expires.IsZero() && !w.meta.Expires.After(now)
+	var total int64
+	err := s.write(ctx, func(tx pgx.Tx, _ int64) error {
+		// The previous stream of key is replaced in both cases.
+		if _, err := tx.Exec(ctx, s.q.delStream, [][]byte{kb}, now); err != nil {
+			return err
+		}
+		if expired {
+			_, err := tx.Exec(ctx, `UPDATE `+s.n.streams+` SET state = 2, touched = $2 WHERE id = $1 AND state = 0`, w.id, now)
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE `+s.n.streams+` SET state = 1, key = $2, size = $3, expires = $4, created = $5,
+				accessed = $6, touched = $6 WHERE id = $1 AND state = 0`,
+			w.id, kb, w.size, ts(w.meta.Expires), ts(w.meta.Created), now)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errAbandoned
+		}
+		return tx.QueryRow(ctx, s.q.bytes).Scan(&total)
+	})
+	if err != nil {
+		w.done = false
+		_ = w.Abort()
+		return s.fail(ctx, "commit stream", w.key, err)
+	}
+	kick(s.gcKick) // the previous stream, if any
+	if total > s.maxBytes {
+		if err := s.evict(ctx, kb); err != nil {
+			return s.fail(ctx, "commit stream", w.key, fmt.Errorf("evicting: %w", err))
+		}
+	}
+	return nil
+}
+
+// Abort discards the stream: its chunks are collected in the background.
+// Aborting after Commit or Abort does nothing.
+func (w *streamWriter) Abort() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	w.buf = nil
+	s := w.s
+	if s.closed.Load() {
+		return nil // the sweep collects the stream after the grace period
+	}
+	ctx, cancel := s.opCtx(w.ctx)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, `UPDATE `+s.n.streams+` SET state = 2, touched = $2 WHERE id = $1 AND state = 0`, w.id, s.now()); err != nil {
+		return s.fail(ctx, "abort stream", w.key, err)
+	}
+	kick(s.gcKick)
+	return nil
+}
+
+// OpenStream returns a reader of the committed stream of key and its size,
+// or an error wrapping core.ErrNotFound when key has no stream or its
+// deletion time has passed. ctx bounds the opening only: reads keep its
+// values but not its deadline or cancellation, each bounded by
+// Options.StreamTimeout. The reader reads one chunk at a time. While it is
+// open, the collector of this Store leaves its chunks alone, so it
+// finishes the bytes it started with even if the stream is replaced or
+// deleted meanwhile; a reader whose stream another process collects under
+// it fails with ErrStreamGone instead. It never mixes two streams: stream
+// ids are never reused.
+func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	if err := s.check(ctx, "open stream", key); err != nil {
+		return nil, 0, err
+	}
+	now := s.now()
+	kb := []byte(key)
+	for attempt := 0; ; attempt++ {
+		var id, size int64
+		err := s.pool.QueryRow(ctx, `SELECT id, size FROM `+s.n.streams+`
+			WHERE key = $1 AND state = 1 AND (expires IS NULL OR expires > $2)`, kb, now).Scan(&id, &size)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, 0, errNotFound
+		}
+		if err != nil {
+			return nil, 0, s.fail(ctx, "open stream", key, err)
+		}
+		// Pin the stream against the collector, then make sure it was not
+		// made garbage (and perhaps collected) in between; the collector
+		// only deletes the chunks of garbage streams.
+		s.pin(id)
+		var state int16
+		err = s.pool.QueryRow(ctx, `SELECT state FROM `+s.n.streams+` WHERE id = $1`, id).Scan(&state)
+		if err == nil && state == 1 {
+			s.touch(key, now)
+			return &streamReader{s: s, ctx: context.WithoutCancel(ctx), key: key, id: id, size: size}, size, nil
+		}
+		s.unpin(id)
+		switch {
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return nil, 0, s.fail(ctx, "open stream", key, err)
+		case attempt == 2:
+			// Replaced three times while opening: report it as gone.
+			return nil, 0, errNotFound
+		}
+	}
+}
+
+// pin keeps the collector away from the chunks of stream id.
+func (s *Store) pin(id int64) {
+	s.pinMu.Lock()
+	s.pinned[id]++
+	s.pinMu.Unlock()
+}
+
+// unpin undoes pin; the last unpin of a stream lets the collector look at
+// it again.
+func (s *Store) unpin(id int64) {
+	s.pinMu.Lock()
+	s.pinned[id]--
+	last := s.pinned[id] == 0
+	if last {
+		delete(s.pinned, id)
+	}
+	s.pinMu.Unlock()
+	if last {
+		kick(s.gcKick)
+	}
+}
+
+// isPinned reports whether a reader has stream id open.
+func (s *Store) isPinned(id int64) bool {
+	s.pinMu.Lock()
+	defer s.pinMu.Unlock()
+	return s.pinned[id] > 0
+}
+
+// pinnedIDs returns the pinned stream ids.
+func (s *Store) pinnedIDs() []int64 {
+	s.pinMu.Lock()
+	defer s.pinMu.Unlock()
+	ids := make([]int64, 0, len(s.pinned))
+	for id := range s.pinned {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// streamReader reads one committed stream chunk by chunk.
+type streamReader struct {
+	s      *Store
+	ctx    context.Context
+	key    string
+	id     int64
+	size   int64
+	seq    int64
+	read   int64  // bytes returned
+	buf    []byte // the rest of the current chunk
+	err    error
+	closed bool
+}
+
+// Read returns the stream's bytes, loading the next chunk when the current
+// one is used up.
+func (r *streamReader) Read(p []byte) (int, error) {
+	if r.closed {
+		return 0, fmt.Errorf("pgstore: read stream %q: reader closed", r.key)
+	}
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.read == r.size {
+			return 0, io.EOF
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		r.err = r.load()
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	r.read += int64(n)
+	return n, nil
+}
+
+// load reads chunk r.seq.
+func (r *streamReader) load() error {
+	s := r.s
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	ctx, cancel := s.opCtx(r.ctx)
+	defer cancel()
+	var (
+		data []byte
+		sum  int64
+	)
+	err := s.pool.QueryRow(ctx, `SELECT sum, data FROM `+s.n.chunks+` WHERE stream_id = $1 AND seq = $2`, r.id, r.seq).Scan(&sum, &data)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return wrap("read stream", r.key, ErrStreamGone)
+	case err != nil:
+		return s.fail(ctx, "read stream", r.key, err)
+	case chunkSum(r.id, r.seq, data) != sum:
+		return fmt.Errorf("pgstore: read stream %q: chunk %d of stream %d: %w", r.key, r.seq, r.id, errCorruptChunk)
+	case len(data) == 0 || r.read+int64(len(data)) > r.size:
+		return fmt.Errorf("pgstore: read stream %q: chunk %d of stream %d has %d bytes, %d expected at most: %w",
+			r.key, r.seq, r.id, len(data), r.size-r.read, core.ErrCorrupt)
+	}
+	r.seq++
+	r.buf = data
+	return nil
+}
+
+// Close releases the reader and its pin on the stream.
+func (r *streamReader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.buf = nil
+	r.s.unpin(r.id)
+	return nil
+}
