@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hoardhttp/hoard/conformance"
@@ -46,16 +49,78 @@ func newPool(t testing.TB) *pgxpool.Pool {
 // test created, bounded in time.
 func dropTables(t testing.TB, pool *pgxpool.Pool, table string) {
 	t.Helper()
+	if err := dropTableSet(pool, table); err != nil {
+		t.Errorf("dropping the test tables: %v", err)
+	}
+}
+
+func dropTableSet(pool *pgxpool.Pool, table string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, stmt := range []string{
-		`DROP TABLE IF EXISTS ` + table + `, ` + table + `_streams, ` + table + `_chunks, ` + table + `_meta`,
-		`DROP FUNCTION IF EXISTS ` + table + `_count_entries(), ` + table + `_count_streams()`,
-	} {
-		if _, err := pool.Exec(ctx, stmt); err != nil {
-			t.Errorf("dropping the test tables: %v", err)
+	_, err := pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true);
+		DROP TABLE IF EXISTS `+table+`, `+table+`_streams, `+table+`_chunks, `+table+`_meta;
+		DROP FUNCTION IF EXISTS `+table+`_count_entries(), `+table+`_count_streams()`, pgx.QueryExecModeSimpleProtocol)
+	return err
+}
+
+// recycled holds the table sets the conformance harnesses have finished
+// with, emptied and handed to the next store: creating the tables of a
+// store is a few dozen catalog changes, and the suite makes hundreds of
+// stores. TestMain drops them all when the tests end.
+var recycled struct {
+	mu   sync.Mutex
+	free []string
+	all  []string
+}
+
+// takeTable returns the table name of a fresh, empty store: a recycled
+// set, emptied, or a new name (whose tables New creates).
+func takeTable(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	recycled.mu.Lock()
+	var table string
+	if n := len(recycled.free); n > 0 {
+		table = recycled.free[n-1]
+		recycled.free = recycled.free[:n-1]
+	} else {
+		table = uniqueTable()
+		recycled.all = append(recycled.all, table)
+	}
+	recycled.mu.Unlock()
+	_, err := pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true);
+		DO $$ BEGIN
+			IF to_regclass('`+table+`_meta') IS NOT NULL THEN
+				DELETE FROM `+table+`; DELETE FROM `+table+`_streams; TRUNCATE `+table+`_chunks;
+				UPDATE `+table+`_meta SET bytes = 0;
+			END IF;
+		END $$`, pgx.QueryExecModeSimpleProtocol)
+	return table, err
+}
+
+// returnTables gives table sets whose stores are closed back for reuse.
+func returnTables(tables []string) {
+	recycled.mu.Lock()
+	recycled.free = append(recycled.free, tables...)
+	recycled.mu.Unlock()
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if u := os.Getenv("HOARD_TEST_POSTGRES_URL"); u != "" && len(recycled.all) > 0 {
+		pool, err := pgxpool.New(context.Background(), u)
+		if err == nil {
+			for _, table := range recycled.all {
+				if derr := dropTableSet(pool, table); derr != nil {
+					err = derr
+				}
+			}
+			pool.Close()
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "dropping the recycled test tables: %v\n", err)
+			code = 1
 		}
 	}
+	os.Exit(code)
 }
 
 // newStore makes a store over fresh tables of pool (opts.Table is set when
@@ -85,7 +150,6 @@ func newStore(t testing.TB, pool *pgxpool.Pool, opts *pgstore.Options) *pgstore.
 // harness gives the conformance suite stores over fresh tables of one
 // pool, and drops them at Close.
 type harness struct {
-	t      testing.TB
 	pool   *pgxpool.Pool
 	mu     sync.Mutex
 	tables []string
@@ -96,11 +160,14 @@ func newHarness(_ context.Context, t *testing.T) (conformance.StoreHarness, erro
 	if err != nil {
 		return nil, err
 	}
-	return &harness{t: t, pool: pool}, nil
+	return &harness{pool: pool}, nil
 }
 
 func (h *harness) MakeStore(ctx context.Context) (core.Store, error) {
-	table := uniqueTable()
+	table, err := takeTable(ctx, h.pool)
+	if err != nil {
+		return nil, err
+	}
 	h.mu.Lock()
 	h.tables = append(h.tables, table)
 	h.mu.Unlock()
@@ -117,8 +184,7 @@ func (h *harness) Capabilities() conformance.Capabilities {
 func (h *harness) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, table := range h.tables {
-		dropTables(h.t, h.pool, table)
-	}
+	returnTables(h.tables) // every store of the harness is closed by now
+	h.tables = nil
 	h.pool.Close()
 }

@@ -479,7 +479,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	}
 	kb := []byte(key)
 	exp := ts(meta.Expires)
-	b := &pgx.Batch{}
+	b := newBatch()
 	b.Queue(s.q.lock)
 	b.Queue(s.q.set, kb, value, meta.URL, meta.Method, meta.Status, ts(meta.Created), exp, size, now,
 		valueSum(kb, micros(meta.Expires), value))
@@ -509,15 +509,61 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	return nil
 }
 
-// batch sends b (run by PostgreSQL as one implicit transaction) and reads
-// its results with read, retrying the whole batch after a deadlock or a
-// serialization failure.
+// asyncCommit makes the transaction it runs in commit without waiting for
+// its WAL record to reach the disk (synchronous_commit = off, for this
+// transaction only). A cache can afford it: a server crash loses at most
+// the last moments of cache writes (three times wal_writer_delay), never
+// the consistency of what remains, and each write saves a disk flush.
+const asyncCommit = `SELECT set_config('synchronous_commit', 'off', true)`
+
+// newBatch returns a batch that starts with asyncCommit; batch skips its
+// result.
+func newBatch() *pgx.Batch {
+	b := &pgx.Batch{}
+	b.Queue(asyncCommit)
+	return b
+}
+
+// batch sends b, made by newBatch (and run by PostgreSQL as one implicit
+// transaction), and reads the results of what the caller queued with
+// read, retrying the whole batch after a deadlock or a serialization
+// failure.
 func (s *Store) batch(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
 	return retry(ctx, func() error {
 		br := s.pool.SendBatch(ctx, b)
-		err := read(br)
+		_, err := br.Exec()
+		if err == nil {
+			err = read(br)
+		}
 		return errors.Join(err, br.Close())
 	})
+}
+
+// begin starts a transaction that commits asynchronously (asyncCommit)
+// and, with lock, has locked the size counter, whose value it returns.
+func (s *Store) begin(ctx context.Context, lock bool) (pgx.Tx, int64, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	var total int64
+	if lock {
+		b := newBatch()
+		b.Queue(s.q.lock)
+		br := tx.SendBatch(ctx, b)
+		_, err = br.Exec()
+		if err == nil {
+			err = br.QueryRow().Scan(&total)
+		}
+		err = errors.Join(err, br.Close())
+	} else {
+		_, err = tx.Exec(ctx, asyncCommit)
+	}
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, 0, err
+	}
+	return tx, total, nil
 }
 
 // write runs fn in a transaction that first locks the size counter (every
@@ -526,15 +572,11 @@ func (s *Store) batch(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResu
 // must therefore be safe to run again. total is the counter at the start.
 func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx, total int64) error) error {
 	return retry(ctx, func() error {
-		tx, err := s.pool.Begin(ctx)
+		tx, total, err := s.begin(ctx, true)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-		var total int64
-		if err := tx.QueryRow(ctx, s.q.lock).Scan(&total); err != nil {
-			return err
-		}
 		if err := fn(tx, total); err != nil {
 			return err
 		}
@@ -569,7 +611,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // del deletes key's value and stream for op, in one round trip.
 func (s *Store) del(ctx context.Context, op, key string) error {
 	keys := [][]byte{[]byte(key)}
-	b := &pgx.Batch{}
+	b := newBatch()
 	b.Queue(s.q.lock)
 	b.Queue(s.q.delEntry, keys)
 	b.Queue(s.q.delStream, keys, s.now())

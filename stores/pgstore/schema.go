@@ -188,7 +188,7 @@ func (n names) ddl() []string {
 // table name (so two processes opening a new store at once do not both
 // create it).
 func (s *Store) migrate(ctx context.Context) error {
-	tx, err := s.pool.Begin(ctx)
+	tx, _, err := s.begin(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -217,10 +217,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	case entriesExists:
 		return fmt.Errorf("pgstore: table %s exists but is not a hoard store (it has no %s_meta table); choose another table name", s.n.table, s.n.table)
 	}
-	for _, stmt := range s.n.ddl() {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("pgstore: creating the tables of %s: %w (in %s)", s.n.table, err, firstLine(stmt))
-		}
+	// One round trip for the whole layout: a multi-statement simple query
+	// (the extended protocol would describe each statement before the
+	// tables it names exist).
+	if _, err := tx.Exec(ctx, strings.Join(s.n.ddl(), ";\n"), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("pgstore: creating the tables of %s: %w", s.n.table, err)
 	}
 	return tx.Commit(ctx)
 }
@@ -232,10 +233,4 @@ func (n names) dropStatements() []string {
 		`DROP TABLE IF EXISTS ` + n.entries + `, ` + n.streams + `, ` + n.chunks + `, ` + n.meta,
 		`DROP FUNCTION IF EXISTS ` + n.fnEnt + `(), ` + n.fnStr + `()`,
 	}
-}
-
-// firstLine is the first line of an SQL statement, for error messages.
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
 }

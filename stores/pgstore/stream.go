@@ -92,13 +92,18 @@ func (w *streamWriter) flush() error {
 	}
 	ctx, cancel := s.opCtx(w.ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `WITH live AS (
+	b := newBatch()
+	b.Queue(`WITH live AS (
 			UPDATE `+s.n.streams+` SET touched = $2 WHERE id = $1 AND state = 0 RETURNING id)
 		INSERT INTO `+s.n.chunks+` (stream_id, seq, sum, data) SELECT id, $3, $4, $5 FROM live`,
 		w.id, s.now(), w.seq, chunkSum(w.id, w.seq, w.buf), w.buf)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = errAbandoned
-	}
+	err := s.batch(ctx, b, func(br pgx.BatchResults) error {
+		tag, err := br.Exec()
+		if err == nil && tag.RowsAffected() == 0 {
+			err = errAbandoned
+		}
+		return err
+	})
 	if err != nil {
 		return s.fail(ctx, "write stream", w.key, err)
 	}

@@ -131,7 +131,7 @@ func (s *Store) flushTouches(ctx context.Context) error {
 			}
 		}
 		err := retry(ctx, func() error {
-			tx, err := s.pool.Begin(ctx)
+			tx, _, err := s.begin(ctx, false)
 			if err != nil {
 				return err
 			}
@@ -285,7 +285,7 @@ func (s *Store) sweep(ctx context.Context, maxTx int) (more bool, err error) {
 				break
 			}
 			var n int64
-			b := &pgx.Batch{}
+			b := newBatch()
 			b.Queue(s.q.lock)
 			b.Queue(st.query, st.args...)
 			err := s.batch(ctx, b, func(br pgx.BatchResults) error {
@@ -331,7 +331,7 @@ func (s *Store) collect(ctx context.Context, maxTx int) (more bool, err error) {
 		if s.isPinned(id) {
 			continue
 		}
-		b := &pgx.Batch{}
+		b := newBatch()
 		b.Queue(`DELETE FROM `+s.n.chunks+` WHERE stream_id = $1`, id)
 		b.Queue(`DELETE FROM `+s.n.streams+` WHERE id = $1 AND state = 2`, id)
 		err = s.batch(ctx, b, func(br pgx.BatchResults) error {
