@@ -24,3 +24,6 @@ const ChunkSize = chunkSize
 // OrphanGrace is how long ago a stream without a value must have been
 // committed for the sweep to collect it.
 const OrphanGrace = orphanGrace
+
+// EntriesTable is the quoted name of the store's entries table.
+func (s *Store) EntriesTable() string { return s.n.entries }
