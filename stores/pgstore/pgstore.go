@@ -830,19 +830,24 @@ func (s *Store) Size(ctx context.Context) (int64, error) {
 }
 
 // DropTables removes the store's tables and functions from the database,
-// with everything stored in them, and closes the store. It is for tests and
-// tools that made a store of their own; the tables of other stores (other
-// Options.Table) are not touched.
+// with everything stored in them, and closes the store (and the pool of a
+// store made by Open). It is for tests and tools that made a store of their
+// own; the tables of other stores (other Options.Table) are not touched.
 func (s *Store) DropTables(ctx context.Context) error {
-	if err := s.Close(); err != nil {
-		return err
+	if !s.stop() {
+		return ErrClosed
 	}
+	var err error
 	for _, stmt := range s.n.dropStatements() {
-		if _, err := s.pool.Exec(ctx, stmt); err != nil {
-			return wrap("drop tables", s.n.table, err)
+		if _, err = s.pool.Exec(ctx, stmt); err != nil {
+			err = wrap("drop tables", s.n.table, err)
+			break
 		}
 	}
-	return nil
+	if s.ownsPool {
+		s.pool.Close()
+	}
+	return err
 }
 
 // Close stops the background goroutine and writes the recorded access
@@ -850,11 +855,9 @@ func (s *Store) DropTables(ctx context.Context) error {
 // After Close every other method returns ErrClosed, and open stream readers
 // and writers fail; closing again returns nil.
 func (s *Store) Close() error {
-	if !s.closed.CompareAndSwap(false, true) {
+	if !s.stop() {
 		return nil
 	}
-	s.bgCancel()
-	<-s.bgDone
 	var err error
 	if s.ready.Load() {
 		ctx, cancel := core.OpenContext(s.base)
@@ -868,6 +871,17 @@ func (s *Store) Close() error {
 		return fmt.Errorf("pgstore: close %s: %w", s.n.table, err)
 	}
 	return nil
+}
+
+// stop marks the store closed and stops its background goroutine; false
+// means it was closed already.
+func (s *Store) stop() bool {
+	if !s.closed.CompareAndSwap(false, true) {
+		return false
+	}
+	s.bgCancel()
+	<-s.bgDone
+	return true
 }
 
 // check reports a done ctx or a closed store before an operation, and
