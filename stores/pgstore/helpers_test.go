@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log"
 	"os"
 	"sync"
 	"testing"
@@ -89,7 +90,7 @@ func takeTable(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 	_, err := pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true);
 		DO $$ BEGIN
 			IF to_regclass('`+table+`_meta') IS NOT NULL THEN
-				DELETE FROM `+table+`; DELETE FROM `+table+`_streams; TRUNCATE `+table+`_chunks;
+				DELETE FROM `+table+`; DELETE FROM `+table+`_streams; DELETE FROM `+table+`_chunks;
 				UPDATE `+table+`_meta SET bytes = 0;
 			END IF;
 		END $$`, pgx.QueryExecModeSimpleProtocol)
@@ -152,7 +153,7 @@ func newStore(t testing.TB, pool *pgxpool.Pool, opts *pgstore.Options) *pgstore.
 type harness struct {
 	pool   *pgxpool.Pool
 	mu     sync.Mutex
-	tables []string
+	stores []*recyclingStore
 }
 
 func newHarness(_ context.Context, t *testing.T) (conformance.StoreHarness, error) {
@@ -168,11 +169,35 @@ func (h *harness) MakeStore(ctx context.Context) (core.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.mu.Lock()
-	h.tables = append(h.tables, table)
-	h.mu.Unlock()
 	// 4 GiB: the 1 GiB body of the large-body check, with room to spare.
-	return pgstore.New(ctx, h.pool, &pgstore.Options{Table: table, MaxBytes: 4 << 30})
+	st, err := pgstore.New(ctx, h.pool, &pgstore.Options{Table: table, MaxBytes: 4 << 30})
+	if err != nil {
+		returnTables([]string{table})
+		return nil, err
+	}
+	r := &recyclingStore{Store: st, table: table}
+	h.mu.Lock()
+	h.stores = append(h.stores, r)
+	h.mu.Unlock()
+	return r, nil
+}
+
+// recyclingStore is a store whose Close gives its tables back for the next
+// store (the suite closes every store it makes when its subtest ends).
+type recyclingStore struct {
+	*pgstore.Store
+	table    string
+	returned bool
+}
+
+// Close closes the store and gives its tables back, once.
+func (r *recyclingStore) Close() error {
+	err := r.Store.Close()
+	if !r.returned {
+		r.returned = true
+		returnTables([]string{r.table})
+	}
+	return err
 }
 
 func (h *harness) Capabilities() conformance.Capabilities {
@@ -184,7 +209,11 @@ func (h *harness) Capabilities() conformance.Capabilities {
 func (h *harness) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	returnTables(h.tables) // every store of the harness is closed by now
-	h.tables = nil
+	for _, r := range h.stores {
+		if err := r.Close(); err != nil { // closed by the suite already, normally
+			log.Printf("closing a conformance store: %v", err)
+		}
+	}
+	h.stores = nil
 	h.pool.Close()
 }

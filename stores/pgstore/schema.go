@@ -186,8 +186,15 @@ func (n names) ddl() []string {
 // migrate checks the schema version of the store's tables and creates them
 // when they are missing, in one transaction under an advisory lock on the
 // table name (so two processes opening a new store at once do not both
-// create it).
+// create it). Tables that exist are checked without a transaction.
 func (s *Store) migrate(ctx context.Context) error {
+	var metaExists bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, s.n.meta).Scan(&metaExists); err != nil {
+		return err
+	}
+	if metaExists {
+		return s.checkVersion(ctx, s.pool)
+	}
 	tx, _, err := s.begin(ctx, false)
 	if err != nil {
 		return err
@@ -196,24 +203,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('hoard pgstore ' || $1, 0))`, s.n.entries); err != nil {
 		return err
 	}
-	var metaExists, entriesExists bool
+	var entriesExists bool
 	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL`,
 		s.n.meta, s.n.entries).Scan(&metaExists, &entriesExists); err != nil {
 		return err
 	}
 	switch {
-	case metaExists:
-		var version int
-		if err := tx.QueryRow(ctx, `SELECT version FROM `+s.n.meta+` WHERE id = 1`).Scan(&version); err != nil {
-			return fmt.Errorf("pgstore: table %s_meta is not a hoard store's (reading its schema version: %w)", s.n.table, err)
-		}
-		switch {
-		case version > SchemaVersion:
-			return &SchemaVersionError{Table: s.n.table, Found: version, Supported: SchemaVersion}
-		case version < 1:
-			return fmt.Errorf("pgstore: table %s_meta records schema version %d; not a hoard store", s.n.table, version)
-		}
-		return nil // version == SchemaVersion: the only one there has been
+	case metaExists: // created meanwhile by another process
+		return s.checkVersion(ctx, tx)
 	case entriesExists:
 		return fmt.Errorf("pgstore: table %s exists but is not a hoard store (it has no %s_meta table); choose another table name", s.n.table, s.n.table)
 	}
@@ -224,6 +221,24 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("pgstore: creating the tables of %s: %w", s.n.table, err)
 	}
 	return tx.Commit(ctx)
+}
+
+// checkVersion reads the schema version of existing tables and refuses a
+// newer one.
+func (s *Store) checkVersion(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) error {
+	var version int
+	if err := db.QueryRow(ctx, `SELECT version FROM `+s.n.meta+` WHERE id = 1`).Scan(&version); err != nil {
+		return fmt.Errorf("pgstore: table %s_meta is not a hoard store's (reading its schema version: %w)", s.n.table, err)
+	}
+	switch {
+	case version > SchemaVersion:
+		return &SchemaVersionError{Table: s.n.table, Found: version, Supported: SchemaVersion}
+	case version < 1:
+		return fmt.Errorf("pgstore: table %s_meta records schema version %d; not a hoard store", s.n.table, version)
+	}
+	return nil // version == SchemaVersion: the only one there has been
 }
 
 // dropStatements drop the store's tables and functions (the triggers and
