@@ -2,10 +2,8 @@ package pgstore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"iter"
 	"regexp"
@@ -20,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/internal/storekit"
 )
 
 // Defaults applied to zero Options fields.
@@ -90,31 +89,10 @@ var (
 	errCorruptChunk = fmt.Errorf("stream chunk fails its CRC-32C: %w", core.ErrCorrupt)
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// valueSum is the checksum of an entry row: the CRC-32C of the key's length
-// and bytes, the deletion time (Unix µs, 0 for none) and the value. It
-// covers what Get returns and decides by; the other columns are listing
-// information.
-func valueSum(key []byte, expires int64, value []byte) int64 {
-	var b [8]byte
-	binary.LittleEndian.PutUint32(b[:4], uint32(len(key)))
-	c := crc32.Update(0, castagnoli, b[:4])
-	c = crc32.Update(c, castagnoli, key)
-	binary.LittleEndian.PutUint64(b[:], uint64(expires))
-	c = crc32.Update(c, castagnoli, b[:])
-	return int64(crc32.Update(c, castagnoli, value))
-}
-
-// chunkSum is the checksum of a stream chunk: the CRC-32C of its stream id,
-// its sequence number and its data, so a chunk moved elsewhere fails too.
-func chunkSum(id, seq int64, data []byte) int64 {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], uint64(id))
-	binary.LittleEndian.PutUint64(b[8:], uint64(seq))
-	c := crc32.Update(0, castagnoli, b[:])
-	return int64(crc32.Update(c, castagnoli, data))
-}
+// valueSum is the checksum of an entry row (storekit.ValueSum), over the
+// deletion time in Unix µs (0 for none): what is stored is exactly what it
+// covers.
+func valueSum(key []byte, expires int64, value []byte) int64 { return storekit.ValueSum(key, expires, value) }
 
 // Options configures a Store. A nil *Options means all defaults. Each field
 // is mirrored by a DSN parameter (see the package documentation).
@@ -171,11 +149,8 @@ type Store struct {
 	readyMu sync.Mutex
 	ready   atomic.Bool // the tables are known to exist at this version
 
-	touchMu sync.Mutex
-	touched map[string]time.Time // key → last access not yet written
-
-	pinMu  sync.Mutex
-	pinned map[int64]int // stream id → open readers in this Store
+	touched storekit.Touches[time.Time] // last accesses not yet written
+	pins    storekit.Pins                // streams open readers of this Store read
 
 	base      context.Context // New's ctx without its cancellation
 	bgCancel  context.CancelFunc
@@ -309,8 +284,6 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts *Options, cfg config
 		grace:         cfg.grace,
 		flushEvery:    cfg.flushEvery,
 		where:         cfg.where,
-		touched:       make(map[string]time.Time),
-		pinned:        make(map[int64]int),
 		base:          context.WithoutCancel(ctx),
 		bgDone:        make(chan struct{}),
 		flushKick:     make(chan struct{}, 1),
@@ -321,6 +294,7 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts *Options, cfg config
 			return nil, err
 		}
 	}
+	s.pins.Released = func() { kick(s.gcKick) }
 	bg, cancel := context.WithCancel(s.base)
 	s.bgCancel = cancel
 	go s.background(bg)
@@ -808,9 +782,7 @@ func (s *Store) Clear(ctx context.Context) error {
 	if err != nil {
 		return s.fail(ctx, "clear", "", err)
 	}
-	s.touchMu.Lock()
-	clear(s.touched)
-	s.touchMu.Unlock()
+	s.touched.Clear()
 	kick(s.gcKick)
 	return nil
 }

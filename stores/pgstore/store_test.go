@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,28 +17,8 @@ import (
 	"github.com/hoardhttp/hoard/stores/pgstore"
 )
 
-// clock is a settable clock for expiry and sweep tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // newClockStore is newStore with an injected clock and stream grace.
-func newClockStore(t *testing.T, pool *pgxpool.Pool, opts *pgstore.Options, c *clock, grace time.Duration) *pgstore.Store {
+func newClockStore(t *testing.T, pool *pgxpool.Pool, opts *pgstore.Options, c *conformance.Clock, grace time.Duration) *pgstore.Store {
 	t.Helper()
 	o := pgstore.Options{SweepInterval: -1}
 	if opts != nil {
@@ -72,7 +51,7 @@ func count(t *testing.T, pool *pgxpool.Pool, query string) int {
 
 func TestExpiryNeverServedAndSwept(t *testing.T) {
 	pool := newPool(t)
-	c := newClock()
+	c := conformance.NewClock()
 	table := uniqueTable()
 	st := newClockStore(t, pool, &pgstore.Options{Table: table, SweepInterval: -1}, c, time.Hour)
 	ctx := t.Context()
@@ -131,7 +110,7 @@ func TestExpiryNeverServedAndSwept(t *testing.T) {
 
 func TestLRUEviction(t *testing.T) {
 	pool := newPool(t)
-	c := newClock()
+	c := conformance.NewClock()
 	st := newClockStore(t, pool, &pgstore.Options{MaxBytes: 1000, SweepInterval: -1}, c, time.Hour)
 	ctx := t.Context()
 	val := bytes.Repeat([]byte("x"), 300)
@@ -238,7 +217,7 @@ func TestCorruptRowAndChunk(t *testing.T) {
 
 func TestAbandonedAndOrphanStreamsReclaimed(t *testing.T) {
 	pool := newPool(t)
-	c := newClock()
+	c := conformance.NewClock()
 	table := uniqueTable()
 	const grace = time.Minute
 	st := newClockStore(t, pool, &pgstore.Options{Table: table}, c, grace)

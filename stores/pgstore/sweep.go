@@ -36,7 +36,7 @@ func (s *Store) evict(ctx context.Context, keep []byte) error {
 			return err
 		}
 		gc = tag.RowsAffected() > 0
-		if err := s.applyTouches(ctx, tx, s.takeTouches()); err != nil {
+		if err := s.applyTouches(ctx, tx, s.touched.Take()); err != nil {
 			return err
 		}
 		for {
@@ -88,38 +88,18 @@ func (s *Store) evict(ctx context.Context, keep []byte) error {
 
 // touch records an access to key at now, to be written later.
 func (s *Store) touch(key string, now time.Time) {
-	s.touchMu.Lock()
-	s.touched[key] = now
-	n := len(s.touched)
-	s.touchMu.Unlock()
-	if n >= maxTouched {
+	if s.touched.Touch(key, now) >= maxTouched {
 		kick(s.flushKick)
 	}
 }
 
 // forget drops the recorded access of a deleted key.
-func (s *Store) forget(key string) {
-	s.touchMu.Lock()
-	delete(s.touched, key)
-	s.touchMu.Unlock()
-}
-
-// takeTouches returns the recorded accesses and forgets them.
-func (s *Store) takeTouches() map[string]time.Time {
-	s.touchMu.Lock()
-	defer s.touchMu.Unlock()
-	if len(s.touched) == 0 {
-		return nil
-	}
-	m := s.touched
-	s.touched = make(map[string]time.Time, len(m))
-	return m
-}
+func (s *Store) forget(key string) { s.touched.Forget(key) }
 
 // flushTouches writes the recorded accesses, touchBatch per statement. The
 // updates change no size, so they take no lock on the size counter.
 func (s *Store) flushTouches(ctx context.Context) error {
-	m := s.takeTouches()
+	m := s.touched.Take()
 	var errs []error
 	for len(m) > 0 {
 		batch := make(map[string]time.Time, min(len(m), touchBatch))
@@ -315,7 +295,7 @@ func (s *Store) sweep(ctx context.Context, maxTx int) (more bool, err error) {
 // live again), so no lock is needed.
 func (s *Store) collect(ctx context.Context, maxTx int) (more bool, err error) {
 	for i := 0; maxTx < 0 || i < maxTx; i++ {
-		pinned := s.pinnedIDs()
+		pinned := s.pins.IDs()
 		var id int64
 		err := s.pool.QueryRow(ctx, `SELECT id FROM `+s.n.streams+` WHERE state = 2 AND NOT (id = ANY($1)) ORDER BY id LIMIT 1`,
 			pinned).Scan(&id)
@@ -328,7 +308,7 @@ func (s *Store) collect(ctx context.Context, maxTx int) (more bool, err error) {
 		// A reader pins a stream before checking that it is committed, so
 		// a stream that was garbage when we read it and is not pinned now
 		// can no longer be pinned.
-		if s.isPinned(id) {
+		if s.pins.Pinned(id) {
 			continue
 		}
 		b := newBatch()

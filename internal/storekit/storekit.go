@@ -1,0 +1,200 @@
+// Package storekit holds the pieces that hoard's database stores
+// (sqlitestore, pgstore) share: the CRC-32C checksums of entry rows and
+// stream chunks, the registry of stream ids that open readers pin against
+// the collector, the in-memory record of access times written in batches,
+// and the reader of a stream stored as numbered chunks.
+package storekit
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sync"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ValueSum is the checksum of an entry row: the CRC-32C of the key's
+// length and bytes, the deletion time (in the store's unit, 0 for none) and
+// the value. It covers what Get returns and decides by.
+func ValueSum(key []byte, expires int64, value []byte) int64 {
+	var b [8]byte
+	binary.LittleEndian.PutUint32(b[:4], uint32(len(key)))
+	c := crc32.Update(0, castagnoli, b[:4])
+	c = crc32.Update(c, castagnoli, key)
+	binary.LittleEndian.PutUint64(b[:], uint64(expires))
+	c = crc32.Update(c, castagnoli, b[:])
+	return int64(crc32.Update(c, castagnoli, value))
+}
+
+// ChunkSum is the checksum of a stream chunk: the CRC-32C of its stream
+// id, its sequence number and its data, so a chunk moved elsewhere fails.
+func ChunkSum(id, seq int64, data []byte) int64 {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(id))
+	binary.LittleEndian.PutUint64(b[8:], uint64(seq))
+	c := crc32.Update(0, castagnoli, b[:])
+	return int64(crc32.Update(c, castagnoli, data))
+}
+
+// Pins counts the open readers of each stream id, so that a collector
+// leaves their chunks alone. The zero value is ready; it is safe for
+// concurrent use.
+type Pins struct {
+	mu sync.Mutex
+	n  map[int64]int
+	// Released, when set, is called after the last reader of a stream
+	// unpins it (the collector may take it now).
+	Released func()
+}
+
+// Pin records an open reader of stream id.
+func (p *Pins) Pin(id int64) {
+	p.mu.Lock()
+	if p.n == nil {
+		p.n = make(map[int64]int)
+	}
+	p.n[id]++
+	p.mu.Unlock()
+}
+
+// Unpin undoes Pin.
+func (p *Pins) Unpin(id int64) {
+	p.mu.Lock()
+	p.n[id]--
+	last := p.n[id] <= 0
+	if last {
+		delete(p.n, id)
+	}
+	p.mu.Unlock()
+	if last && p.Released != nil {
+		p.Released()
+	}
+}
+
+// Pinned reports whether a reader has stream id open.
+func (p *Pins) Pinned(id int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n[id] > 0
+}
+
+// IDs returns the pinned stream ids.
+func (p *Pins) IDs() []int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]int64, 0, len(p.n))
+	for id := range p.n {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Touches records the last access of keys in memory, to be written in
+// batches (so that a hit writes nothing). The zero value is ready; it is
+// safe for concurrent use. T is the store's representation of a time.
+type Touches[T any] struct {
+	mu sync.Mutex
+	m  map[string]T
+}
+
+// Touch records an access to key at t and returns the number of recorded
+// accesses.
+func (r *Touches[T]) Touch(key string, t T) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = make(map[string]T)
+	}
+	r.m[key] = t
+	return len(r.m)
+}
+
+// Forget drops the recorded access of key (a deleted key).
+func (r *Touches[T]) Forget(key string) {
+	r.mu.Lock()
+	delete(r.m, key)
+	r.mu.Unlock()
+}
+
+// Clear drops every recorded access.
+func (r *Touches[T]) Clear() {
+	r.mu.Lock()
+	clear(r.m)
+	r.mu.Unlock()
+}
+
+// Take returns the recorded accesses (nil when there are none) and forgets
+// them.
+func (r *Touches[T]) Take() map[string]T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.m) == 0 {
+		return nil
+	}
+	m := r.m
+	r.m = make(map[string]T, len(m))
+	return m
+}
+
+// ChunkReader reads a stream of Size bytes stored as chunks numbered from
+// 0, one chunk in memory at a time. It is used by one goroutine at a time.
+type ChunkReader struct {
+	// Size is the stream's length.
+	Size int64
+	// Load returns chunk seq, having checked it (its checksum, and that it
+	// has at most max bytes and is not empty); its error ends the stream.
+	Load func(seq, max int64) ([]byte, error)
+	// Closed, when set, is called by the first Close.
+	Closed func()
+	// Name describes the reader in errors ("sqlitestore: read stream
+	// \"key\"").
+	Name string
+
+	seq    int64
+	read   int64  // bytes returned
+	buf    []byte // the rest of the current chunk
+	err    error
+	closed bool
+}
+
+// Read returns the stream's bytes, loading the next chunk when the current
+// one is used up.
+func (r *ChunkReader) Read(p []byte) (int, error) {
+	if r.closed {
+		return 0, fmt.Errorf("%s: reader closed", r.Name)
+	}
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.read == r.Size {
+			return 0, io.EOF
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		r.buf, r.err = r.Load(r.seq, r.Size-r.read)
+		if r.err == nil {
+			r.seq++
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	r.read += int64(n)
+	return n, nil
+}
+
+// Close releases the reader; closing again does nothing.
+func (r *ChunkReader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.buf = nil
+	if r.Closed != nil {
+		r.Closed()
+	}
+	return nil
+}
