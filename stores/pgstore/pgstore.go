@@ -92,7 +92,9 @@ var (
 // valueSum is the checksum of an entry row (storekit.ValueSum), over the
 // deletion time in Unix µs (0 for none): what is stored is exactly what it
 // covers.
-func valueSum(key []byte, expires int64, value []byte) int64 { return storekit.ValueSum(key, expires, value) }
+func valueSum(key []byte, expires int64, value []byte) int64 {
+	return storekit.ValueSum(key, expires, value)
+}
 
 // Options configures a Store. A nil *Options means all defaults. Each field
 // is mirrored by a DSN parameter (see the package documentation).
@@ -150,7 +152,7 @@ type Store struct {
 	ready   atomic.Bool // the tables are known to exist at this version
 
 	touched storekit.Touches[time.Time] // last accesses not yet written
-	pins    storekit.Pins                // streams open readers of this Store read
+	pins    storekit.Pins               // streams open readers of this Store read
 
 	base      context.Context // New's ctx without its cancellation
 	bgCancel  context.CancelFunc
