@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/internal/storekit"
 )
 
 // errAbandoned is returned by a stream writer whose stream the sweep took
@@ -98,7 +99,7 @@ func (w *streamWriter) flush() error {
 			return cmpErr(err, errAbandoned)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO chunks (stream_id, seq, sum, data) VALUES (?, ?, ?, ?)`,
-			w.id, w.seq, chunkSum(w.id, w.seq, w.buf), w.buf)
+			w.id, w.seq, storekit.ChunkSum(w.id, w.seq, w.buf), w.buf)
 		return err
 	})
 	if err != nil {
@@ -229,16 +230,22 @@ func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int6
 		// Pin the stream against the collector, then make sure it was not
 		// made garbage (and perhaps collected) in between; the collector
 		// only deletes the chunks of garbage streams.
-		s.pin(id)
+		s.pins.Pin(id)
 		var state int
 		err = s.read(ctx, func() error {
 			return s.r.QueryRowContext(ctx, `SELECT state FROM streams WHERE id = ?`, id).Scan(&state)
 		})
 		if err == nil && state == 1 {
 			s.touch(key, now)
-			return &streamReader{s: s, ctx: context.WithoutCancel(ctx), key: key, id: id, size: size}, size, nil
+			rctx := context.WithoutCancel(ctx)
+			return &storekit.ChunkReader{
+				Size:   size,
+				Load:   func(seq, max int64) ([]byte, error) { return s.load(rctx, key, id, seq, max) },
+				Closed: func() { s.pins.Unpin(id) },
+				Name:   fmt.Sprintf("sqlitestore: read stream %q", key),
+			}, size, nil
 		}
-		s.unpin(id)
+		s.pins.Unpin(id)
 		switch {
 		case err != nil && !errors.Is(err, sql.ErrNoRows):
 			return nil, 0, s.fail(ctx, "open stream", key, err)
@@ -249,122 +256,40 @@ func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int6
 	}
 }
 
-// pin keeps the collector away from the chunks of stream id.
-func (s *Store) pin(id int64) {
-	s.pinMu.Lock()
-	s.pinned[id]++
-	s.pinMu.Unlock()
-}
-
-// unpin undoes pin; the last unpin of a stream that became garbage lets the
-// collector take it.
-func (s *Store) unpin(id int64) {
-	s.pinMu.Lock()
-	s.pinned[id]--
-	last := s.pinned[id] == 0
-	if last {
-		delete(s.pinned, id)
+// pinnedArgs is ids as query arguments.
+func pinnedArgs(ids []int64) []any {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
 	}
-	s.pinMu.Unlock()
-	if last {
-		kick(s.gcKick)
-	}
+	return args
 }
 
-// isPinned reports whether a reader has stream id open.
-func (s *Store) isPinned(id int64) bool {
-	s.pinMu.Lock()
-	defer s.pinMu.Unlock()
-	return s.pinned[id] > 0
-}
-
-// pinnedIDs returns the pinned stream ids.
-func (s *Store) pinnedIDs() []any {
-	s.pinMu.Lock()
-	defer s.pinMu.Unlock()
-	ids := make([]any, 0, len(s.pinned))
-	for id := range s.pinned {
-		ids = append(ids, id)
-	}
-	return ids
-}
-
-// streamReader reads one committed stream chunk by chunk.
-type streamReader struct {
-	s      *Store
-	ctx    context.Context
-	key    string
-	id     int64
-	size   int64
-	seq    int64
-	read   int64  // bytes returned
-	buf    []byte // the rest of the current chunk
-	err    error
-	closed bool
-}
-
-// Read returns the stream's bytes, loading the next chunk when the current
-// one is used up.
-func (r *streamReader) Read(p []byte) (int, error) {
-	if r.closed {
-		return 0, fmt.Errorf("sqlitestore: read stream %q: reader closed", r.key)
-	}
-	for len(r.buf) == 0 {
-		if r.err != nil {
-			return 0, r.err
-		}
-		if r.read == r.size {
-			return 0, io.EOF
-		}
-		if len(p) == 0 {
-			return 0, nil
-		}
-		r.err = r.load()
-	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	r.read += int64(n)
-	return n, nil
-}
-
-// load reads chunk r.seq.
-func (r *streamReader) load() error {
-	s, ctx := r.s, r.ctx
+// load reads chunk seq of stream id for the reader of key, of at most max
+// bytes.
+func (s *Store) load(ctx context.Context, key string, id, seq, max int64) ([]byte, error) {
 	if s.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	var (
 		data []byte
 		sum  int64
 	)
 	err := s.read(ctx, func() error {
-		return s.r.QueryRowContext(ctx, `SELECT sum, data FROM chunks WHERE stream_id = ? AND seq = ?`, r.id, r.seq).Scan(&sum, &data)
+		return s.r.QueryRowContext(ctx, `SELECT sum, data FROM chunks WHERE stream_id = ? AND seq = ?`, id, seq).Scan(&sum, &data)
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return wrap("read stream", r.key, ErrStreamGone)
+		return nil, wrap("read stream", key, ErrStreamGone)
 	case err != nil:
-		return s.fail(ctx, "read stream", r.key, err)
-	case chunkSum(r.id, r.seq, data) != sum:
-		return fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d: %w", r.key, r.seq, r.id, errCorruptChunk)
-	case len(data) == 0 || r.read+int64(len(data)) > r.size:
-		return fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d has %d bytes, %d expected at most",
-			r.key, r.seq, r.id, len(data), r.size-r.read)
+		return nil, s.fail(ctx, "read stream", key, err)
+	case storekit.ChunkSum(id, seq, data) != sum:
+		return nil, fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d: %w", key, seq, id, errCorruptChunk)
+	case len(data) == 0 || int64(len(data)) > max:
+		return nil, fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d has %d bytes, %d expected at most",
+			key, seq, id, len(data), max)
 	}
-	r.seq++
-	r.buf = data
-	return nil
-}
-
-// Close releases the reader and its pin on the stream.
-func (r *streamReader) Close() error {
-	if r.closed {
-		return nil
-	}
-	r.closed = true
-	r.buf = nil
-	r.s.unpin(r.id)
-	return nil
+	return data, nil
 }
 
 // cmpErr returns err, or alt when err is nil.
