@@ -1,0 +1,119 @@
+package storekit_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"testing/iotest"
+
+	"github.com/hoardhttp/hoard/internal/storekit"
+)
+
+func TestSumsDependOnEveryInput(t *testing.T) {
+	base := storekit.ValueSum([]byte("k"), 1, []byte("v"))
+	for name, got := range map[string]int64{
+		"key":      storekit.ValueSum([]byte("K"), 1, []byte("v")),
+		"expires":  storekit.ValueSum([]byte("k"), 2, []byte("v")),
+		"value":    storekit.ValueSum([]byte("k"), 1, []byte("w")),
+		"boundary": storekit.ValueSum([]byte("kv"), 1, nil),
+	} {
+		if got == base {
+			t.Errorf("ValueSum ignores the %s", name)
+		}
+	}
+	c := storekit.ChunkSum(1, 0, []byte("d"))
+	if c == storekit.ChunkSum(2, 0, []byte("d")) || c == storekit.ChunkSum(1, 1, []byte("d")) || c == storekit.ChunkSum(1, 0, []byte("e")) {
+		t.Error("ChunkSum ignores the stream id, the sequence number or the data")
+	}
+}
+
+func TestPins(t *testing.T) {
+	released := 0
+	p := storekit.Pins{Released: func() { released++ }}
+	p.Pin(7)
+	p.Pin(7)
+	p.Unpin(7)
+	if !p.Pinned(7) || released != 0 {
+		t.Fatalf("after two pins and one unpin: pinned %v, released %d; want true, 0", p.Pinned(7), released)
+	}
+	if ids := p.IDs(); len(ids) != 1 || ids[0] != 7 {
+		t.Errorf("IDs = %v, want [7]", ids)
+	}
+	p.Unpin(7)
+	if p.Pinned(7) || released != 1 || len(p.IDs()) != 0 {
+		t.Errorf("after the last unpin: pinned %v, released %d, ids %v", p.Pinned(7), released, p.IDs())
+	}
+}
+
+func TestTouches(t *testing.T) {
+	var r storekit.Touches[int]
+	if r.Take() != nil {
+		t.Fatal("Take of nothing is not nil")
+	}
+	r.Touch("a", 1)
+	if n := r.Touch("a", 2); n != 1 {
+		t.Errorf("Touch count = %d, want 1", n)
+	}
+	r.Touch("b", 3)
+	r.Forget("b")
+	if m := r.Take(); len(m) != 1 || m["a"] != 2 {
+		t.Errorf("Take = %v, want map[a:2]", m)
+	}
+	r.Touch("c", 4)
+	r.Clear()
+	if m := r.Take(); m != nil {
+		t.Errorf("Take after Clear = %v", m)
+	}
+}
+
+func TestChunkReader(t *testing.T) {
+	chunks := [][]byte{[]byte("hello "), []byte("chunked "), []byte("world")}
+	want := bytes.Join(chunks, nil)
+	newReader := func(broken int64) (*storekit.ChunkReader, *bool) {
+		closed := false
+		return &storekit.ChunkReader{
+			Size: int64(len(want)),
+			Load: func(seq, max int64) ([]byte, error) {
+				if seq == broken {
+					return nil, errors.New("bad chunk")
+				}
+				if int64(len(chunks[seq])) > max {
+					return nil, fmt.Errorf("chunk %d too long", seq)
+				}
+				return chunks[seq], nil
+			},
+			Closed: func() { closed = true },
+			Name:   "test",
+		}, &closed
+	}
+	r, _ := newReader(-1)
+	if err := iotest.TestReader(r, want); err != nil {
+		t.Error(err)
+	}
+	r, closed := newReader(-1)
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("ReadAll = %q, %v", got, err)
+	}
+	if err := r.Close(); err != nil || !*closed {
+		t.Errorf("Close = %v, Closed called %v", err, *closed)
+	}
+	r, closed = newReader(1)
+	got, err = io.ReadAll(r)
+	if err == nil || string(got) != "hello " {
+		t.Errorf("ReadAll over a bad chunk = %q, %v; want the first chunk and the error", got, err)
+	}
+	if _, err2 := r.Read(make([]byte, 1)); err2 == nil || err2.Error() != err.Error() {
+		t.Errorf("Read after the error = %v, want the same error", err2)
+	}
+	r.Close()
+	r.Close()
+	if !*closed {
+		t.Error("Closed was not called")
+	}
+	if _, err := r.Read(make([]byte, 1)); err == nil {
+		t.Error("Read after Close: no error")
+	}
+}
