@@ -198,3 +198,72 @@ func (r *ChunkReader) Close() error {
 	}
 	return nil
 }
+
+// ChunkWriter cuts the bytes written to it into chunks of Size bytes and
+// hands each full one to Flush, holding at most one chunk in memory. It is
+// used by one goroutine at a time; its first error is returned by every
+// later call.
+type ChunkWriter struct {
+	// Size is the chunk size.
+	Size int
+	// Max is the most bytes accepted; a Write that would pass it fails with
+	// TooLarge().
+	Max      int64
+	TooLarge func() error
+	// Flush stores chunk seq; chunk is reused after it returns.
+	Flush func(seq int64, chunk []byte) error
+
+	buf []byte
+	seq int64
+	n   int64
+	err error
+}
+
+// Write buffers p and flushes each full chunk.
+func (w *ChunkWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if w.err != nil {
+			return n, w.err
+		}
+		if w.n+int64(len(p)) > w.Max {
+			w.err = w.TooLarge()
+			return n, w.err
+		}
+		if w.buf == nil {
+			w.buf = make([]byte, 0, w.Size)
+		}
+		k := min(w.Size-len(w.buf), len(p))
+		w.buf = append(w.buf, p[:k]...)
+		w.n += int64(k)
+		n += k
+		p = p[k:]
+		if len(w.buf) == w.Size {
+			w.flush()
+		}
+	}
+	return n, w.err
+}
+
+func (w *ChunkWriter) flush() {
+	if w.err = w.Flush(w.seq, w.buf); w.err == nil {
+		w.seq++
+		w.buf = w.buf[:0]
+	}
+}
+
+// Close flushes the last, partial chunk, releases the buffer and returns
+// the first error.
+func (w *ChunkWriter) Close() error {
+	if w.err == nil && len(w.buf) > 0 {
+		w.flush()
+	}
+	w.buf = nil
+	return w.err
+}
+
+// Drop releases the buffer without flushing it.
+func (w *ChunkWriter) Drop() { w.buf = nil }
+
+// Len is the number of bytes accepted.
+func (w *ChunkWriter) Len() int64 { return w.n }

@@ -117,3 +117,46 @@ func TestChunkReader(t *testing.T) {
 		t.Error("Read after Close: no error")
 	}
 }
+
+func TestChunkWriter(t *testing.T) {
+	var got [][]byte
+	tooLarge := errors.New("too large")
+	w := storekit.ChunkWriter{Size: 4, Max: 10, TooLarge: func() error { return tooLarge },
+		Flush: func(seq int64, chunk []byte) error {
+			if seq != int64(len(got)) {
+				t.Errorf("chunk %d flushed after %d chunks", seq, len(got))
+			}
+			got = append(got, bytes.Clone(chunk))
+			return nil
+		}}
+	for _, p := range []string{"ab", "cdefg", "", "hi"} {
+		if n, err := w.Write([]byte(p)); n != len(p) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", p, n, err)
+		}
+	}
+	if err := w.Close(); err != nil || w.Len() != 9 {
+		t.Fatalf("Close = %v, Len = %d; want nil, 9", err, w.Len())
+	}
+	if fmt.Sprintf("%q", got) != `["abcd" "efgh" "i"]` {
+		t.Errorf("chunks = %q", got)
+	}
+
+	w = storekit.ChunkWriter{Size: 4, Max: 5, TooLarge: func() error { return tooLarge },
+		Flush: func(int64, []byte) error { return nil }}
+	if _, err := w.Write([]byte("abcdef")); !errors.Is(err, tooLarge) {
+		t.Errorf("Write past Max = %v, want TooLarge's error", err)
+	}
+	if err := w.Close(); !errors.Is(err, tooLarge) {
+		t.Errorf("Close after the error = %v, want it again", err)
+	}
+
+	failed := errors.New("flush failed")
+	w = storekit.ChunkWriter{Size: 2, Max: 100, TooLarge: func() error { return tooLarge },
+		Flush: func(int64, []byte) error { return failed }}
+	if n, err := w.Write([]byte("abc")); n != 2 || !errors.Is(err, failed) {
+		t.Errorf("Write over a failing Flush = %d, %v; want 2, the flush error", n, err)
+	}
+	if _, err := w.Write([]byte("d")); !errors.Is(err, failed) {
+		t.Errorf("Write after a failed flush = %v, want the same error", err)
+	}
+}

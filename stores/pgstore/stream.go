@@ -33,7 +33,10 @@ func (s *Store) CreateStream(ctx context.Context, key string, meta core.Meta) (c
 	if err != nil {
 		return nil, s.fail(ctx, "create stream", key, err)
 	}
-	return &streamWriter{s: s, ctx: context.WithoutCancel(ctx), key: key, meta: meta, id: id}, nil
+	w := &streamWriter{s: s, ctx: context.WithoutCancel(ctx), key: key, meta: meta, id: id}
+	w.cw = storekit.ChunkWriter{Size: chunkSize, Max: s.maxBytes, Flush: w.flush,
+		TooLarge: func() error { return wrap("write stream", key, ErrTooLarge) }}
+	return w, nil
 }
 
 // opCtx is the context of one database operation of a stream.
@@ -48,11 +51,8 @@ type streamWriter struct {
 	key  string
 	meta core.Meta
 	id   int64
-	buf  []byte // the chunk being filled
-	seq  int64  // the number of chunks written
-	size int64  // bytes accepted
-	err  error  // the first error; every later Write returns it
-	done bool   // Commit or Abort was called
+	cw   storekit.ChunkWriter
+	done bool // Commit or Abort was called
 }
 
 // Write buffers p and writes each full chunk.
@@ -60,33 +60,12 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, fmt.Errorf("pgstore: write stream %q: already committed or aborted", w.key)
 	}
-	n := 0
-	for len(p) > 0 {
-		if w.err != nil {
-			return n, w.err
-		}
-		if w.size+int64(len(p)) > w.s.maxBytes {
-			w.err = wrap("write stream", w.key, ErrTooLarge)
-			return n, w.err
-		}
-		if w.buf == nil {
-			w.buf = make([]byte, 0, chunkSize)
-		}
-		k := min(chunkSize-len(w.buf), len(p))
-		w.buf = append(w.buf, p[:k]...)
-		w.size += int64(k)
-		n += k
-		p = p[k:]
-		if len(w.buf) == chunkSize {
-			w.err = w.flush()
-		}
-	}
-	return n, w.err
+	return w.cw.Write(p)
 }
 
-// flush writes the buffered chunk, if the stream is still being written,
-// in one statement that also records the time of the write.
-func (w *streamWriter) flush() error {
+// flush writes chunk seq, if the stream is still being written, in one
+// statement that also records the time of the write.
+func (w *streamWriter) flush(seq int64, chunk []byte) error {
 	s := w.s
 	if s.closed.Load() {
 		return ErrClosed
@@ -97,7 +76,7 @@ func (w *streamWriter) flush() error {
 	b.Queue(`WITH live AS (
 			UPDATE `+s.n.streams+` SET touched = $2 WHERE id = $1 AND state = 0 RETURNING id)
 		INSERT INTO `+s.n.chunks+` (stream_id, seq, sum, data) SELECT id, $3, $4, $5 FROM live`,
-		w.id, s.now(), w.seq, storekit.ChunkSum(w.id, w.seq, w.buf), w.buf)
+		w.id, s.now(), seq, storekit.ChunkSum(w.id, seq, chunk), chunk)
 	err := s.batch(ctx, b, func(br pgx.BatchResults) error {
 		tag, err := br.Exec()
 		if err == nil && tag.RowsAffected() == 0 {
@@ -108,8 +87,6 @@ func (w *streamWriter) flush() error {
 	if err != nil {
 		return s.fail(ctx, "write stream", w.key, err)
 	}
-	w.seq++
-	w.buf = w.buf[:0]
 	return nil
 }
 
@@ -122,15 +99,11 @@ func (w *streamWriter) Commit() error {
 	if w.done {
 		return fmt.Errorf("pgstore: commit stream %q: already committed or aborted", w.key)
 	}
-	if w.err == nil && len(w.buf) > 0 {
-		w.err = w.flush()
-	}
-	if w.err != nil {
+	if err := w.cw.Close(); err != nil {
 		_ = w.Abort()
-		return w.err
+		return err
 	}
 	w.done = true
-	w.buf = nil
 	s, kb := w.s, []byte(w.key)
 	if s.closed.Load() {
 		return ErrClosed
@@ -151,7 +124,7 @@ func (w *streamWriter) Commit() error {
 		}
 		tag, err := tx.Exec(ctx, `UPDATE `+s.n.streams+` SET state = 1, key = $2, size = $3, expires = $4, created = $5,
 				accessed = $6, touched = $6 WHERE id = $1 AND state = 0`,
-			w.id, kb, w.size, ts(w.meta.Expires), ts(w.meta.Created), now)
+			w.id, kb, w.cw.Len(), ts(w.meta.Expires), ts(w.meta.Created), now)
 		if err != nil {
 			return err
 		}
@@ -181,7 +154,7 @@ func (w *streamWriter) Abort() error {
 		return nil
 	}
 	w.done = true
-	w.buf = nil
+	w.cw.Drop()
 	s := w.s
 	if s.closed.Load() {
 		return nil // the sweep collects the stream after the grace period

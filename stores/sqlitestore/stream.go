@@ -38,7 +38,10 @@ func (s *Store) CreateStream(ctx context.Context, key string, meta core.Meta) (c
 	if err != nil {
 		return nil, s.fail(ctx, "create stream", key, err)
 	}
-	return &streamWriter{s: s, ctx: context.WithoutCancel(ctx), key: key, meta: meta, id: id}, nil
+	w := &streamWriter{s: s, ctx: context.WithoutCancel(ctx), key: key, meta: meta, id: id}
+	w.cw = storekit.ChunkWriter{Size: chunkSize, Max: s.maxBytes, Flush: w.flush,
+		TooLarge: func() error { return wrap("write stream", key, ErrTooLarge) }}
+	return w, nil
 }
 
 // streamWriter writes one stream; it is used by one goroutine at a time.
@@ -48,11 +51,8 @@ type streamWriter struct {
 	key  string
 	meta core.Meta
 	id   int64
-	buf  []byte // the chunk being filled
-	seq  int64  // the number of chunks written
-	size int64  // bytes accepted
-	err  error  // the first error; every later Write returns it
-	done bool   // Commit or Abort was called
+	cw   storekit.ChunkWriter
+	done bool // Commit or Abort was called
 }
 
 // Write buffers p and writes each full chunk in a transaction.
@@ -60,32 +60,11 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, fmt.Errorf("sqlitestore: write stream %q: already committed or aborted", w.key)
 	}
-	n := 0
-	for len(p) > 0 {
-		if w.err != nil {
-			return n, w.err
-		}
-		if w.size+int64(len(p)) > w.s.maxBytes {
-			w.err = wrap("write stream", w.key, ErrTooLarge)
-			return n, w.err
-		}
-		if w.buf == nil {
-			w.buf = make([]byte, 0, chunkSize)
-		}
-		k := min(chunkSize-len(w.buf), len(p))
-		w.buf = append(w.buf, p[:k]...)
-		w.size += int64(k)
-		n += k
-		p = p[k:]
-		if len(w.buf) == chunkSize {
-			w.err = w.flush()
-		}
-	}
-	return n, w.err
+	return w.cw.Write(p)
 }
 
-// flush writes the buffered chunk, if the stream is still being written.
-func (w *streamWriter) flush() error {
+// flush writes chunk seq, if the stream is still being written.
+func (w *streamWriter) flush(seq int64, chunk []byte) error {
 	if w.s.closed.Load() {
 		return ErrClosed
 	}
@@ -99,14 +78,12 @@ func (w *streamWriter) flush() error {
 			return cmpErr(err, errAbandoned)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO chunks (stream_id, seq, sum, data) VALUES (?, ?, ?, ?)`,
-			w.id, w.seq, storekit.ChunkSum(w.id, w.seq, w.buf), w.buf)
+			w.id, seq, storekit.ChunkSum(w.id, seq, chunk), chunk)
 		return err
 	})
 	if err != nil {
 		return w.s.fail(ctx, "write stream", w.key, err)
 	}
-	w.seq++
-	w.buf = w.buf[:0]
 	return nil
 }
 
@@ -119,15 +96,11 @@ func (w *streamWriter) Commit() error {
 	if w.done {
 		return fmt.Errorf("sqlitestore: commit stream %q: already committed or aborted", w.key)
 	}
-	if w.err == nil && len(w.buf) > 0 {
-		w.err = w.flush()
-	}
-	if w.err != nil {
+	if err := w.cw.Close(); err != nil {
 		_ = w.Abort()
-		return w.err
+		return err
 	}
 	w.done = true
-	w.buf = nil
 	s, ctx, kb := w.s, w.ctx, []byte(w.key)
 	if s.closed.Load() {
 		return ErrClosed
@@ -154,7 +127,7 @@ func (w *streamWriter) Commit() error {
 		res, err = tx.ExecContext(ctx,
 			`UPDATE streams SET state = 1, key = ?, size = ?, expires = ?, created = ?, accessed = ?, touched = ?
 			WHERE id = ? AND state = 0`,
-			kb, w.size, nanos(w.meta.Expires), nanos(w.meta.Created), nanos(now), nanos(now), w.id)
+			kb, w.cw.Len(), nanos(w.meta.Expires), nanos(w.meta.Created), nanos(now), nanos(now), w.id)
 		if err != nil {
 			return err
 		}
@@ -183,7 +156,7 @@ func (w *streamWriter) Abort() error {
 		return nil
 	}
 	w.done = true
-	w.buf = nil
+	w.cw.Drop()
 	s, ctx := w.s, w.ctx
 	if s.closed.Load() {
 		return nil // the sweep of the next open collects the stream
