@@ -19,7 +19,7 @@
 # reuses a server that a concurrent run has just started.
 #
 # Ports: HOARD_REDIS_PORT (6379), HOARD_FERRETDB_PORT (27027),
-# HOARD_DYNALITE_PORT (8027).
+# HOARD_DYNALITE_PORT (8027), HOARD_POSTGRES_PORT (5432).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -9,6 +9,7 @@ require (
 	github.com/hoardhttp/hoard/codecs/zstdcodec v0.0.0
 	github.com/hoardhttp/hoard/stores/dynamostore v0.0.0
 	github.com/hoardhttp/hoard/stores/mongostore v0.0.0
+	github.com/hoardhttp/hoard/stores/pgstore v0.0.0
 	github.com/hoardhttp/hoard/stores/redisstore v0.0.0
 	github.com/hoardhttp/hoard/stores/sqlitestore v0.0.0
 	github.com/redis/go-redis/v9 v9.17.3
@@ -42,6 +43,10 @@ require (
 	github.com/fxamacker/cbor/v2 v2.9.6 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/pgx/v5 v5.8.0 // indirect
+	github.com/jackc/puddle/v2 v2.2.2 // indirect
 	github.com/klauspost/compress v1.19.2 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
@@ -58,7 +63,7 @@ require (
 	golang.org/x/exp v0.0.0-20251023183803-a4bb9ffd2546 // indirect
 	golang.org/x/sync v0.17.0 // indirect
 	golang.org/x/sys v0.37.0 // indirect
-	golang.org/x/text v0.22.0 // indirect
+	golang.org/x/text v0.29.0 // indirect
 	modernc.org/libc v1.67.6 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.11.0 // indirect
@@ -72,6 +77,7 @@ replace (
 	github.com/hoardhttp/hoard/codecs/zstdcodec => ../../codecs/zstdcodec
 	github.com/hoardhttp/hoard/stores/dynamostore => ../../stores/dynamostore
 	github.com/hoardhttp/hoard/stores/mongostore => ../../stores/mongostore
+	github.com/hoardhttp/hoard/stores/pgstore => ../../stores/pgstore
 	github.com/hoardhttp/hoard/stores/redisstore => ../../stores/redisstore
 	github.com/hoardhttp/hoard/stores/sqlitestore => ../../stores/sqlitestore
 )

@@ -82,6 +82,7 @@ of its stores, named by a DSN:
   sqlite:///var/cache/myapp.db             sqlitestore
   redis://127.0.0.1:6379/0                 redisstore
   mongodb://127.0.0.1:27017/hoard          mongostore
+  postgres://app@127.0.0.1/app?table=hoard pgstore
   dynamodb://table?region=eu-west-1        dynamostore
 
 Entries are read with the codec the cache was written with: give --codec,

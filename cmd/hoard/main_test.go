@@ -22,6 +22,7 @@ import (
 
 	"github.com/hoardhttp/hoard/conformance"
 	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/stores/pgstore"
 )
 
 // bin is the hoard binary the tests run, built once by TestMain.
@@ -228,6 +229,13 @@ func serviceStore(t *testing.T, kind string) string {
 		q.Set("collection", ns)
 		u.RawQuery = q.Encode()
 		dsn = u.String()
+	case "postgres":
+		u, _ := url.Parse(conformance.RequireService(t, "HOARD_TEST_POSTGRES_URL"))
+		q := u.Query()
+		q.Set("table", ns)
+		u.RawQuery = q.Encode()
+		dsn = u.String()
+		t.Cleanup(func() { dropPGTables(t, dsn) }) // after the purge below
 	case "dynamodb":
 		ep := conformance.RequireService(t, "HOARD_TEST_DYNAMODB_ENDPOINT")
 		dsn = "dynamodb://hoardcli?" + url.Values{"endpoint": {ep}, "region": {"us-east-1"}, "create_table": {"true"}, "prefix": {ns + "/"}}.Encode()
@@ -242,6 +250,19 @@ func serviceStore(t *testing.T, kind string) string {
 		}
 	})
 	return dsn
+}
+
+// dropPGTables drops the tables of the pgstore DSN a test created.
+func dropPGTables(t *testing.T, dsn string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := pgstore.Open(ctx, dsn)
+	if err == nil {
+		err = st.DropTables(ctx)
+	}
+	if err != nil {
+		t.Errorf("dropping the tables of %s: %v", dsn, err)
+	}
 }
 
 // hoardCtx runs the binary outside a test's context (for cleanups).
@@ -499,7 +520,7 @@ func TestExportImport(t *testing.T) {
 		}
 	}
 	want := lsJSON(t, src)
-	for _, kind := range []string{"file", "redis", "mongodb", "dynamodb"} {
+	for _, kind := range []string{"file", "redis", "mongodb", "postgres", "dynamodb"} {
 		t.Run(kind, func(t *testing.T) {
 			var dst string
 			if kind == "file" {

@@ -26,6 +26,7 @@ import (
 	_ "github.com/hoardhttp/hoard/stores/filestore"
 	_ "github.com/hoardhttp/hoard/stores/memstore"
 	_ "github.com/hoardhttp/hoard/stores/mongostore"
+	_ "github.com/hoardhttp/hoard/stores/pgstore"
 	_ "github.com/hoardhttp/hoard/stores/redisstore"
 	_ "github.com/hoardhttp/hoard/stores/sqlitestore"
 )

@@ -5,11 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"iter"
@@ -21,7 +19,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -30,6 +27,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/internal/storekit"
 )
 
 // Scheme is the DSN scheme the package registers with core.RegisterStore:
@@ -105,31 +103,10 @@ var (
 	errCorruptChunk = fmt.Errorf("stream chunk fails its CRC-32C: %w", core.ErrCorrupt)
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// valueSum is the checksum of an entry row: the CRC-32C of the key's length
-// and bytes, the deletion time (Unix ns) and the value. It covers what Get
-// returns and decides by; the other columns (URL, method, status, times)
-// are listing information.
+// valueSum is the checksum of an entry row (storekit.ValueSum), over the
+// deletion time in Unix ns.
 func valueSum(key []byte, expires int64, value []byte) int64 {
-	var b [8]byte
-	binary.LittleEndian.PutUint32(b[:4], uint32(len(key)))
-	c := crc32.Update(0, castagnoli, b[:4])
-	c = crc32.Update(c, castagnoli, key)
-	binary.LittleEndian.PutUint64(b[:], uint64(expires))
-	c = crc32.Update(c, castagnoli, b[:])
-	return int64(crc32.Update(c, castagnoli, value))
-}
-
-// chunkSum is the checksum of a stream chunk: the CRC-32C of its stream id,
-// its sequence number and its data, so a chunk moved to another place fails
-// too.
-func chunkSum(id, seq int64, data []byte) int64 {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], uint64(id))
-	binary.LittleEndian.PutUint64(b[8:], uint64(seq))
-	c := crc32.Update(0, castagnoli, b[:])
-	return int64(crc32.Update(c, castagnoli, data))
+	return storekit.ValueSum(key, expires, value)
 }
 
 // Options configures a Store. A nil *Options means all defaults: an
@@ -180,11 +157,8 @@ type Store struct {
 
 	closed atomic.Bool
 
-	touchMu sync.Mutex
-	touched map[string]int64 // key → last access (Unix ns) not yet written
-
-	pinMu  sync.Mutex
-	pinned map[int64]int // stream id → open readers in this Store
+	touched storekit.Touches[int64] // last accesses (Unix ns) not yet written
+	pins    storekit.Pins           // streams open readers of this Store read
 
 	base      context.Context // New's ctx without its cancellation
 	bgCancel  context.CancelFunc
@@ -241,8 +215,6 @@ func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 		now:         cfg.now,
 		grace:       cfg.grace,
 		flushEvery:  cfg.flushEvery,
-		touched:     make(map[string]int64),
-		pinned:      make(map[int64]int),
 		base:        context.WithoutCancel(ctx),
 		bgDone:      make(chan struct{}),
 		flushKick:   make(chan struct{}, 1),
@@ -302,6 +274,7 @@ func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 		s.w.Close()
 		return nil, s.openErr(ctx, err)
 	}
+	s.pins.Released = func() { kick(s.gcKick) }
 	bg, cancel := context.WithCancel(s.base)
 	s.bgCancel = cancel
 	go s.background(bg)
@@ -726,9 +699,7 @@ func (s *Store) Clear(ctx context.Context) error {
 	if err != nil {
 		return s.fail(ctx, "clear", "", err)
 	}
-	s.touchMu.Lock()
-	clear(s.touched)
-	s.touchMu.Unlock()
+	s.touched.Clear()
 	kick(s.gcKick)
 	return nil
 }
@@ -918,7 +889,7 @@ func (s *Store) evict(ctx context.Context, tx *sql.Tx, keep []byte) (gc bool, er
 	if total, err = storedBytes(ctx, tx); err != nil || total <= s.maxBytes {
 		return gc, err
 	}
-	if err := applyTouches(ctx, tx, s.takeTouches()); err != nil {
+	if err := applyTouches(ctx, tx, s.touched.Take()); err != nil {
 		return gc, err
 	}
 	for total > s.maxBytes {
@@ -987,30 +958,14 @@ func lruKeys(ctx context.Context, tx *sql.Tx) ([][]byte, error) {
 
 // touch records an access to key at now (Unix ns), to be written later.
 func (s *Store) touch(key string, now int64) {
-	s.touchMu.Lock()
-	s.touched[key] = now
-	n := len(s.touched)
-	s.touchMu.Unlock()
-	if n >= maxTouched {
+	if s.touched.Touch(key, now) >= maxTouched {
 		kick(s.flushKick)
 	}
 }
 
-// takeTouches returns the recorded accesses and forgets them.
-func (s *Store) takeTouches() map[string]int64 {
-	s.touchMu.Lock()
-	defer s.touchMu.Unlock()
-	if len(s.touched) == 0 {
-		return nil
-	}
-	m := s.touched
-	s.touched = make(map[string]int64, len(m))
-	return m
-}
-
 // flushTouches writes the recorded accesses, touchBatch per transaction.
 func (s *Store) flushTouches(ctx context.Context) error {
-	m := s.takeTouches()
+	m := s.touched.Take()
 	batch := make(map[string]int64, min(len(m), touchBatch))
 	var errs []error
 	flush := func() {
@@ -1193,7 +1148,7 @@ func (s *Store) sweep(ctx context.Context, maxTx int) (more bool, err error) {
 // such garbage is left.
 func (s *Store) collect(ctx context.Context, maxTx int) (more bool, err error) {
 	for i := 0; maxTx < 0 || i < maxTx; i++ {
-		pinned := s.pinnedIDs()
+		pinned := pinnedArgs(s.pins.IDs())
 		query := `SELECT id FROM streams WHERE state = 2 LIMIT 1`
 		if len(pinned) > 0 {
 			query = `SELECT id FROM streams WHERE state = 2 AND id NOT IN (?` +
@@ -1212,7 +1167,7 @@ func (s *Store) collect(ctx context.Context, maxTx int) (more bool, err error) {
 		// A reader pins a stream before checking that it is committed, so
 		// a stream that was garbage when we read it and is not pinned now
 		// can no longer be pinned.
-		if s.isPinned(id) {
+		if s.pins.Pinned(id) {
 			continue
 		}
 		err = s.write(ctx, func(tx *sql.Tx) error {

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/internal/storekit"
 )
 
 // errAbandoned is returned by a stream writer whose stream the sweep took
@@ -37,7 +38,10 @@ func (s *Store) CreateStream(ctx context.Context, key string, meta core.Meta) (c
 	if err != nil {
 		return nil, s.fail(ctx, "create stream", key, err)
 	}
-	return &streamWriter{s: s, ctx: context.WithoutCancel(ctx), key: key, meta: meta, id: id}, nil
+	w := &streamWriter{s: s, ctx: context.WithoutCancel(ctx), key: key, meta: meta, id: id}
+	w.cw = storekit.ChunkWriter{Size: chunkSize, Max: s.maxBytes, Flush: w.flush,
+		TooLarge: func() error { return wrap("write stream", key, ErrTooLarge) }}
+	return w, nil
 }
 
 // streamWriter writes one stream; it is used by one goroutine at a time.
@@ -47,11 +51,8 @@ type streamWriter struct {
 	key  string
 	meta core.Meta
 	id   int64
-	buf  []byte // the chunk being filled
-	seq  int64  // the number of chunks written
-	size int64  // bytes accepted
-	err  error  // the first error; every later Write returns it
-	done bool   // Commit or Abort was called
+	cw   storekit.ChunkWriter
+	done bool // Commit or Abort was called
 }
 
 // Write buffers p and writes each full chunk in a transaction.
@@ -59,32 +60,11 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, fmt.Errorf("sqlitestore: write stream %q: already committed or aborted", w.key)
 	}
-	n := 0
-	for len(p) > 0 {
-		if w.err != nil {
-			return n, w.err
-		}
-		if w.size+int64(len(p)) > w.s.maxBytes {
-			w.err = wrap("write stream", w.key, ErrTooLarge)
-			return n, w.err
-		}
-		if w.buf == nil {
-			w.buf = make([]byte, 0, chunkSize)
-		}
-		k := min(chunkSize-len(w.buf), len(p))
-		w.buf = append(w.buf, p[:k]...)
-		w.size += int64(k)
-		n += k
-		p = p[k:]
-		if len(w.buf) == chunkSize {
-			w.err = w.flush()
-		}
-	}
-	return n, w.err
+	return w.cw.Write(p)
 }
 
-// flush writes the buffered chunk, if the stream is still being written.
-func (w *streamWriter) flush() error {
+// flush writes chunk seq, if the stream is still being written.
+func (w *streamWriter) flush(seq int64, chunk []byte) error {
 	if w.s.closed.Load() {
 		return ErrClosed
 	}
@@ -98,14 +78,12 @@ func (w *streamWriter) flush() error {
 			return cmpErr(err, errAbandoned)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO chunks (stream_id, seq, sum, data) VALUES (?, ?, ?, ?)`,
-			w.id, w.seq, chunkSum(w.id, w.seq, w.buf), w.buf)
+			w.id, seq, storekit.ChunkSum(w.id, seq, chunk), chunk)
 		return err
 	})
 	if err != nil {
 		return w.s.fail(ctx, "write stream", w.key, err)
 	}
-	w.seq++
-	w.buf = w.buf[:0]
 	return nil
 }
 
@@ -118,15 +96,11 @@ func (w *streamWriter) Commit() error {
 	if w.done {
 		return fmt.Errorf("sqlitestore: commit stream %q: already committed or aborted", w.key)
 	}
-	if w.err == nil && len(w.buf) > 0 {
-		w.err = w.flush()
-	}
-	if w.err != nil {
+	if err := w.cw.Close(); err != nil {
 		_ = w.Abort()
-		return w.err
+		return err
 	}
 	w.done = true
-	w.buf = nil
 	s, ctx, kb := w.s, w.ctx, []byte(w.key)
 	if s.closed.Load() {
 		return ErrClosed
@@ -153,7 +127,7 @@ func (w *streamWriter) Commit() error {
 		res, err = tx.ExecContext(ctx,
 			`UPDATE streams SET state = 1, key = ?, size = ?, expires = ?, created = ?, accessed = ?, touched = ?
 			WHERE id = ? AND state = 0`,
-			kb, w.size, nanos(w.meta.Expires), nanos(w.meta.Created), nanos(now), nanos(now), w.id)
+			kb, w.cw.Len(), nanos(w.meta.Expires), nanos(w.meta.Created), nanos(now), nanos(now), w.id)
 		if err != nil {
 			return err
 		}
@@ -182,7 +156,7 @@ func (w *streamWriter) Abort() error {
 		return nil
 	}
 	w.done = true
-	w.buf = nil
+	w.cw.Drop()
 	s, ctx := w.s, w.ctx
 	if s.closed.Load() {
 		return nil // the sweep of the next open collects the stream
@@ -229,16 +203,23 @@ func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int6
 		// Pin the stream against the collector, then make sure it was not
 		// made garbage (and perhaps collected) in between; the collector
 		// only deletes the chunks of garbage streams.
-		s.pin(id)
+		s.pins.Pin(id)
 		var state int
 		err = s.read(ctx, func() error {
 			return s.r.QueryRowContext(ctx, `SELECT state FROM streams WHERE id = ?`, id).Scan(&state)
 		})
 		if err == nil && state == 1 {
 			s.touch(key, now)
-			return &streamReader{s: s, ctx: context.WithoutCancel(ctx), key: key, id: id, size: size}, size, nil
+			rctx := context.WithoutCancel(ctx)
+			return &storekit.ChunkReader{
+				Size:      size,
+				ChunkSize: chunkSize,
+				Load:      func(seq, max int64) ([]byte, error) { return s.load(rctx, key, id, seq, max) },
+				Closed:    func() { s.pins.Unpin(id) },
+				Name:      fmt.Sprintf("sqlitestore: read stream %q", key),
+			}, size, nil
 		}
-		s.unpin(id)
+		s.pins.Unpin(id)
 		switch {
 		case err != nil && !errors.Is(err, sql.ErrNoRows):
 			return nil, 0, s.fail(ctx, "open stream", key, err)
@@ -249,156 +230,40 @@ func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int6
 	}
 }
 
-// pin keeps the collector away from the chunks of stream id.
-func (s *Store) pin(id int64) {
-	s.pinMu.Lock()
-	s.pinned[id]++
-	s.pinMu.Unlock()
+// pinnedArgs is ids as query arguments.
+func pinnedArgs(ids []int64) []any {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return args
 }
 
-// unpin undoes pin; the last unpin of a stream that became garbage lets the
-// collector take it.
-func (s *Store) unpin(id int64) {
-	s.pinMu.Lock()
-	s.pinned[id]--
-	last := s.pinned[id] == 0
-	if last {
-		delete(s.pinned, id)
-	}
-	s.pinMu.Unlock()
-	if last {
-		kick(s.gcKick)
-	}
-}
-
-// isPinned reports whether a reader has stream id open.
-func (s *Store) isPinned(id int64) bool {
-	s.pinMu.Lock()
-	defer s.pinMu.Unlock()
-	return s.pinned[id] > 0
-}
-
-// pinnedIDs returns the pinned stream ids.
-func (s *Store) pinnedIDs() []any {
-	s.pinMu.Lock()
-	defer s.pinMu.Unlock()
-	ids := make([]any, 0, len(s.pinned))
-	for id := range s.pinned {
-		ids = append(ids, id)
-	}
-	return ids
-}
-
-// streamReader reads one committed stream chunk by chunk. It implements
-// io.Seeker: the core serves a Range of a large body from the chunk that
-// holds its first byte, read by its sequence number, without reading the
-// chunks before it.
-type streamReader struct {
-	s      *Store
-	ctx    context.Context
-	key    string
-	id     int64
-	size   int64
-	seq    int64
-	read   int64  // bytes returned, or skipped by Seek
-	buf    []byte // the rest of the current chunk
-	skip   int64  // bytes of the next chunk loaded that Seek skips
-	seeked bool   // Seek moved the reader: chunks must have the fixed size
-	err    error
-	closed bool
-}
-
-// Seek sets the offset of the next Read (io.SeekStart, io.SeekCurrent or
-// io.SeekEnd). The next Read loads the chunk that holds it, by sequence
-// number (every chunk but the last holds chunkSize bytes), and nothing
-// before it. An offset past the end reads as the end.
-func (r *streamReader) Seek(offset int64, whence int) (int64, error) {
-	pos := r.read + r.skip
-	offset, err := core.SeekOffset(offset, whence, pos, r.size)
-	if err != nil {
-		return pos, fmt.Errorf("sqlitestore: seek stream %q: %w", r.key, err)
-	}
-	if offset == pos {
-		return pos, nil
-	}
-	at := min(offset, r.size)
-	r.seq = at / chunkSize
-	r.read = r.seq * chunkSize
-	r.skip = at - r.read
-	r.buf = nil
-	r.seeked = true
-	return offset, nil
-}
-
-// Read returns the stream's bytes, loading the next chunk when the current
-// one is used up.
-func (r *streamReader) Read(p []byte) (int, error) {
-	if r.closed {
-		return 0, fmt.Errorf("sqlitestore: read stream %q: reader closed", r.key)
-	}
-	for len(r.buf) == 0 {
-		if r.err != nil {
-			return 0, r.err
-		}
-		if r.read == r.size {
-			return 0, io.EOF
-		}
-		if len(p) == 0 {
-			return 0, nil
-		}
-		r.err = r.load()
-		if r.err == nil && r.skip > 0 {
-			k := min(r.skip, int64(len(r.buf)))
-			r.buf = r.buf[k:]
-			r.read += k
-			r.skip -= k
-		}
-	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	r.read += int64(n)
-	return n, nil
-}
-
-// load reads chunk r.seq.
-func (r *streamReader) load() error {
-	s, ctx := r.s, r.ctx
+// load reads chunk seq of stream id for the reader of key, of at most max
+// bytes.
+func (s *Store) load(ctx context.Context, key string, id, seq, max int64) ([]byte, error) {
 	if s.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	var (
 		data []byte
 		sum  int64
 	)
 	err := s.read(ctx, func() error {
-		return s.r.QueryRowContext(ctx, `SELECT sum, data FROM chunks WHERE stream_id = ? AND seq = ?`, r.id, r.seq).Scan(&sum, &data)
+		return s.r.QueryRowContext(ctx, `SELECT sum, data FROM chunks WHERE stream_id = ? AND seq = ?`, id, seq).Scan(&sum, &data)
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return wrap("read stream", r.key, ErrStreamGone)
+		return nil, wrap("read stream", key, ErrStreamGone)
 	case err != nil:
-		return s.fail(ctx, "read stream", r.key, err)
-	case chunkSum(r.id, r.seq, data) != sum:
-		return fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d: %w", r.key, r.seq, r.id, errCorruptChunk)
-	case len(data) == 0 || r.read+int64(len(data)) > r.size ||
-		(r.seeked && r.read+int64(len(data)) < r.size && len(data) != chunkSize):
-		return fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d has %d bytes, %d expected at most",
-			r.key, r.seq, r.id, len(data), r.size-r.read)
+		return nil, s.fail(ctx, "read stream", key, err)
+	case storekit.ChunkSum(id, seq, data) != sum:
+		return nil, fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d: %w", key, seq, id, errCorruptChunk)
+	case len(data) == 0 || int64(len(data)) > max:
+		return nil, fmt.Errorf("sqlitestore: read stream %q: chunk %d of stream %d has %d bytes, %d expected at most",
+			key, seq, id, len(data), max)
 	}
-	r.seq++
-	r.buf = data
-	return nil
-}
-
-// Close releases the reader and its pin on the stream.
-func (r *streamReader) Close() error {
-	if r.closed {
-		return nil
-	}
-	r.closed = true
-	r.buf = nil
-	r.s.unpin(r.id)
-	return nil
+	return data, nil
 }
 
 // cmpErr returns err, or alt when err is nil.
