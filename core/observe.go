@@ -336,3 +336,26 @@ func (o *observed) lookedUp(l *lookup) {
 		o.ev.Key = l.primary
 	}
 }
+
+// ErrorType classifies op.Err for metrics, with few values: "" (no error),
+// "corrupt", "timeout" (the per-operation or the caller's deadline),
+// "canceled", "closed", and "_OTHER" for anything else (the fallback value
+// OpenTelemetry's error.type attribute uses).
+func (op StoreOp) ErrorType() string {
+	switch err := op.Err; {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrCorrupt):
+		return "corrupt"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, ErrClosed):
+		return "closed"
+	}
+	return "_OTHER"
+}
+
+// ErrorTypes lists the values ErrorType returns for an error.
+func ErrorTypes() []string { return []string{"corrupt", "timeout", "canceled", "closed", "_OTHER"} }

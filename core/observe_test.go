@@ -387,3 +387,22 @@ func ExampleWithObserver() {
 	// POST bypass 0 bytes from cache, 2 store calls
 	// 1 1 1
 }
+
+func TestStoreOpErrorType(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{fmt.Errorf("x: %w", core.ErrCorrupt), "corrupt"},
+		{context.DeadlineExceeded, "timeout"},
+		{fmt.Errorf("get: %w", context.Canceled), "canceled"},
+		{core.ErrClosed, "closed"},
+		{errDown, "_OTHER"},
+	}
+	for _, tt := range tests {
+		if got := (core.StoreOp{Err: tt.err}).ErrorType(); got != tt.want {
+			t.Errorf("ErrorType(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
