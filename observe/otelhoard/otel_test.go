@@ -128,8 +128,8 @@ func TestMetrics(t *testing.T) {
 	got := f.collect(t)
 
 	wantReq := map[string]int64{
-		"hoard.background=false,hoard.cache_status=stored,http.request.method=GET": 2,
-		"hoard.background=false,hoard.cache_status=hit,http.request.method=GET":    2,
+		"hoard.background=false,hoard.cache_status=stored,http.request.method=GET":    2,
+		"hoard.background=false,hoard.cache_status=hit,http.request.method=GET":       2,
 		"hoard.background=false,hoard.cache_status=bypass,http.request.method=_OTHER": 1,
 	}
 	if d := diff(sums(t, got["hoard.requests"]), wantReq); d != "" {
