@@ -159,14 +159,14 @@ func WithObserver(o Observer) Option {
 // allocation for both).
 type observed struct {
 	context.Context
-	c      *Cache
-	caller context.Context // the context passed to the observers
-	mu     sync.Mutex
-	ev     Event
-	ops    [4]StoreOp
-	act    State
+	c   *Cache
+	mu  sync.Mutex // guards ev.StoreOps after the request returned
+	ev  Event
+	ops [2]StoreOp // room for a miss's get and set without another allocation
+	act State
 	// mark, when set, is a clock reading taken just before the next store
 	// call, which uses it as its start instead of reading the clock again.
+	// It is set and used by the lookup, on the request's goroutine.
 	mark    time.Time
 	done    atomic.Bool
 	resp    *http.Response // the response returned, for an event emitted later
@@ -193,7 +193,7 @@ func (o *observed) Value(key any) any {
 }
 
 func (c *Cache) newObserved(ctx context.Context, background bool) *observed {
-	o := &observed{Context: ctx, c: c, caller: ctx}
+	o := &observed{Context: ctx, c: c}
 	o.ev.StoreOps = o.ops[:0]
 	o.ev.Background = background
 	return o
@@ -216,10 +216,8 @@ func (c *Cache) opStart(ctx context.Context) (*observed, time.Time) {
 	if o == nil {
 		return nil, time.Time{}
 	}
-	o.mu.Lock()
 	t := o.mark
 	o.mark = time.Time{}
-	o.mu.Unlock()
 	if t.IsZero() {
 		t = time.Now()
 	}
@@ -246,9 +244,7 @@ func (o *observed) opDone(op string, start time.Time, err error) {
 // reading of the real clock the lookup just took.
 func (c *Cache) markClock(ctx context.Context, now time.Time) {
 	if o := c.observedFrom(ctx); o != nil && !c.cfg.clockSet {
-		o.mu.Lock()
 		o.mark = now
-		o.mu.Unlock()
 	}
 }
 
@@ -307,10 +303,13 @@ func (o *observed) finish(resp *http.Response, stored bool) {
 			}
 		}
 	}
-	o.mu.Lock() // the last store call may have come from another goroutine
+	// A store call of a streamed body may have been recorded on another
+	// goroutine (a read racing a Close): taking the lock makes it visible,
+	// and none is recorded once done is set.
+	o.mu.Lock()
 	o.mu.Unlock()
 	for _, ob := range o.c.cfg.observers {
-		ob.Observe(o.caller, ev)
+		ob.Observe(o.Context, ev)
 	}
 }
 
