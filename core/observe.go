@@ -170,13 +170,13 @@ type observed struct {
 	mark    time.Time
 	done    atomic.Bool
 	resp    *http.Response // the response returned, for an event emitted later
-	bodyOff int64          // bytes read from a streamed hit
+	bodyOff atomic.Int64   // bytes read from a streamed hit (a Close may race a Read)
 }
 
 // streamed counts n bytes read from a streamed hit and emits the event when
 // the body has ended (err set).
 func (o *observed) streamed(n int64, err error) {
-	o.bodyOff += n
+	o.bodyOff.Add(n)
 	if err != nil {
 		o.finish(o.resp, false)
 	}
@@ -297,7 +297,7 @@ func (o *observed) finish(resp *http.Response, stored bool) {
 		}
 		if b, ok := resp.Body.(*body); ok && in.FromCache && !ev.Background { // a refresh serves no one
 			if b.stream != nil {
-				ev.BytesFromCache = o.bodyOff
+				ev.BytesFromCache = o.bodyOff.Load()
 			} else {
 				ev.BytesFromCache = int64(len(b.data))
 			}

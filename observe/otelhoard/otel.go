@@ -97,10 +97,13 @@ type Observer struct {
 	corrupt  metric.Int64ObservableCounter
 	invalid  metric.Int64ObservableCounter
 
-	reqSets   map[reqKey]metric.AddOption
-	opSets    map[string]metric.RecordOption
-	storeOnly metric.MeasurementOption
-	errSets   sync.Map // opErrKey -> metric.RecordOption
+	// Option slices, not options: a variadic call with a slice of its own
+	// allocates nothing.
+	reqSets   map[reqKey][]metric.AddOption
+	opSets    map[string][]metric.RecordOption
+	storeOnly []metric.AddOption
+	storeObs  []metric.ObserveOption
+	errSets   sync.Map // opErrKey -> []metric.RecordOption
 }
 
 type reqKey struct {
@@ -158,20 +161,21 @@ func New(opts *Options) (*Observer, error) {
 	}
 	// The attribute sets of the hot path are built once: recording a
 	// measurement then allocates nothing of ours.
-	o.reqSets = make(map[reqKey]metric.AddOption)
+	o.reqSets = make(map[reqKey][]metric.AddOption)
 	for _, oc := range core.Outcomes() {
 		for _, m := range knownMethods {
 			for _, bg := range []bool{false, true} {
-				o.reqSets[reqKey{oc, m, bg}] = metric.WithAttributeSet(attribute.NewSet(
-					AttrCacheStatus.String(oc.String()), AttrMethod.String(m), AttrBackground.Bool(bg)))
+				o.reqSets[reqKey{oc, m, bg}] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+					AttrCacheStatus.String(oc.String()), AttrMethod.String(m), AttrBackground.Bool(bg)))}
 			}
 		}
 	}
-	o.opSets = make(map[string]metric.RecordOption)
+	o.opSets = make(map[string][]metric.RecordOption)
 	for _, op := range core.StoreOps() {
-		o.opSets[op] = metric.WithAttributeSet(attribute.NewSet(AttrStoreOperation.String(op), o.store))
+		o.opSets[op] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(AttrStoreOperation.String(op), o.store))}
 	}
-	o.storeOnly = metric.WithAttributeSet(attribute.NewSet(o.store))
+	storeSet := metric.WithAttributeSet(attribute.NewSet(o.store))
+	o.storeOnly, o.storeObs = []metric.AddOption{storeSet}, []metric.ObserveOption{storeSet}
 	return o, nil
 }
 
@@ -186,12 +190,12 @@ func methodAttr(m string) string {
 
 // Observe implements core.Observer.
 func (o *Observer) Observe(ctx context.Context, ev *core.Event) {
-	o.requests.Add(ctx, 1, o.reqSets[reqKey{ev.Outcome, methodAttr(ev.Method), ev.Background}])
+	o.requests.Add(ctx, 1, o.reqSets[reqKey{ev.Outcome, methodAttr(ev.Method), ev.Background}]...)
 	if ev.BytesFromCache > 0 {
-		o.served.Add(ctx, ev.BytesFromCache, o.storeOnly)
+		o.served.Add(ctx, ev.BytesFromCache, o.storeOnly...)
 	}
 	for _, op := range ev.StoreOps {
-		o.duration.Record(ctx, op.Duration.Seconds(), o.opOption(op))
+		o.duration.Record(ctx, op.Duration.Seconds(), o.opOptions(op)...)
 	}
 	if !o.spans || ev.Background {
 		return
@@ -212,7 +216,7 @@ func (o *Observer) Observe(ctx context.Context, ev *core.Event) {
 	}
 }
 
-func (o *Observer) opOption(op core.StoreOp) metric.RecordOption {
+func (o *Observer) opOptions(op core.StoreOp) []metric.RecordOption {
 	if op.Err == nil {
 		if opt, ok := o.opSets[op.Op]; ok {
 			return opt
@@ -220,14 +224,14 @@ func (o *Observer) opOption(op core.StoreOp) metric.RecordOption {
 	}
 	k := opErrKey{op.Op, op.ErrorType()}
 	if opt, ok := o.errSets.Load(k); ok {
-		return opt.(metric.RecordOption)
+		return opt.([]metric.RecordOption)
 	}
 	attrs := []attribute.KeyValue{AttrStoreOperation.String(op.Op), o.store}
 	if k.errType != "" {
 		attrs = append(attrs, AttrErrorType.String(k.errType))
 	}
-	opt, _ := o.errSets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(attrs...)))
-	return opt.(metric.RecordOption)
+	opt, _ := o.errSets.LoadOrStore(k, []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))})
+	return opt.([]metric.RecordOption)
 }
 
 // Watch registers the observable counters read from c.Stats() at each
@@ -239,9 +243,9 @@ func (o *Observer) Watch(c *core.Cache) (metric.Registration, error) {
 	}
 	return o.meter.RegisterCallback(func(_ context.Context, m metric.Observer) error {
 		s := c.Stats()
-		m.ObserveInt64(o.storeErr, s.StoreErrors, o.storeOnly)
-		m.ObserveInt64(o.corrupt, s.CorruptErrors, o.storeOnly)
-		m.ObserveInt64(o.invalid, s.Invalidations, o.storeOnly)
+		m.ObserveInt64(o.storeErr, s.StoreErrors, o.storeObs...)
+		m.ObserveInt64(o.corrupt, s.CorruptErrors, o.storeObs...)
+		m.ObserveInt64(o.invalid, s.Invalidations, o.storeObs...)
 		return nil
 	}, o.storeErr, o.corrupt, o.invalid)
 }
