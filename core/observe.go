@@ -358,3 +358,24 @@ func (op StoreOp) ErrorType() string {
 
 // ErrorTypes lists the values ErrorType returns for an error.
 func ErrorTypes() []string { return []string{"corrupt", "timeout", "canceled", "closed", "_OTHER"} }
+
+// knownMethods are the methods MethodName keeps.
+var knownMethods = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+
+// MethodName returns the event's method when it is one of RFC 9110's (and
+// PATCH), and "_OTHER" otherwise: a label of bounded cardinality, as
+// OpenTelemetry's http.request.method attribute asks.
+func (ev *Event) MethodName() string {
+	for _, k := range knownMethods {
+		if k == ev.Method {
+			return k
+		}
+	}
+	return "_OTHER"
+}
+
+// MethodNames lists the values MethodName returns.
+func MethodNames() []string {
+	return append(knownMethods[:len(knownMethods):len(knownMethods)], "_OTHER")
+}

@@ -406,3 +406,14 @@ func TestStoreOpErrorType(t *testing.T) {
 		}
 	}
 }
+
+func TestEventMethodName(t *testing.T) {
+	for m, want := range map[string]string{"GET": "GET", "PATCH": "PATCH", "PURGE": "_OTHER", "get": "_OTHER"} {
+		if got := (&core.Event{Method: m}).MethodName(); got != want {
+			t.Errorf("MethodName(%q) = %q, want %q", m, got, want)
+		}
+	}
+	if n := len(core.MethodNames()); n != 10 {
+		t.Errorf("%d method names", n)
+	}
+}

@@ -43,7 +43,6 @@ package otelhoard
 import (
 	"context"
 	"errors"
-	"net/http"
 	"sync"
 
 	"github.com/hoardhttp/hoard/core"
@@ -114,11 +113,6 @@ type reqKey struct {
 
 type opErrKey struct{ op, errType string }
 
-// knownMethods are the methods the http.request.method attribute names;
-// any other is "_OTHER", as the HTTP semantic conventions ask.
-var knownMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace, "_OTHER"}
-
 // New returns an Observer whose instruments come from opts.MeterProvider.
 func New(opts *Options) (*Observer, error) {
 	if opts == nil {
@@ -163,7 +157,7 @@ func New(opts *Options) (*Observer, error) {
 	// measurement then allocates nothing of ours.
 	o.reqSets = make(map[reqKey][]metric.AddOption)
 	for _, oc := range core.Outcomes() {
-		for _, m := range knownMethods {
+		for _, m := range core.MethodNames() {
 			for _, bg := range []bool{false, true} {
 				o.reqSets[reqKey{oc, m, bg}] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
 					AttrCacheStatus.String(oc.String()), AttrMethod.String(m), AttrBackground.Bool(bg)))}
@@ -179,18 +173,9 @@ func New(opts *Options) (*Observer, error) {
 	return o, nil
 }
 
-func methodAttr(m string) string {
-	for _, k := range knownMethods {
-		if k == m {
-			return m
-		}
-	}
-	return "_OTHER"
-}
-
 // Observe implements core.Observer.
 func (o *Observer) Observe(ctx context.Context, ev *core.Event) {
-	o.requests.Add(ctx, 1, o.reqSets[reqKey{ev.Outcome, methodAttr(ev.Method), ev.Background}]...)
+	o.requests.Add(ctx, 1, o.reqSets[reqKey{ev.Outcome, ev.MethodName(), ev.Background}]...)
 	if ev.BytesFromCache > 0 {
 		o.served.Add(ctx, ev.BytesFromCache, o.storeOnly...)
 	}

@@ -75,9 +75,6 @@ type reqKey struct {
 	background bool
 }
 
-var knownMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace, "_OTHER"}
-
 // New returns a Collector; register it with a prometheus.Registerer and
 // install it with core.WithObserver.
 func New(opts *Options) *Collector {
@@ -146,18 +143,9 @@ func mergeLabels(a, b prometheus.Labels) prometheus.Labels {
 	return out
 }
 
-func methodLabel(m string) string {
-	for _, k := range knownMethods {
-		if k == m {
-			return m
-		}
-	}
-	return "_OTHER"
-}
-
 // Observe implements core.Observer.
 func (c *Collector) Observe(_ context.Context, ev *core.Event) {
-	c.counter(reqKey{ev.Outcome, methodLabel(ev.Method), ev.Background}).Inc()
+	c.counter(reqKey{ev.Outcome, ev.MethodName(), ev.Background}).Inc()
 	if ev.BytesFromCache > 0 {
 		c.served.Add(float64(ev.BytesFromCache))
 	}
