@@ -49,7 +49,8 @@ FUZZ_TARGETS := \
 	codecs:FuzzEncryptedDecode \
 	codecs/cborcodec:FuzzCBORDecode \
 	codecs/bsoncodec:FuzzBSONDecode \
-	codecs/zstdcodec:FuzzZstdDecode
+	codecs/zstdcodec:FuzzZstdDecode \
+	codecs/yamlcodec:FuzzYAMLDecode
 FUZZ_SMOKE ?= 3s
 FUZZ_TIME ?= 5m
 

@@ -31,6 +31,8 @@
 //	| 0xB1 | binary, version 1 (default)     | core.BinaryCodec       |
 //	| 0x7B | JSON ('{'; the "hoard" member   | codecs.JSON            |
 //	|      | holds the version: "json/1")    |                        |
+//	| 0x68 | YAML ('h'; the "hoard" member   | yamlcodec.Codec        |
+//	|      | holds the version: "yaml/1")    |                        |
 //	| 0xC1 | CBOR, version 1                 | cborcodec.Codec        |
 //	| 0xD1 | BSON, version 1                 | bsoncodec.Codec        |
 //	| 0xE1 | gzip wrapper, version 1         | codecs.NewGzip         |

@@ -166,9 +166,11 @@ func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
 	if !c.gate.enter() {
 		return &Error{Op: "get", Key: key, Err: ErrClosed}
 	}
+	o, start := c.opStart(ctx)
 	sctx, cancel := c.storeCtx(ctx)
 	data, err := c.store.Get(sctx, key)
 	cancel()
+	o.opDone(OpGet, start, err)
 	c.gate.leave()
 	switch {
 	case err == nil:
@@ -207,9 +209,11 @@ func (c *Cache) writeEntry(ctx context.Context, key string, e *Entry) bool {
 	if !c.gate.enter() {
 		return false
 	}
+	o, start := c.opStart(ctx)
 	sctx, cancel := c.storeCtx(ctx)
 	err = c.store.Set(sctx, key, data, meta)
 	cancel()
+	o.opDone(OpSet, start, err)
 	c.gate.leave()
 	if err != nil {
 		c.storeFailed(ctx, "set", key, err)
@@ -223,9 +227,11 @@ func (c *Cache) deleteKey(ctx context.Context, key string) bool {
 	if !c.gate.enter() {
 		return false
 	}
+	o, start := c.opStart(ctx)
 	sctx, cancel := c.storeCtx(ctx)
 	err := c.store.Delete(sctx, key)
 	cancel()
+	o.opDone(OpDelete, start, err)
 	c.gate.leave()
 	if err != nil {
 		c.storeFailed(ctx, "delete", key, err)
@@ -267,7 +273,9 @@ func (c *Cache) openStreamAt(ctx context.Context, key string, e *Entry, first ui
 		return nil, errStreamGone
 	}
 	defer c.gate.leave()
+	o, start := c.opStart(ctx)
 	rc, size, err := st.OpenStream(ctx, key)
+	o.opDone(OpOpenStream, start, err)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrNotFound):

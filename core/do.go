@@ -23,13 +23,21 @@ import (
 // closes req.Body on every path, it returns a non-nil error only without a
 // response, and it is safe for concurrent use.
 func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	if c.cfg.observers != nil {
+		return c.observedDo(req, send)
+	}
+	return c.do(req.Context(), req, send, nil)
+}
+
+// do is Do on ctx (req's context, or the observed record wrapping it).
+func (c *Cache) do(ctx context.Context, req *http.Request, send func(*http.Request) (*http.Response, error), o *observed) (*http.Response, error) {
 	req = canonicalRequest(req)
-	ctx := req.Context()
 	var l lookup
 	if err := c.lookup(ctx, req, &l); err != nil {
 		closeBody(req)
 		return nil, err
 	}
+	o.lookedUp(&l)
 	switch l.act {
 	case Hit:
 		closeBody(req)
@@ -221,6 +229,12 @@ func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*htt
 	bl := *l // the caller's lookup lives on its stack
 	bl.resp = nil
 	detached := context.WithoutCancel(req.Context())
+	var o *observed
+	if c.cfg.observers != nil {
+		o = c.newObserved(detached, true)
+		o.ev.Method, o.ev.Key, o.act = l.method, l.key, Revalidate
+		detached = o
+	}
 	go func() {
 		defer func() {
 			c.bgMu.Lock()
@@ -240,6 +254,9 @@ func (c *Cache) refreshInBackground(req *http.Request, l *lookup, send func(*htt
 		// The outcome is stored for the caller's request, not for the
 		// conditional one (its validators must not select a variant).
 		out, _, _, _, err := c.revalidate(ctx, bl.plain.WithContext(ctx), &bl, resp, err)
+		if o != nil {
+			o.result(out, err) // emitted now, or when the body read below ends
+		}
 		if err != nil {
 			if c.gate.closed() {
 				return // cancelled by Close

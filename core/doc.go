@@ -213,6 +213,15 @@
 // is read, and given to a store that implements FilterLister to apply
 // itself.
 //
+// # Observing
+//
+// WithObserver installs an Observer that Do calls once per request with an
+// Event: the outcome in Cache-Status terms (Outcome), the key, the store
+// calls made with their durations and errors, and the bytes served from the
+// store. WithObserver says when the event fires for streamed bodies,
+// collapsed requests and background refreshes. The modules observe/otelhoard
+// (OpenTelemetry) and observe/promhoard (Prometheus) build metrics on it.
+//
 // # Opening stores
 //
 // OpenStore opens a store from a DSN ("redis://127.0.0.1:6379/0",

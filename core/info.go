@@ -138,11 +138,17 @@ type body struct {
 	// that checks every segment and, on a failure, counts and deletes the
 	// entry itself (see Cache.openStream).
 	stream io.ReadCloser
+	// obs, when set, is told when a streamed body ends (see WithObserver).
+	obs *observed
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	if b.stream != nil {
-		return b.stream.Read(p)
+		n, err := b.stream.Read(p)
+		if b.obs != nil {
+			b.obs.streamed(int64(n), err)
+		}
+		return n, err
 	}
 	if b.off >= len(b.data) {
 		return 0, io.EOF
@@ -155,7 +161,17 @@ func (b *body) Read(p []byte) (int, error) {
 // WriteTo lets io.Copy and io.ReadAll skip an intermediate buffer.
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	if b.stream != nil {
-		return io.Copy(w, b.stream)
+		n, err := io.Copy(w, b.stream)
+		if b.obs != nil {
+			if err == nil {
+				err = io.EOF // io.Copy reports a clean end as nil
+			}
+			b.obs.streamed(n, err)
+			if err == io.EOF {
+				err = nil
+			}
+		}
+		return n, err
 	}
 	if b.off >= len(b.data) {
 		return 0, nil
@@ -167,7 +183,11 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 
 func (b *body) Close() error {
 	if b.stream != nil {
-		return b.stream.Close()
+		err := b.stream.Close()
+		if b.obs != nil {
+			b.obs.finish(b.obs.resp, false)
+		}
+		return err
 	}
 	return nil
 }

@@ -194,6 +194,7 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, l *lookup) error 
 	l.callerIf = l.callerIf || l.originIf
 	l.collapse = !l.callerIf && !l.ro.forceRefresh
 	l.now = c.cfg.now()
+	c.markClock(ctx, l.now)
 
 	if l.ro.forceRefresh {
 		// Nothing is read to serve, but the URL's variant index is kept so

@@ -81,6 +81,8 @@ type config struct {
 	backgroundTO     time.Duration
 	collapseWait     time.Duration
 	targeted         []string // canonical names, most applicable first
+	observers        []Observer
+	clockSet         bool // WithClock replaced time.Now
 }
 
 func defaultConfig() config {
@@ -125,7 +127,7 @@ func WithClock(now func() time.Time) Option {
 		if now == nil {
 			return fmt.Errorf("core: WithClock: nil clock")
 		}
-		c.now = now
+		c.now, c.clockSet = now, true
 		return nil
 	})
 }

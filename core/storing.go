@@ -164,7 +164,9 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 		c.markForwarded(req, resp, csClosed, nil, "")
 		return resp, nil, "", false
 	}
+	o, start := c.opStart(ctx)
 	w, err := st.CreateStream(ctx, t.key, meta)
+	o.opDone(OpCreateStream, start, err)
 	var sw *sealWriter
 	if err == nil {
 		if sw, err = c.streams.newWriter(w, t.key, e.StreamID); err != nil {
@@ -186,8 +188,10 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 		// After Close the stream is given up: Abort only releases the
 		// writer, it stores nothing.
 		if clean = clean && c.gate.enter(); clean {
+			_, start := c.opStart(ctx)
 			err := w.Commit()
 			c.gate.leave()
+			o.opDone(OpCommitStream, start, err)
 			if err != nil {
 				c.storeFailed(ctx, "commit stream", t.key, err)
 			} else {
@@ -204,9 +208,15 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 					stored = e
 				}
 			}
-		} else if err := w.Abort(); err != nil {
-			c.storeFailed(ctx, "abort stream", t.key, err)
+		} else {
+			_, start := c.opStart(ctx)
+			err := w.Abort()
+			o.opDone(OpAbortStream, start, err)
+			if err != nil {
+				c.storeFailed(ctx, "abort stream", t.key, err)
+			}
 		}
+		tb.committed = stored != nil
 		if done != nil {
 			if stored != nil {
 				done(stored, t.key)
@@ -237,6 +247,10 @@ type teeBody struct {
 	ended    bool
 	onEnd    func(n int64, clean bool)
 	info     Info
+	// committed is set by onEnd when the stream and its entry were stored;
+	// obs, when set, is told once the body has ended (see WithObserver).
+	committed bool
+	obs       *observed
 }
 
 func (t *teeBody) Read(p []byte) (int, error) {
@@ -288,6 +302,9 @@ func (t *teeBody) end(clean bool) {
 		}
 	}
 	t.onEnd(t.n, clean)
+	if t.obs != nil {
+		t.obs.finish(t.obs.resp, t.committed)
+	}
 }
 
 // Close gives the stream up unless the body was read to a clean EOF.
