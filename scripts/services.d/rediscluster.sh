@@ -3,8 +3,9 @@
 # replicas, six Debian redis-server processes in cluster mode on
 # 127.0.0.1:7100..7105 (HOARD_REDIS_CLUSTER_PORT moves the base port), joined
 # with `redis-cli --cluster create --cluster-replicas 1`. Sourced by
-# scripts/services.sh, which provides wait_port, port_open and with_lock, and
-# after redis.sh, whose redis_install it uses.
+# scripts/services.sh, which provides wait_port, port_open and with_lock,
+# after redis.sh, whose redis_install, redis_pid_running and redis_stop_pid
+# it uses.
 #
 # A cluster that answers `cluster_state:ok` with six known nodes on every
 # port is reused as it is, whoever started it: the tests keep to key prefixes
@@ -32,15 +33,7 @@ rediscluster_pidfile() { echo "$REDIS_CLUSTER_RUN/node-$1.pid"; }
 
 # rediscluster_ours PORT prints the pid of the node this script started on
 # PORT, if it still runs, and fails otherwise.
-rediscluster_ours() {
-	local pidfile pid
-	pidfile="$(rediscluster_pidfile "$1")"
-	[ -s "$pidfile" ] || return 1
-	pid="$(cat "$pidfile")"
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-	grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null || grep -q redis "/proc/$pid/comm" 2>/dev/null || return 1
-	echo "$pid"
-}
+rediscluster_ours() { redis_pid_running "$(rediscluster_pidfile "$1")"; }
 
 # rediscluster_node_ok PORT: the node on PORT is in a healthy cluster of six.
 rediscluster_node_ok() {
@@ -128,24 +121,13 @@ _rediscluster_start() {
 # _rediscluster_stop_all stops every node this script started, by the pids
 # in its pid files, and nothing else; the caller holds the lock.
 _rediscluster_stop_all() {
-	local p pid i pids=()
+	local p pid
 	for p in $(rediscluster_ports); do
 		if pid="$(rediscluster_ours "$p")"; then
 			echo "rediscluster: stopping the node on 127.0.0.1:$p (pid $pid)" >&2
-			kill "$pid" 2>/dev/null || true
-			pids+=("$pid")
+			redis_stop_pid "$pid"
 		fi
 		rm -f "$(rediscluster_pidfile "$p")"
-	done
-	for pid in "${pids[@]}"; do
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "rediscluster: pid $pid did not stop in 10s; killing it" >&2
-			kill -9 "$pid" 2>/dev/null || true
-		fi
 	done
 }
 

@@ -2,10 +2,7 @@ package redisstore_test
 
 import (
 	"context"
-	"io"
 	"net"
-	"net/http"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -19,7 +16,6 @@ import (
 
 	nethttpcache "github.com/hoardhttp/hoard/adapters/nethttp"
 	"github.com/hoardhttp/hoard/conformance"
-	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/stores/redisstore"
 )
 
@@ -41,13 +37,7 @@ type privateCluster struct {
 // node reports the cluster ok and every replica is in sync with its master.
 func startPrivateCluster(t *testing.T) *privateCluster {
 	t.Helper()
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		if os.Getenv("HOARD_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("redis-cli is not installed (scripts/services.sh up installs it): %v", err)
-		}
-		t.Skipf("redis-cli is not installed (scripts/services.sh up installs it): %v", err)
-	}
+	cli := requireBinary(t, "redis-cli")
 	pc := &privateCluster{byAddr: map[string]*privateRedis{}}
 	args := []string{"--cluster", "create"}
 	for range 6 {
@@ -179,11 +169,7 @@ func TestFaultClusterMasterKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, err := core.New(st, core.WithStoreTimeout(250*time.Millisecond), core.WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cache.Close() })
+	cache := faultCache(t, st)
 	origin, _ := countingOrigin(t)
 	hc := nethttpcache.NewClient(cache, nil)
 
@@ -194,29 +180,17 @@ func TestFaultClusterMasterKilled(t *testing.T) {
 	// transport error, another status or another body is a failed request.
 	get := func(path string) bool {
 		sent.Add(1)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, origin.URL+path, nil)
-		resp, err := hc.Do(req)
+		info, err := fetchItem(ctx, hc, origin.URL, path)
 		if err != nil {
 			failed.Add(1)
 			failMu.Lock()
 			if firstFailure == "" {
-				firstFailure = path + ": " + err.Error()
+				firstFailure = err.Error()
 			}
 			failMu.Unlock()
 			return false
 		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK || string(body) != "body "+path {
-			failed.Add(1)
-			failMu.Lock()
-			if firstFailure == "" {
-				firstFailure = path + ": status " + strconv.Itoa(resp.StatusCode) + " body " + strconv.Quote(string(body))
-			}
-			failMu.Unlock()
-			return false
-		}
-		return core.InfoOf(resp).FromCache
+		return info.FromCache
 	}
 	const paths = 24
 	path := func(group string, i int) string { return "/" + group + "/" + strconv.Itoa(i) }

@@ -68,7 +68,12 @@ func openURL(ctx context.Context, u *url.URL) (core.Store, error) {
 	}
 	// The core's per-operation timeout works through the context.
 	ropts.ContextTimeoutEnabled = true
-	client := redis.NewClient(ropts)
+	return openOwned(ctx, redis.NewClient(ropts), opts)
+}
+
+// openOwned makes a Store over client that closes the client in Close; the
+// client is closed at once when New fails.
+func openOwned(ctx context.Context, client redis.UniversalClient, opts *Options) (core.Store, error) {
 	s, err := New(ctx, client, opts)
 	if err != nil {
 		client.Close()
@@ -108,14 +113,7 @@ func openClusterURL(ctx context.Context, u *url.URL) (core.Store, error) {
 		return nil, core.InvalidConfig(err)
 	}
 	copts.ContextTimeoutEnabled = true
-	client := redis.NewClusterClient(copts)
-	s, err := New(ctx, client, opts)
-	if err != nil {
-		client.Close()
-		return nil, err
-	}
-	s.ownsClient = true
-	return s, nil
+	return openOwned(ctx, redis.NewClusterClient(copts), opts)
 }
 
 // parseClusterURL splits a redis+cluster:// or rediss+cluster:// DSN into

@@ -34,12 +34,7 @@ func TestOpenStoreDSN(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.dsn, func(t *testing.T) {
-			st, err := core.OpenStore(context.Background(), tc.dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs := st.(*redisstore.Store)
-			defer rs.Close()
+			rs := openDSN(t, tc.dsn, tc.prefix, tc.scan)
 			o := rs.Client().(*redis.Client).Options()
 			if o.Addr != tc.addr || o.Username != tc.user || o.Password != tc.pass || o.DB != tc.db {
 				t.Errorf("client addr %q user %q pass %q db %d, want %q %q %q %d", o.Addr, o.Username, o.Password, o.DB, tc.addr, tc.user, tc.pass, tc.db)
@@ -53,11 +48,24 @@ func TestOpenStoreDSN(t *testing.T) {
 			if tc.readTimeout != 0 && o.ReadTimeout != tc.readTimeout {
 				t.Errorf("ReadTimeout %v, want %v", o.ReadTimeout, tc.readTimeout)
 			}
-			if rs.KeyPrefix() != tc.prefix || rs.ScanCount() != tc.scan {
-				t.Errorf("prefix %q scan %d, want %q %d", rs.KeyPrefix(), rs.ScanCount(), tc.prefix, tc.scan)
-			}
 		})
 	}
+}
+
+// openDSN opens dsn, closed when t ends, and checks the store's prefix and
+// scan count.
+func openDSN(t *testing.T, dsn, prefix string, scan int) *redisstore.Store {
+	t.Helper()
+	st, err := core.OpenStore(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := st.(*redisstore.Store)
+	t.Cleanup(func() { rs.Close() })
+	if rs.KeyPrefix() != prefix || rs.ScanCount() != scan {
+		t.Errorf("prefix %q scan %d, want %q %d", rs.KeyPrefix(), rs.ScanCount(), prefix, scan)
+	}
+	return rs
 }
 
 func TestOpenStoreDSNErrors(t *testing.T) {
@@ -77,25 +85,7 @@ func TestOpenStoreDSNErrors(t *testing.T) {
 		{"redis:127.0.0.1:6379", "two slashes"},
 		{"redis://?bogus=1", `"redis://?bogus=1"`},
 	}
-	for _, tc := range tests {
-		t.Run(tc.dsn, func(t *testing.T) {
-			st, err := core.OpenStore(context.Background(), tc.dsn)
-			if err == nil {
-				st.(*redisstore.Store).Close()
-				t.Fatalf("OpenStore(%q) succeeded", tc.dsn)
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, "redisstore: ") || !strings.Contains(msg, tc.want) {
-				t.Errorf("error %q, want the prefix redisstore: and %q", msg, tc.want)
-			}
-			if !errors.Is(err, core.ErrInvalidConfig) {
-				t.Errorf("error %q, want one wrapping core.ErrInvalidConfig", msg)
-			}
-			if strings.Contains(msg, "secret") {
-				t.Errorf("error %q shows the password", msg)
-			}
-		})
-	}
+	checkDSNErrors(t, tests)
 }
 
 // TestOpenStoreOwnsClient: a store opened from a DSN closes its client.
@@ -224,12 +214,7 @@ func TestOpenStoreClusterDSN(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.dsn, func(t *testing.T) {
-			st, err := core.OpenStore(context.Background(), tc.dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs := st.(*redisstore.Store)
-			defer rs.Close()
+			rs := openDSN(t, tc.dsn, tc.prefix, tc.scan)
 			o := rs.Client().(*redis.ClusterClient).Options()
 			if strings.Join(o.Addrs, " ") != strings.Join(tc.addrs, " ") || o.Username != tc.user || o.Password != tc.pass {
 				t.Errorf("client addrs %q user %q pass %q, want %q %q %q", o.Addrs, o.Username, o.Password, tc.addrs, tc.user, tc.pass)
@@ -245,9 +230,6 @@ func TestOpenStoreClusterDSN(t *testing.T) {
 			}
 			if o.ReadOnly != tc.readOnly || (tc.maxRedirects != 0 && o.MaxRedirects != tc.maxRedirects) {
 				t.Errorf("ReadOnly %v MaxRedirects %d, want %v %d", o.ReadOnly, o.MaxRedirects, tc.readOnly, tc.maxRedirects)
-			}
-			if rs.KeyPrefix() != tc.prefix || rs.ScanCount() != tc.scan {
-				t.Errorf("prefix %q scan %d, want %q %d", rs.KeyPrefix(), rs.ScanCount(), tc.prefix, tc.scan)
 			}
 		})
 	}
@@ -267,6 +249,29 @@ func TestOpenStoreClusterDSNErrors(t *testing.T) {
 		{"redis+cluster:///?addr=h:7000", "no host"},
 		{"redis+cluster://u:secret@h:7000?bogus=1", "bogus"},
 	}
+	checkDSNErrors(t, tests)
+}
+
+// TestClusterParamsAreGoRedis: every parameter the cluster opener passes to
+// go-redis is one redis.ParseClusterURL accepts.
+func TestClusterParamsAreGoRedis(t *testing.T) {
+	for _, name := range redisstore.ClusterParams() {
+		v := "1"
+		switch name {
+		case "pool_fifo", "read_only", "route_by_latency", "route_randomly":
+			v = "true"
+		}
+		if _, err := redis.ParseClusterURL("redis://h:7000?" + name + "=" + v); err != nil {
+			t.Errorf("go-redis refuses %s=%s: %v", name, v, err)
+		}
+	}
+}
+
+// checkDSNErrors opens each DSN and checks that it fails with an error that
+// starts "redisstore: ", contains want, wraps core.ErrInvalidConfig and
+// never shows the password "secret".
+func checkDSNErrors(t *testing.T, tests []struct{ dsn, want string }) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.dsn, func(t *testing.T) {
 			st, err := core.OpenStore(context.Background(), tc.dsn)
@@ -285,20 +290,5 @@ func TestOpenStoreClusterDSNErrors(t *testing.T) {
 				t.Errorf("error %q shows the password", msg)
 			}
 		})
-	}
-}
-
-// TestClusterParamsAreGoRedis: every parameter the cluster opener passes to
-// go-redis is one redis.ParseClusterURL accepts.
-func TestClusterParamsAreGoRedis(t *testing.T) {
-	for _, name := range redisstore.ClusterParams() {
-		v := "1"
-		switch name {
-		case "pool_fifo", "read_only", "route_by_latency", "route_randomly":
-			v = "true"
-		}
-		if _, err := redis.ParseClusterURL("redis://h:7000?" + name + "=" + v); err != nil {
-			t.Errorf("go-redis refuses %s=%s: %v", name, v, err)
-		}
 	}
 }
