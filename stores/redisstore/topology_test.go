@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,5 +214,52 @@ func waitReady(t *testing.T, client redis.UniversalClient) {
 			t.Fatalf("no answer to PING after 10s: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond) // polling a server's readiness, bounded above
+	}
+}
+
+// TestOpenStoreClusterLive opens the cluster of HOARD_TEST_REDIS_CLUSTER_ADDRS
+// from a redis+cluster:// DSN naming two seeds: the store reaches every
+// master (the client learns them from the seeds), and Clear empties them.
+func TestOpenStoreClusterLive(t *testing.T) {
+	addrs := strings.Split(conformance.RequireService(t, envClusterAddrs), ",")
+	if len(addrs) < 2 {
+		t.Fatalf("%s=%q: want several seeds", envClusterAddrs, addrs)
+	}
+	prefix := testPrefix(t)
+	ctx := t.Context()
+	st, err := core.OpenStore(ctx, "redis+cluster://"+addrs[0]+"?addr="+addrs[1]+"&prefix="+url.QueryEscape(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := st.(*redisstore.Store)
+	t.Cleanup(func() {
+		_ = dropPrefix(rs.Client(), prefix)
+		rs.Close()
+	})
+	const n = 30
+	for i := range n {
+		if err := rs.Set(ctx, strconv.Itoa(i), []byte("v"), core.Meta{Method: "GET"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cluster := rs.Client().(*redis.ClusterClient)
+	if got := masterKeyCounts(t, cluster, prefix); len(got) < 2 {
+		t.Errorf("entries on %d master(s) (%v), want them spread over several", len(got), got)
+	}
+	listed := 0
+	for _, err := range rs.List(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed++
+	}
+	if listed != n {
+		t.Errorf("List yields %d entries, want %d", listed, n)
+	}
+	if err := rs.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := masterKeyCounts(t, cluster, prefix); len(left) != 0 {
+		t.Errorf("entries left after Clear: %v", left)
 	}
 }
