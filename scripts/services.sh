@@ -19,7 +19,8 @@
 # reuses a server that a concurrent run has just started.
 #
 # Ports: HOARD_REDIS_PORT (6379), HOARD_FERRETDB_PORT (27027),
-# HOARD_DYNALITE_PORT (8027), HOARD_POSTGRES_PORT (5432).
+# HOARD_DYNALITE_PORT (8027), HOARD_POSTGRES_PORT (5432), HOARD_REDIS_CLUSTER_PORT
+# (7100: the base of the six Redis Cluster nodes, 7100..7105).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -9,7 +9,9 @@
 #   scripts/services_concurrency_test.sh
 #
 # Ports: HOARD_TEST_RACE_REDIS_PORT (26379), HOARD_TEST_RACE_FERRETDB_PORT
-# (37027), HOARD_TEST_RACE_DYNALITE_PORT (18027). The first run builds
+# (37027), HOARD_TEST_RACE_DYNALITE_PORT (18027),
+# HOARD_TEST_RACE_REDIS_CLUSTER_PORT (27100: six nodes on 27100..27105, their
+# cluster bus on 37100..37105). The first run builds
 # FerretDB (a few minutes) and installs dynalite from npm.
 set -euo pipefail
 
@@ -19,7 +21,11 @@ export HOARD_SERVICES_CACHE="$tmp/cache" HOARD_SERVICES_RUN="$tmp/run"
 export HOARD_REDIS_PORT="${HOARD_TEST_RACE_REDIS_PORT:-26379}"
 export HOARD_FERRETDB_PORT="${HOARD_TEST_RACE_FERRETDB_PORT:-37027}"
 export HOARD_DYNALITE_PORT="${HOARD_TEST_RACE_DYNALITE_PORT:-18027}"
+export HOARD_REDIS_CLUSTER_PORT="${HOARD_TEST_RACE_REDIS_CLUSTER_PORT:-27100}"
 ports=("$HOARD_REDIS_PORT" "$HOARD_FERRETDB_PORT" "$HOARD_DYNALITE_PORT")
+for ((i = 0; i < 6; i++)); do
+	ports+=($((HOARD_REDIS_CLUSTER_PORT + i)) $((HOARD_REDIS_CLUSTER_PORT + 10000 + i)))
+done
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -81,6 +81,7 @@ of its stores, named by a DSN:
   file:///var/cache/myapp                  filestore
   sqlite:///var/cache/myapp.db             sqlitestore
   redis://127.0.0.1:6379/0                 redisstore
+  redis+cluster://h1:6379?addr=h2:6379     redisstore (Redis Cluster)
   mongodb://127.0.0.1:27017/hoard          mongostore
   postgres://app@127.0.0.1/app?table=hoard pgstore
   dynamodb://table?region=eu-west-1        dynamostore

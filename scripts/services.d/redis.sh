@@ -13,14 +13,31 @@ redis_pidfile() { echo "$HOARD_SERVICES_RUN/redis.pid"; }
 
 # redis_ours prints the pid of the redis-server this script started, if it
 # still runs, and fails otherwise.
-redis_ours() {
-	local pidfile pid
-	pidfile="$(redis_pidfile)"
-	[ -s "$pidfile" ] || return 1
-	pid="$(cat "$pidfile")"
+redis_ours() { redis_pid_running "$(redis_pidfile)"; }
+
+# redis_pid_running PIDFILE prints the pid in PIDFILE if that process still
+# runs and is a redis-server, and fails otherwise (rediscluster.sh uses it
+# too).
+redis_pid_running() {
+	local pid
+	[ -s "$1" ] || return 1
+	pid="$(cat "$1")"
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
 	grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null || grep -q redis "/proc/$pid/comm" 2>/dev/null || return 1
 	echo "$pid"
+}
+
+# redis_stop_pid PID stops that redis-server: SIGTERM, then SIGKILL if it
+# still runs after 10s.
+redis_stop_pid() {
+	local pid=$1 i
+	kill "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	echo "redis: pid $pid did not stop in 10s; killing it" >&2
+	kill -9 "$pid" 2>/dev/null || true
 }
 
 redis_install() {
@@ -82,7 +99,7 @@ redis_down() {
 }
 
 _redis_down() {
-	local pid port i
+	local pid port
 	port="$(redis_port)"
 	if ! pid="$(redis_ours)"; then
 		rm -f "$(redis_pidfile)"
@@ -92,15 +109,7 @@ _redis_down() {
 		return 0
 	fi
 	echo "redis: stopping redis-server (pid $pid)" >&2
-	kill "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "redis: pid $pid did not stop in 10s; killing it" >&2
-		kill -9 "$pid" 2>/dev/null || true
-	fi
+	redis_stop_pid "$pid"
 	rm -f "$(redis_pidfile)"
 }
 

@@ -20,8 +20,9 @@
 //
 // # URLs
 //
-// Importing the package registers the schemes "redis" and "rediss" (TLS)
-// with core.RegisterStore, so core.OpenStore accepts
+// Importing the package registers the schemes "redis" and "rediss" (TLS),
+// and "redis+cluster" and "rediss+cluster" (below), with
+// core.RegisterStore, so core.OpenStore accepts
 //
 //	redis://127.0.0.1:6379/0
 //	redis://user:password@cache.internal:6379/2?prefix=myapp:&scan_count=500
@@ -34,7 +35,21 @@
 // is an error that lists them all, as are a repeated parameter, a fragment
 // and a DSN without the two slashes (redis:host would reach localhost). The
 // client the opener makes belongs to the store, which closes it in Close.
-// For Sentinel, Cluster or a client you configure in code, use New.
+// For Sentinel, a Ring or a client you configure in code, use New.
+//
+// The schemes "redis+cluster" and "rediss+cluster" (TLS) open a Redis
+// Cluster through a *redis.ClusterClient. The host and each addr parameter
+// are seed nodes, as in go-redis's redis.ParseClusterURL; the client learns
+// the other nodes from them:
+//
+//	redis+cluster://10.0.0.1:6379?addr=10.0.0.2:6379&addr=10.0.0.3:6379&prefix=myapp:
+//	rediss+cluster://user:password@10.0.0.1:6380?read_only=true
+//
+// A cluster has only database 0: the path is empty, "/" or "/0". prefix,
+// scan_count and lazy configure the store; the other parameters are
+// go-redis's cluster options (read_only, route_by_latency, route_randomly,
+// max_redirects, pool_size, read_timeout, ...; see redis.ParseClusterURL),
+// and addr is the only one that may be repeated.
 //
 // # Opening and errors
 //
@@ -85,6 +100,21 @@
 // cache that shares a large database pays for the size of that database when
 // listing or clearing; give it a database (or a server) of its own if that
 // matters. A prefix must not be a prefix of another application's keys.
+//
+// # Redis Cluster
+//
+// Each entry is one key, so every command the store sends is on one slot and
+// a cache's entries spread over every master; List and Clear SCAN each master
+// (ClusterClient.ForEachMaster), and Clear's UNLINKs are single-key commands
+// in one pipeline, which go-redis splits by node. A KeyPrefix with a hash tag
+// ("{myapp}:") puts every entry in one slot, and so on one master.
+//
+// When a node fails to answer (not an error reply), the store asks go-redis
+// to reload the cluster's slot map in the background (ReloadState, one
+// reload at a time). go-redis follows MOVED replies by itself but otherwise
+// reloads its map only when it is 10 s old; with the reload, the store uses a
+// promoted replica as soon as the cluster has elected it. Meanwhile requests
+// for the dead master's slots fail open to the origin.
 //
 // # Large values
 //

@@ -34,12 +34,7 @@ func TestOpenStoreDSN(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.dsn, func(t *testing.T) {
-			st, err := core.OpenStore(context.Background(), tc.dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs := st.(*redisstore.Store)
-			defer rs.Close()
+			rs := openDSN(t, tc.dsn, tc.prefix, tc.scan)
 			o := rs.Client().(*redis.Client).Options()
 			if o.Addr != tc.addr || o.Username != tc.user || o.Password != tc.pass || o.DB != tc.db {
 				t.Errorf("client addr %q user %q pass %q db %d, want %q %q %q %d", o.Addr, o.Username, o.Password, o.DB, tc.addr, tc.user, tc.pass, tc.db)
@@ -53,11 +48,24 @@ func TestOpenStoreDSN(t *testing.T) {
 			if tc.readTimeout != 0 && o.ReadTimeout != tc.readTimeout {
 				t.Errorf("ReadTimeout %v, want %v", o.ReadTimeout, tc.readTimeout)
 			}
-			if rs.KeyPrefix() != tc.prefix || rs.ScanCount() != tc.scan {
-				t.Errorf("prefix %q scan %d, want %q %d", rs.KeyPrefix(), rs.ScanCount(), tc.prefix, tc.scan)
-			}
 		})
 	}
+}
+
+// openDSN opens dsn, closed when t ends, and checks the store's prefix and
+// scan count.
+func openDSN(t *testing.T, dsn, prefix string, scan int) *redisstore.Store {
+	t.Helper()
+	st, err := core.OpenStore(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := st.(*redisstore.Store)
+	t.Cleanup(func() { rs.Close() })
+	if rs.KeyPrefix() != prefix || rs.ScanCount() != scan {
+		t.Errorf("prefix %q scan %d, want %q %d", rs.KeyPrefix(), rs.ScanCount(), prefix, scan)
+	}
+	return rs
 }
 
 func TestOpenStoreDSNErrors(t *testing.T) {
@@ -77,25 +85,7 @@ func TestOpenStoreDSNErrors(t *testing.T) {
 		{"redis:127.0.0.1:6379", "two slashes"},
 		{"redis://?bogus=1", `"redis://?bogus=1"`},
 	}
-	for _, tc := range tests {
-		t.Run(tc.dsn, func(t *testing.T) {
-			st, err := core.OpenStore(context.Background(), tc.dsn)
-			if err == nil {
-				st.(*redisstore.Store).Close()
-				t.Fatalf("OpenStore(%q) succeeded", tc.dsn)
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, "redisstore: ") || !strings.Contains(msg, tc.want) {
-				t.Errorf("error %q, want the prefix redisstore: and %q", msg, tc.want)
-			}
-			if !errors.Is(err, core.ErrInvalidConfig) {
-				t.Errorf("error %q, want one wrapping core.ErrInvalidConfig", msg)
-			}
-			if strings.Contains(msg, "secret") {
-				t.Errorf("error %q shows the password", msg)
-			}
-		})
-	}
+	checkDSNErrors(t, tests)
 }
 
 // TestOpenStoreOwnsClient: a store opened from a DSN closes its client.
@@ -200,4 +190,105 @@ func TestOpenChecksServer(t *testing.T) {
 			t.Errorf("New with Lazy over an unreachable server = %v, want nil", err)
 		}
 	})
+}
+
+func TestOpenStoreClusterDSN(t *testing.T) {
+	tests := []struct {
+		dsn           string
+		addrs         []string
+		user, pass    string
+		prefix        string
+		scan          int
+		tls, readOnly bool
+		readTimeout   time.Duration
+		maxRedirects  int
+	}{
+		// lazy=true: these servers do not exist, and OpenStore would
+		// check them.
+		{dsn: "redis+cluster://10.0.0.1:7000?lazy=true", addrs: []string{"10.0.0.1:7000"}, prefix: "hoard:", scan: 1000},
+		{dsn: "redis+cluster://10.0.0.1?lazy=1", addrs: []string{"10.0.0.1:6379"}, prefix: "hoard:", scan: 1000},
+		{dsn: "redis+cluster://10.0.0.1:7000/?addr=10.0.0.2:7000&addr=10.0.0.3:7000&lazy=true&prefix={app}:", addrs: []string{"10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"}, prefix: "{app}:", scan: 1000},
+		{dsn: "redis+cluster://u:p%40ss@a:7000/0?addr=b:7001&scan_count=50&read_timeout=2s&read_only=true&max_redirects=5&lazy=true", addrs: []string{"a:7000", "b:7001"}, user: "u", pass: "p@ss", prefix: "hoard:", scan: 50, readTimeout: 2 * time.Second, readOnly: true, maxRedirects: 5},
+		{dsn: "rediss+cluster://a:7000?addr=b:7000&lazy=true", addrs: []string{"a:7000", "b:7000"}, prefix: "hoard:", scan: 1000, tls: true},
+		{dsn: "REDIS+CLUSTER://a:7000?lazy=true", addrs: []string{"a:7000"}, prefix: "hoard:", scan: 1000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.dsn, func(t *testing.T) {
+			rs := openDSN(t, tc.dsn, tc.prefix, tc.scan)
+			o := rs.Client().(*redis.ClusterClient).Options()
+			if strings.Join(o.Addrs, " ") != strings.Join(tc.addrs, " ") || o.Username != tc.user || o.Password != tc.pass {
+				t.Errorf("client addrs %q user %q pass %q, want %q %q %q", o.Addrs, o.Username, o.Password, tc.addrs, tc.user, tc.pass)
+			}
+			if (o.TLSConfig != nil) != tc.tls {
+				t.Errorf("TLS %v, want %v", o.TLSConfig != nil, tc.tls)
+			}
+			if !o.ContextTimeoutEnabled {
+				t.Error("ContextTimeoutEnabled is off: WithStoreTimeout could not cut off a slow node")
+			}
+			if tc.readTimeout != 0 && o.ReadTimeout != tc.readTimeout {
+				t.Errorf("ReadTimeout %v, want %v", o.ReadTimeout, tc.readTimeout)
+			}
+			if o.ReadOnly != tc.readOnly || (tc.maxRedirects != 0 && o.MaxRedirects != tc.maxRedirects) {
+				t.Errorf("ReadOnly %v MaxRedirects %d, want %v %d", o.ReadOnly, o.MaxRedirects, tc.readOnly, tc.maxRedirects)
+			}
+		})
+	}
+}
+
+func TestOpenStoreClusterDSNErrors(t *testing.T) {
+	tests := []struct{ dsn, want string }{
+		{"redis+cluster://h:7000?bogus=1", `unknown parameter "bogus" (supported: lazy, prefix, scan_count, client_name,`},
+		{"redis+cluster://h:7000?db=1", `unknown parameter "db"`},
+		{"redis+cluster://h:7000/3", "only database 0"},
+		{"redis+cluster://h:7000?prefix=a&prefix=b", "prefix given 2 times"},
+		{"redis+cluster://h:7000?addr=nohostport", "addr"},
+		{"redis+cluster://h:7000?scan_count=0", "scan_count"},
+		{"redis+cluster://h:7000?pool_size=many", "pool_size"},
+		{"redis+cluster://h:7000#frag", "fragment"},
+		{"redis+cluster:h:7000", "two slashes"},
+		{"redis+cluster:///?addr=h:7000", "no host"},
+		{"redis+cluster://u:secret@h:7000?bogus=1", "bogus"},
+	}
+	checkDSNErrors(t, tests)
+}
+
+// TestClusterParamsAreGoRedis: every parameter the cluster opener passes to
+// go-redis is one redis.ParseClusterURL accepts.
+func TestClusterParamsAreGoRedis(t *testing.T) {
+	for _, name := range redisstore.ClusterParams() {
+		v := "1"
+		switch name {
+		case "pool_fifo", "read_only", "route_by_latency", "route_randomly":
+			v = "true"
+		}
+		if _, err := redis.ParseClusterURL("redis://h:7000?" + name + "=" + v); err != nil {
+			t.Errorf("go-redis refuses %s=%s: %v", name, v, err)
+		}
+	}
+}
+
+// checkDSNErrors opens each DSN and checks that it fails with an error that
+// starts "redisstore: ", contains want, wraps core.ErrInvalidConfig and
+// never shows the password "secret".
+func checkDSNErrors(t *testing.T, tests []struct{ dsn, want string }) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.dsn, func(t *testing.T) {
+			st, err := core.OpenStore(context.Background(), tc.dsn)
+			if err == nil {
+				st.(*redisstore.Store).Close()
+				t.Fatalf("OpenStore(%q) succeeded", tc.dsn)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "redisstore: ") || !strings.Contains(msg, tc.want) {
+				t.Errorf("error %q, want the prefix redisstore: and %q", msg, tc.want)
+			}
+			if !errors.Is(err, core.ErrInvalidConfig) {
+				t.Errorf("error %q, want one wrapping core.ErrInvalidConfig", msg)
+			}
+			if strings.Contains(msg, "secret") {
+				t.Errorf("error %q shows the password", msg)
+			}
+		})
+	}
 }

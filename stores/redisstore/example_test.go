@@ -59,3 +59,19 @@ func Example_openStore() {
 	// Output:
 	// myapp:http: 500
 }
+
+// Opening a store over a Redis Cluster from a DSN: the host and each addr
+// parameter are seed nodes. lazy=true: nothing is sent until the store is
+// used.
+func Example_openCluster() {
+	st, err := core.OpenStore(context.Background(),
+		"redis+cluster://10.0.0.1:6379?addr=10.0.0.2:6379&addr=10.0.0.3:6379&prefix={myapp}:&lazy=true")
+	if err != nil {
+		log.Fatal(err)
+	}
+	rs := st.(*redisstore.Store)
+	defer rs.Close()
+	fmt.Println(rs.KeyPrefix(), rs.Client().(*redis.ClusterClient).Options().Addrs)
+	// Output:
+	// {myapp}: [10.0.0.1:6379 10.0.0.2:6379 10.0.0.3:6379]
+}

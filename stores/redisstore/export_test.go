@@ -5,3 +5,7 @@ var EncodeForTest = encode
 
 // ClientParams exposes the go-redis parameters the DSN opener passes on.
 func ClientParams() []string { return clientParams }
+
+// ClusterParams exposes the go-redis parameters the cluster DSN opener
+// passes on.
+func ClusterParams() []string { return clusterParams }

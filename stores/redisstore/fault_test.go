@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -40,13 +41,7 @@ type privateRedis struct {
 // under HOARD_REQUIRE_SERVICES=1 (scripts/services.sh up installs it).
 func startPrivateRedis(t *testing.T, args ...string) *privateRedis {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("HOARD_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("redis-server is not installed (scripts/services.sh up installs it): %v", err)
-		}
-		t.Skipf("redis-server is not installed (scripts/services.sh up installs it): %v", err)
-	}
+	bin := requireBinary(t, "redis-server")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +52,21 @@ func startPrivateRedis(t *testing.T, args ...string) *privateRedis {
 	p.start()
 	t.Cleanup(p.kill)
 	return p
+}
+
+// requireBinary returns the path of the program name (redis-server,
+// redis-cli); without it the test is skipped, or fails under
+// HOARD_REQUIRE_SERVICES=1 (scripts/services.sh up installs them).
+func requireBinary(t *testing.T, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("HOARD_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("%s is not installed (scripts/services.sh up installs it): %v", name, err)
+		}
+		t.Skipf("%s is not installed (scripts/services.sh up installs it): %v", name, err)
+	}
+	return bin
 }
 
 // start runs the server and waits (at most 10s) until it accepts
@@ -115,6 +125,39 @@ func countingOrigin(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	return srv, &hits
 }
 
+// faultCache returns a cache over st that gives up on the store after
+// 250ms and logs nothing (the fault tests provoke its warnings), closed when
+// t ends.
+func faultCache(t *testing.T, st core.Store) *core.Cache {
+	t.Helper()
+	cache, err := core.New(st, core.WithStoreTimeout(250*time.Millisecond), core.WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cache.Close() })
+	return cache
+}
+
+// fetchItem requests path of the countingOrigin at originURL through hc, and
+// fails unless the answer is the origin's: status 200 and "body <path>",
+// whoever served it.
+func fetchItem(ctx context.Context, hc *http.Client, originURL, path string) (core.Info, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, originURL+path, nil)
+	if err != nil {
+		return core.Info{}, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return core.Info{}, fmt.Errorf("%s: %w", path, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || string(body) != "body "+path {
+		return core.Info{}, fmt.Errorf("%s: status %d, body %q, error %v", path, resp.StatusCode, body, err)
+	}
+	return core.InfoOf(resp), nil
+}
+
 // TestFaultServerDownMidRun kills the Redis server in the middle of a run of
 // cached requests and starts it again on the same port: every request
 // succeeds (from the origin while the server is down), the failures are
@@ -130,11 +173,7 @@ func TestFaultServerDownMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, err := core.New(st, core.WithStoreTimeout(250*time.Millisecond), core.WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cache.Close() })
+	cache := faultCache(t, st)
 	origin, originHits := countingOrigin(t)
 	client := nethttpcache.NewClient(cache, nil)
 
@@ -146,17 +185,11 @@ func TestFaultServerDownMidRun(t *testing.T) {
 		t.Helper()
 		path := "/item/" + strconv.Itoa(n%paths)
 		n++
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, origin.URL+path, nil)
-		resp, err := client.Do(req)
+		info, err := fetchItem(ctx, client, origin.URL, path)
 		if err != nil {
-			t.Fatalf("request %d (%s): %v; want the origin's response whatever the store does", n, path, err)
+			t.Fatalf("request %d: %v; want the origin's response whatever the store does", n, err)
 		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 || string(body) != "body "+path {
-			t.Fatalf("request %d (%s): status %d, body %q, error %v", n, path, resp.StatusCode, body, err)
-		}
-		return core.InfoOf(resp)
+		return info
 	}
 	round := func() (fromCache int) {
 		for range paths {

@@ -217,7 +217,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		if errors.Is(err, redis.Nil) {
 			return nil, errNotFound
 		}
-		return nil, opErr(ctx, "get", key, err)
+		return nil, s.failed(ctx, "get", key, err)
 	}
 	at, hdr, needed, err := bodyOffset(data)
 	if err == nil && needed == 0 {
@@ -247,7 +247,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 		ttl = time.Until(meta.Expires)
 		if ttl <= 0 {
 			if err := s.client.Unlink(ctx, s.prefix+key).Err(); err != nil {
-				return opErr(ctx, "set (delete expired)", key, err)
+				return s.failed(ctx, "set (delete expired)", key, err)
 			}
 			return nil
 		}
@@ -255,7 +255,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 		ttl = (ttl + time.Millisecond - 1).Truncate(time.Millisecond)
 	}
 	if err := s.client.Set(ctx, s.prefix+key, encode(value, meta), ttl).Err(); err != nil {
-		return opErr(ctx, "set", key, err)
+		return s.failed(ctx, "set", key, err)
 	}
 	return nil
 }
@@ -266,7 +266,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	if err := s.client.Unlink(ctx, s.prefix+key).Err(); err != nil {
-		return opErr(ctx, "delete", key, err)
+		return s.failed(ctx, "delete", key, err)
 	}
 	return nil
 }
@@ -330,7 +330,7 @@ func (s *Store) Clear(ctx context.Context) error {
 			pipe.Unlink(ctx, k)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return false, opErr(ctx, "clear", "", err)
+			return false, s.failed(ctx, "clear", "", err)
 		}
 		return true, nil
 	})
@@ -363,6 +363,23 @@ func (s *Store) check(ctx context.Context, op, key string) error {
 	return nil
 }
 
+// failed is opErr for an operation the server or the network failed. Over a
+// Redis Cluster, an error that is not the server's reply (a node that does
+// not answer: a dead master, say) also asks go-redis to reload the cluster's
+// slot map in the background: go-redis follows MOVED replies by itself, but
+// left alone it keeps sending a dead master's slots to the dead master
+// until its map is 10 s old, well after a replica has taken over. The reload
+// is at most one at a time (go-redis's ReloadState).
+func (s *Store) failed(ctx context.Context, op, key string, err error) error {
+	if c, ok := s.client.(*redis.ClusterClient); ok {
+		var reply redis.Error
+		if !errors.As(err, &reply) {
+			c.ReloadState(ctx)
+		}
+	}
+	return opErr(ctx, op, key, err)
+}
+
 // opErr wraps a failed operation's error once, with the operation and key;
 // when ctx is done it wraps ctx.Err() too, so callers can match it.
 func opErr(ctx context.Context, op, key string, err error) error {
@@ -382,7 +399,7 @@ func opErr(ctx context.Context, op, key string, err error) error {
 func (s *Store) scan(ctx context.Context, op string, batch func(keys []string) (bool, error)) error {
 	nodes, err := s.nodes(ctx)
 	if err != nil {
-		return opErr(ctx, op, "", err)
+		return s.failed(ctx, op, "", err)
 	}
 	for _, node := range nodes {
 		var cursor uint64
@@ -392,7 +409,7 @@ func (s *Store) scan(ctx context.Context, op string, batch func(keys []string) (
 			}
 			keys, next, err := node.Scan(ctx, cursor, s.match, int64(s.scanCount)).Result()
 			if err != nil {
-				return opErr(ctx, op, "", err)
+				return s.failed(ctx, op, "", err)
 			}
 			if len(keys) > 0 {
 				more, err := batch(keys)
@@ -453,7 +470,7 @@ func (s *Store) readMeta(ctx context.Context, keys []string) ([]core.Listed, err
 			cmds[i] = pipe.GetRange(ctx, k, 0, int64(n-1))
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !onlyServerErrors(cmds) {
-			return nil, opErr(ctx, "list", "", err)
+			return nil, s.failed(ctx, "list", "", err)
 		}
 		return cmds, nil
 	}

@@ -130,15 +130,22 @@ func TestConformance(t *testing.T) {
 // rawKeys lists the keys under prefix straight from Redis.
 func rawKeys(t *testing.T, client redis.UniversalClient, prefix string) []string {
 	t.Helper()
-	var keys []string
-	iter := client.Scan(t.Context(), 0, strings.NewReplacer("*", `\*`, "?", `\?`, "[", `\[`, "]", `\]`, `\`, `\\`).Replace(prefix)+"*", 100).Iterator()
-	for iter.Next(t.Context()) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	keys, err := scanKeys(t.Context(), client, prefix)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// scanKeys lists the keys under prefix on one node (or, through a Cluster
+// client, the node SCAN is routed to) with SCAN MATCH.
+func scanKeys(ctx context.Context, client redis.Cmdable, prefix string) ([]string, error) {
+	var keys []string
+	iter := client.Scan(ctx, 0, strings.NewReplacer("*", `\*`, "?", `\?`, "[", `\[`, "]", `\]`, `\`, `\\`).Replace(prefix)+"*", 100).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	return keys, iter.Err()
 }
 
 func TestTTLIsNative(t *testing.T) {

@@ -2,8 +2,11 @@ package redisstore_test
 
 import (
 	"context"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,34 +69,136 @@ func TestConformanceRing(t *testing.T) {
 	})
 }
 
-// TestConformanceCluster runs the store suite over a one-node Redis Cluster
-// (a private redis-server in cluster mode holding every slot), through a
-// ClusterClient.
+// envClusterAddrs names the variable that points the tests at a Redis
+// Cluster: comma-separated seed addresses (scripts/services.sh starts one of
+// three masters and three replicas).
+const envClusterAddrs = "HOARD_TEST_REDIS_CLUSTER_ADDRS"
+
+// testClusterClient returns a ClusterClient for the cluster in
+// HOARD_TEST_REDIS_CLUSTER_ADDRS (skipping, or failing under
+// HOARD_REQUIRE_SERVICES=1, when it is unset), closed when t ends.
+func testClusterClient(t *testing.T) *redis.ClusterClient {
+	t.Helper()
+	addrs := strings.Split(conformance.RequireService(t, envClusterAddrs), ",")
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	waitReady(t, c)
+	return c
+}
+
+// TestConformanceCluster runs the store suite over the Redis Cluster in
+// HOARD_TEST_REDIS_CLUSTER_ADDRS, through a ClusterClient: each store's keys
+// spread over every master, which List and Clear must all walk.
 func TestConformanceCluster(t *testing.T) {
-	node := startPrivateRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-	ctx := t.Context()
-	direct := redis.NewClient(&redis.Options{Addr: node.addr})
-	defer direct.Close()
-	if err := direct.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
-		t.Fatalf("CLUSTER ADDSLOTSRANGE: %v", err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		info, err := direct.ClusterInfo(ctx).Result()
-		if err == nil && strings.Contains(info, "cluster_state:ok") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the one-node cluster is not ready after 10s: %v %q", err, info)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a server's readiness, bounded above
-	}
-	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{node.addr}, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { cluster.Close() })
-	waitReady(t, cluster)
+	cluster := testClusterClient(t)
 	conformance.RunStoreTests(t, func(context.Context, *testing.T) (conformance.StoreHarness, error) {
 		return &clientHarness{client: cluster}, nil
 	})
+}
+
+// TestClusterEveryMaster: a store's keys land on every master of the
+// cluster, List yields them all and Clear removes them from every master,
+// under a plain prefix (keys spread over the slots) and under a hash-tagged
+// one (every key in one slot, so on one master).
+func TestClusterEveryMaster(t *testing.T) {
+	cluster := testClusterClient(t)
+	ctx := t.Context()
+	// ForEachMaster calls its function on goroutines of its own.
+	var counted atomic.Int64
+	if err := cluster.ForEachMaster(ctx, func(context.Context, *redis.Client) error {
+		counted.Add(1)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	masters := int(counted.Load())
+	if masters < 2 {
+		t.Fatalf("the cluster has %d master(s); the test needs several", masters)
+	}
+	const n = 60
+	for _, tc := range []struct {
+		name        string
+		tag         bool
+		wantMasters int
+	}{
+		{"plain prefix", false, masters},
+		{"hash-tagged prefix", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := testPrefix(t)
+			if tc.tag {
+				prefix = "{" + prefix + "}"
+			}
+			t.Cleanup(func() { _ = dropPrefix(cluster, prefix) })
+			st, err := redisstore.New(ctx, cluster, &redisstore.Options{KeyPrefix: prefix, ScanCount: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]bool{}
+			for i := range n {
+				k := "k/" + strconv.Itoa(i)
+				want[k] = true
+				if err := st.Set(ctx, k, []byte(k), core.Meta{Method: "GET", Status: 200}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			perMaster := masterKeyCounts(t, cluster, prefix)
+			if len(perMaster) != tc.wantMasters {
+				t.Errorf("keys on %d masters (%v), want %d", len(perMaster), perMaster, tc.wantMasters)
+			}
+			got := map[string]bool{}
+			for it, err := range st.List(ctx) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got[it.Key] {
+					t.Errorf("List yields %q twice", it.Key)
+				}
+				got[it.Key] = true
+			}
+			if len(got) != n {
+				t.Errorf("List yields %d keys, want %d", len(got), n)
+			}
+			for k := range want {
+				if !got[k] {
+					t.Errorf("List misses %q", k)
+				}
+			}
+			if err := st.Clear(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if left := masterKeyCounts(t, cluster, prefix); len(left) != 0 {
+				t.Errorf("keys left after Clear, per master: %v", left)
+			}
+		})
+	}
+}
+
+// masterKeyCounts counts the keys under prefix on each master, straight
+// from each master with SCAN, by master address; masters without any are
+// left out.
+func masterKeyCounts(t *testing.T, cluster *redis.ClusterClient, prefix string) map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	out := map[string]int{}
+	// ForEachMaster calls its function on goroutines of its own, where
+	// t.Fatal must not be called: errors are returned.
+	err := cluster.ForEachMaster(t.Context(), func(ctx context.Context, c *redis.Client) error {
+		keys, err := scanKeys(ctx, c, prefix)
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			mu.Lock()
+			out[c.Options().Addr] = len(keys)
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // waitReady pings client until it answers, for at most 10s.
@@ -109,5 +214,52 @@ func waitReady(t *testing.T, client redis.UniversalClient) {
 			t.Fatalf("no answer to PING after 10s: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond) // polling a server's readiness, bounded above
+	}
+}
+
+// TestOpenStoreClusterLive opens the cluster of HOARD_TEST_REDIS_CLUSTER_ADDRS
+// from a redis+cluster:// DSN naming two seeds: the store reaches every
+// master (the client learns them from the seeds), and Clear empties them.
+func TestOpenStoreClusterLive(t *testing.T) {
+	addrs := strings.Split(conformance.RequireService(t, envClusterAddrs), ",")
+	if len(addrs) < 2 {
+		t.Fatalf("%s=%q: want several seeds", envClusterAddrs, addrs)
+	}
+	prefix := testPrefix(t)
+	ctx := t.Context()
+	st, err := core.OpenStore(ctx, "redis+cluster://"+addrs[0]+"?addr="+addrs[1]+"&prefix="+url.QueryEscape(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := st.(*redisstore.Store)
+	t.Cleanup(func() {
+		_ = dropPrefix(rs.Client(), prefix)
+		rs.Close()
+	})
+	const n = 30
+	for i := range n {
+		if err := rs.Set(ctx, strconv.Itoa(i), []byte("v"), core.Meta{Method: "GET"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cluster := rs.Client().(*redis.ClusterClient)
+	if got := masterKeyCounts(t, cluster, prefix); len(got) < 2 {
+		t.Errorf("entries on %d master(s) (%v), want them spread over several", len(got), got)
+	}
+	listed := 0
+	for _, err := range rs.List(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed++
+	}
+	if listed != n {
+		t.Errorf("List yields %d entries, want %d", listed, n)
+	}
+	if err := rs.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := masterKeyCounts(t, cluster, prefix); len(left) != 0 {
+		t.Errorf("entries left after Clear: %v", left)
 	}
 }
