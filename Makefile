@@ -29,13 +29,27 @@ endef
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The bound of each go test run (go test's own default, 10m, is too tight
+# for a loaded machine).
+TEST_TIMEOUT ?= 20m
+
+# Checks that skip themselves under -race and that `make test` runs in a pass
+# of their own without it: they prove memory bounds, not the absence of
+# races, and take minutes of CPU under the race detector. NORACE_RUN is their
+# -run pattern; NORACE_PKGS the packages that have them (every store: a new
+# store module under stores/ is included by itself).
+NORACE_RUN := ^TestConformance[^/]*$$/^LargeBody$$
+NORACE_PKGS := ./stores/... $(patsubst %/go.mod,./%/...,$(wildcard stores/*/go.mod))
+
 .PHONY: test
 test: ## Start the services tests need (if any), then vet and race-test every module
 	@if [ -x scripts/services.sh ]; then \
 		scripts/services.sh up; \
 		set -a; eval "$$(scripts/services.sh env)"; set +a; \
 	fi; \
-	$(call each_module,$(GO) vet ./... && $(GO) test -race -count=1 ./...); \
+	$(call each_module,$(GO) vet ./... && $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...); \
+	echo "==> without -race: -run '$(NORACE_RUN)' $(NORACE_PKGS)"; \
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(NORACE_RUN)' $(NORACE_PKGS); \
 	$(call run_fuzz,$(FUZZ_SMOKE))
 
 # Fuzz targets, as directory:FuzzName. `make test` runs each for FUZZ_SMOKE;
