@@ -2,6 +2,6 @@
 
 package conformance
 
-// raceEnabled reports whether the test binary was built with -race. The
-// large-body check skips itself then: see largeBodyPass.
+// raceEnabled reports whether the test binary was built with -race: see
+// skipUnderRace.
 const raceEnabled = false

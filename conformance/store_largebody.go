@@ -31,11 +31,6 @@ func largeBodySize(t *testing.T) int64 {
 	return 1 << 30
 }
 
-// largeBodyRun is the go test -run pattern that selects the large-body check
-// of a store's conformance test (TestConformance, TestConformanceChunked, ...)
-// and nothing else.
-const largeBodyRun = "^TestConformance[^/]*$/^LargeBody$"
-
 // maxHeapGrowth is the memory bound of a cached response of any size, first
 // fetch and hit (issue: under 64 MiB for 1 GiB).
 const maxHeapGrowth = 64 << 20
@@ -106,14 +101,10 @@ func (h *heapSampler) finish() uint64 {
 //
 // The check proves a memory bound, not the absence of races, and hashing and
 // copying 2 GiB is minutes of CPU under the race detector: a -race build
-// skips it, and `make test` runs it in a pass of its own without -race
-// (largeBodyRun is its -run pattern).
+// skips it (skipUnderRace).
 func runLargeBody(t *testing.T, newHarness StoreHarnessMaker) {
 	t.Run("LargeBody", func(t *testing.T) {
-		if raceEnabled {
-			t.Skip("the 1 GiB large-body check does not run under -race (it checks a memory bound, not races); " +
-				"`make test` runs it without -race: go test -run '" + largeBodyRun + "' ./...")
-		}
+		skipUnderRace(t, "the 1 GiB large-body check", largeBodyRun)
 		h, err := newHarness(t.Context(), t)
 		if err != nil {
 			t.Fatalf("making harness: %v", err)
