@@ -46,6 +46,7 @@ NORACE_LARGEBODY_PKGS := ./stores/... $(patsubst %/go.mod,./%/...,$(wildcard sto
 NORACE_CODEC_RUN := ^Test(Conformance|Keys|BinaryCodecConformance)$$
 NORACE_CODEC_PKGS := ./core ./codecs/... $(patsubst %/go.mod,./%/...,$(wildcard codecs/*/go.mod))
 
+# Runs every NORACE_ group; each command ends with ";", so the call needs none.
 define run_norace
 $(foreach g,$(NORACE_GROUPS),\
 echo "==> without -race: -run '$(NORACE_$(g)_RUN)' $(NORACE_$(g)_PKGS)"; \
@@ -59,7 +60,7 @@ test: ## Start the services tests need (if any), vet and race-test every module,
 		set -a; eval "$$(scripts/services.sh env)"; set +a; \
 	fi; \
 	$(call each_module,$(GO) vet ./... && $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...); \
-	$(call run_norace); \
+	$(call run_norace) \
 	$(call run_fuzz,$(FUZZ_SMOKE))
 
 # Fuzz targets, as directory:FuzzName. `make test` runs each for FUZZ_SMOKE;
