@@ -29,13 +29,38 @@ endef
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The bound of each go test run (go test's own default, 10m, is too tight
+# for a loaded machine).
+TEST_TIMEOUT ?= 20m
+
+# Checks that skip themselves under -race (conformance/skiprace.go) and that
+# `make test` runs in a pass without it: they prove a memory bound, or that
+# every truncation and flipped bit of an encoding is caught, in one goroutine,
+# and take minutes of CPU under the race detector. Each group G of
+# NORACE_GROUPS is one go test run: NORACE_G_RUN is its -run pattern,
+# NORACE_G_PKGS its packages (a new module under stores/ or codecs/ is in by
+# itself).
+NORACE_GROUPS := LARGEBODY CODEC
+NORACE_LARGEBODY_RUN := ^TestConformance[^/]*$$/^LargeBody$$
+NORACE_LARGEBODY_PKGS := ./stores/... $(patsubst %/go.mod,./%/...,$(wildcard stores/*/go.mod))
+NORACE_CODEC_RUN := ^Test(Conformance|Keys|BinaryCodecConformance)$$
+NORACE_CODEC_PKGS := ./core ./codecs/... $(patsubst %/go.mod,./%/...,$(wildcard codecs/*/go.mod))
+
+# Runs every NORACE_ group; each command ends with ";", so the call needs none.
+define run_norace
+$(foreach g,$(NORACE_GROUPS),\
+echo "==> without -race: -run '$(NORACE_$(g)_RUN)' $(NORACE_$(g)_PKGS)"; \
+$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(NORACE_$(g)_RUN)' $(NORACE_$(g)_PKGS);)
+endef
+
 .PHONY: test
-test: ## Start the services tests need (if any), then vet and race-test every module
+test: ## Start the services tests need (if any), vet and race-test every module, run the checks -race skips, fuzz briefly
 	@if [ -x scripts/services.sh ]; then \
 		scripts/services.sh up; \
 		set -a; eval "$$(scripts/services.sh env)"; set +a; \
 	fi; \
-	$(call each_module,$(GO) vet ./... && $(GO) test -race -count=1 ./...); \
+	$(call each_module,$(GO) vet ./... && $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...); \
+	$(call run_norace) \
 	$(call run_fuzz,$(FUZZ_SMOKE))
 
 # Fuzz targets, as directory:FuzzName. `make test` runs each for FUZZ_SMOKE;

@@ -557,6 +557,7 @@ func RunCodecTests(t *testing.T, c core.Codec) {
 		}
 	})
 	t.Run("TruncatedIsCorrupt", func(t *testing.T) {
+		skipUnderRace(t, "TruncatedIsCorrupt", codecRun)
 		for _, in := range CodecSampleEntries() {
 			data := encodeOrFail(t, c, in.Entry)
 			for _, n := range truncationLengths(len(data)) {
@@ -574,6 +575,7 @@ func RunCodecTests(t *testing.T, c core.Codec) {
 		}
 	})
 	t.Run("FlippedBitsNeverPanic", func(t *testing.T) {
+		skipUnderRace(t, "FlippedBitsNeverPanic", codecRun)
 		for _, in := range []NamedEntry{{"full", codecFullEntry()}, {"index", codecIndexEntry()}} {
 			good := encodeOrFail(t, c, in.Entry)
 			data := make([]byte, len(good))
@@ -670,6 +672,7 @@ func RunCodecKeyTests(t *testing.T, c, wrongKey core.Codec) {
 		}
 	})
 	t.Run("EveryFlippedBitIsCorrupt", func(t *testing.T) {
+		skipUnderRace(t, "EveryFlippedBitIsCorrupt", codecRun)
 		for _, in := range []NamedEntry{{"full", codecFullEntry()}, {"index", codecIndexEntry()}, {"bench", CodecBenchEntry("json1k")}} {
 			good := encodeOrFail(t, c, in.Entry)
 			data := make([]byte, len(good))

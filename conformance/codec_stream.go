@@ -198,6 +198,7 @@ func testCodecStreams(t *testing.T, c core.Codec) {
 		return out
 	}
 	t.Run("FlippedBitsAreDetected", func(t *testing.T) {
+		skipUnderRace(t, "FlippedBitsAreDetected", codecRun)
 		for i := range l.prefix {
 			for bit := range 8 {
 				data := bytes.Clone(good)

@@ -162,11 +162,16 @@ func testStatusStaleIfError(t *testing.T, s *suite) {
 func testStatusCollapsed(t *testing.T, s *suite) {
 	e := s.newEnv(t)
 	arrived := make(chan struct{}, 16)
+	const followers = 4
 	o := e.newOrigin(func(w http.ResponseWriter, r *http.Request, n int) {
 		arrived <- struct{}{}
-		// Hold the first response long enough for the others to join it
-		// (bounded: the test never waits forever).
-		time.Sleep(300 * time.Millisecond)
+		// Hold the first response until every follower waits for it
+		// (Stats counts a waiter when it starts waiting), so that a slow
+		// machine does not turn the followers into requests of their own;
+		// bounded: the test never waits forever.
+		for deadline := time.Now().Add(10 * time.Second); e.cache.Stats().Collapsed < followers && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		w.Header().Set("Cache-Control", "max-age=60")
 		fmt.Fprintf(w, "v%d", n)
 	})
@@ -174,7 +179,6 @@ func testStatusCollapsed(t *testing.T, s *suite) {
 		r   *result
 		err error
 	}
-	const followers = 4
 	results := make(chan out, followers+1)
 	send := func() {
 		r, err := e.send(e.req(h4Ctx(t), http.MethodGet, o.URL+"/c", ""))

@@ -98,8 +98,13 @@ func (h *heapSampler) finish() uint64 {
 // store, the second is a hit streamed from the store. Both must deliver every
 // byte intact while the heap grows by less than maxHeapGrowth — measured
 // from runtime metrics, not timed.
+//
+// The check proves a memory bound, not the absence of races, and hashing and
+// copying 2 GiB is minutes of CPU under the race detector: a -race build
+// skips it (skipUnderRace).
 func runLargeBody(t *testing.T, newHarness StoreHarnessMaker) {
 	t.Run("LargeBody", func(t *testing.T) {
+		skipUnderRace(t, "the 1 GiB large-body check", largeBodyRun)
 		h, err := newHarness(t.Context(), t)
 		if err != nil {
 			t.Fatalf("making harness: %v", err)
