@@ -80,9 +80,12 @@ _ferretdb_start() {
 		return 0
 	fi
 	ferretdb_build
-	# The data is test data: when a first start fails (a data directory
-	# left half-written by a server killed mid-write, say), it is moved
-	# aside and the server is started once more on an empty one.
+	# The data is test data, and FerretDB's SQLite files only grow (a 1 GiB
+	# body leaves gigabytes of file and log behind that slow every later
+	# query): a server this script starts begins on an empty directory.
+	rm -rf "$FERRETDB_RUN/data" "$FERRETDB_RUN/data.old"
+	# When a first start fails all the same, the server is started once more
+	# on a fresh directory.
 	_ferretdb_launch && return 0
 	echo "services: ferretdb: retrying on a fresh data directory" >&2
 	_ferretdb_stop_pid
