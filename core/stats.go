@@ -16,6 +16,9 @@ type Stats struct {
 	Background    int64 // background stale-while-revalidate refreshes started
 	StoreErrors   int64 // failed store operations (the request failed open)
 	CorruptErrors int64 // entries that failed to decode or the store's integrity check, sat under a key they were not written for, or whose streamed body failed its checks (deleted; a miss when detected before the body was served)
+	// Breaker is the state and counters of the circuit breaker around the
+	// store (see WithBreaker).
+	Breaker BreakerStats
 }
 
 type counters struct {

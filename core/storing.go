@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -62,6 +63,9 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	if fwd == "" {
 		fwd = "miss"
 	}
+	if l.detail == detailUnavailable {
+		fwd += "; detail=" + detailUnavailable
+	}
 	pass := func() (*http.Response, *Entry, string, bool) {
 		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
 		return resp, nil, "", false
@@ -69,6 +73,9 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	if c.gate.closed() {
 		c.markForwarded(req, resp, csClosed, nil, "")
 		return resp, nil, "", false
+	}
+	if l.skipWrite() {
+		return pass()
 	}
 	cc := c.respDirectives(resp.Header)
 	if reason := c.storable(req, resp, l, cc); reason != "" {
@@ -159,21 +166,24 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	}
 	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Created: e.Created}
 	e.StreamID = newStreamID()
-	if !c.gate.enter() {
+	var sw *sealWriter
+	var w StreamWriter
+	err := c.call(ctx, "create stream", t.key, onRequest, func(sctx context.Context) (err error) {
+		// The writer lives on ctx (the request's); the timeout bounds
+		// its creation only.
+		if w, err = st.CreateStream(ctx, t.key, meta); err == nil {
+			if sw, err = c.streams.newWriter(w, t.key, e.StreamID); err != nil {
+				w.Abort()
+			}
+		}
+		return err
+	})
+	if errors.Is(err, ErrClosed) {
 		resp.Body = src
 		c.markForwarded(req, resp, csClosed, nil, "")
 		return resp, nil, "", false
 	}
-	w, err := st.CreateStream(ctx, t.key, meta)
-	var sw *sealWriter
-	if err == nil {
-		if sw, err = c.streams.newWriter(w, t.key, e.StreamID); err != nil {
-			w.Abort()
-		}
-	}
-	c.gate.leave()
 	if err != nil {
-		c.storeFailed(ctx, "create stream", t.key, err)
 		resp.Body = src
 		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
 		return resp, nil, "", false
@@ -183,14 +193,15 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	tb := &teeBody{src: src, w: sw, gate: c.gate, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
 	tb.onEnd = func(n int64, clean bool) {
 		var stored *Entry
-		// After Close the stream is given up: Abort only releases the
-		// writer, it stores nothing.
-		if clean = clean && c.gate.enter(); clean {
-			err := w.Commit()
-			c.gate.leave()
-			if err != nil {
-				c.storeFailed(ctx, "commit stream", t.key, err)
-			} else {
+		var err error
+		if clean {
+			err = c.call(ctx, "commit stream", t.key, unbounded, func(context.Context) error { return w.Commit() })
+			// After Close (or with the breaker open) the stream is given
+			// up: Abort only releases the writer, it stores nothing.
+			clean = !errors.Is(err, ErrClosed) && !errors.Is(err, errBreakerOpen)
+		}
+		if clean {
+			if err == nil {
 				e.BodySize = n
 				if resp.Trailer != nil && len(resp.Trailer) > 0 {
 					e.Trailer = resp.Trailer.Clone()
