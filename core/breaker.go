@@ -118,9 +118,9 @@ type breaker struct {
 	backoff time.Duration // the current backoff
 	until   time.Time     // end of the open period
 
-	stateA         atomic.Int32 // state, for lock-free reads
-	opens, short   atomic.Int64
-	probes         atomic.Int64
+	stateA       atomic.Int32 // state, for lock-free reads
+	opens, short atomic.Int64
+	probes       atomic.Int64
 }
 
 func newBreaker(s BreakerSettings) *breaker {

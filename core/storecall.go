@@ -234,4 +234,3 @@ func (c *Cache) probe() {
 		c.logTransition(c.bgCtx, t)
 	}
 }
-
