@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,6 +87,17 @@ func (p *privateRedis) start() {
 			p.t.Fatalf("redis-server on %s does not accept connections after 10s: %v\n%s", p.addr, err, p.log.String())
 		}
 		<-tick.C
+	}
+}
+
+// signal sends sig to the server (SIGSTOP freezes it, SIGCONT thaws it).
+func (p *privateRedis) signal(sig syscall.Signal) {
+	p.t.Helper()
+	if p.cmd == nil || p.cmd.Process == nil {
+		p.t.Fatal("signal: the server is not running")
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signal %v to redis-server: %v", sig, err)
 	}
 }
 
