@@ -176,8 +176,10 @@ func MeasureOutage(t *testing.T, tg OutageTarget, load OutageLoad) OutageReport 
 		return time.Time{}
 	}
 	time.Sleep(load.Before)
-	tDown := time.Now()
+	// The outage starts when Down returns (a graceful stop may serve a
+	// while longer).
 	tg.Down()
+	tDown := time.Now()
 	opened := watch(func(s core.Stats) bool { return s.Breaker.Opens > 0 }, tDown.Add(load.During))
 	if rest := time.Until(tDown.Add(load.During)); rest > 0 {
 		time.Sleep(rest)
