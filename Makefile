@@ -69,6 +69,23 @@ fuzz: ## Run every fuzz target for FUZZ_TIME (default 5m each)
 bench: ## Run every module's benchmarks (no tests)
 	@$(call each_module,$(GO) test -run '^$$' -bench . -benchmem ./...)
 
+.PHONY: outage
+outage: ## Kill and freeze private Redis, FerretDB and dynalite servers under load; print the outage table (about 2 min)
+	@if [ -x scripts/services.sh ]; then \
+		scripts/services.sh up; \
+		set -a; eval "$$(scripts/services.sh env)"; set +a; \
+	fi; \
+	out=$$(mktemp); \
+	for dir in stores/redisstore stores/mongostore stores/dynamostore; do \
+		echo "==> $$dir" >&2; \
+		(cd "$$dir" && HOARD_OUTAGE_FULL=1 $(GO) test -count=1 -run '^TestOutage$$' -v . | tee -a "$$out" | grep -E '^(---|FAIL|ok)' >&2) || { rm -f "$$out"; exit 1; }; \
+	done; \
+	echo; \
+	echo '| store, fault | requests | failed | before p50 / p99 / max (ms) | first requests max (ms) | breaker open p50 / p99 / max (ms) | during req/s | after p50 / p99 / max (ms) | breaker opened after (ms) | caching resumed after (ms) |'; \
+	echo '|---|---|---|---|---|---|---|---|---|---|'; \
+	sed -n 's/^OUTAGE //p' "$$out"; \
+	rm -f "$$out"
+
 .PHONY: demo
 demo: ## Run the offline demo: 100 requests against a slow local origin, through the cache
 	cd examples && $(GO) run ./demo

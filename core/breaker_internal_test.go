@@ -71,7 +71,7 @@ func TestBreakerStateMachine(t *testing.T) {
 			{ev: "wait", d: 400 * time.Millisecond},
 			{ev: "allow", state: BreakerHalfOpen, probe: true, to: "half-open"},
 			{ev: "probe-fail", state: BreakerOpen, to: "open"}, // capped at 400ms
-			{ev: "wait", d: 399 * time.Millisecond}, // jitter is 0.999: the whole backoff
+			{ev: "wait", d: 399 * time.Millisecond},            // jitter is 0.999: the whole backoff
 			{ev: "allow", state: BreakerOpen},
 			{ev: "wait", d: time.Millisecond},
 			{ev: "allow", state: BreakerHalfOpen, probe: true, to: "half-open"},
