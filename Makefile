@@ -78,11 +78,11 @@ outage: ## Kill and freeze private Redis, FerretDB and dynalite servers under lo
 	out=$$(mktemp); \
 	for dir in stores/redisstore stores/mongostore stores/dynamostore; do \
 		echo "==> $$dir" >&2; \
-		(cd "$$dir" && HOARD_OUTAGE_FULL=1 $(GO) test -count=1 -run '^TestOutage$$' -v . | tee -a "$$out" | grep -E '^(---|FAIL|ok)' >&2) || { rm -f "$$out"; exit 1; }; \
+		(cd "$$dir" && HOARD_OUTAGE_FULL=1 $(GO) test -count=1 -run '^TestOutage$$' -v . >>"$$out" 2>&1) || \
+			{ grep -v '^20[0-9][0-9]/' "$$out" >&2; rm -f "$$out"; exit 1; }; \
 	done; \
 	echo; \
-	echo '| store, fault | requests | failed | before p50 / p99 / max (ms) | first requests max (ms) | breaker open p50 / p99 / max (ms) | during req/s | after p50 / p99 / max (ms) | breaker opened after (ms) | caching resumed after (ms) |'; \
-	echo '|---|---|---|---|---|---|---|---|---|---|'; \
+	grep -m1 -A1 '^OUTAGE-HEADER ' "$$out" | sed 's/^OUTAGE-HEADER //'; \
 	sed -n 's/^OUTAGE //p' "$$out"; \
 	rm -f "$$out"
 

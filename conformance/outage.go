@@ -210,43 +210,54 @@ func MeasureOutage(t *testing.T, tg OutageTarget, load OutageLoad) OutageReport 
 		all = append(all, s...)
 	}
 	in := func(from, to time.Time) PhaseFigures {
-		var ds []time.Duration
-		var f PhaseFigures
-		for _, s := range all {
-			if s.start.Before(from) || !s.start.Before(to) {
-				continue
-			}
-			ds = append(ds, s.d)
-			if s.failed {
-				f.Failed++
-				if f.Failed <= 3 {
-					t.Logf("%s: failed request: %s", tg.Name, s.errText)
-				}
-			}
-			if s.cached {
-				f.FromCache++
-			}
-		}
-		f.Requests = len(ds)
-		if len(ds) == 0 {
-			return f
-		}
-		slices.Sort(ds)
-		f.P50, f.P99, f.Max = ds[len(ds)/2], ds[(len(ds)*99)/100], ds[len(ds)-1]
-		f.PerSecond = float64(len(ds)) / to.Sub(from).Seconds()
-		return f
+		return figures(tg.Name, t, all, func(s outageSample) bool {
+			return !s.start.Before(from) && s.start.Before(to)
+		}, to.Sub(from))
 	}
 	end := time.Now()
 	r.Before = in(time.Time{}, tDown)
 	r.Before.PerSecond = float64(r.Before.Requests) / load.Before.Seconds()
 	r.During = in(tDown, tUp)
-	r.First = in(tDown, opened)
+	// The first requests are those in flight between Down and the
+	// breaker's opening, started before Down or after.
+	r.First = figures(tg.Name, t, all, func(s outageSample) bool {
+		return s.start.Before(opened) && s.start.Add(s.d).After(tDown)
+	}, opened.Sub(tDown))
 	r.Open = in(opened, tUp)
 	r.After = in(tUp, end)
 	st := cache.Stats()
 	r.Breaker, r.StoreErrors = st.Breaker, st.StoreErrors
 	r.Timeout = outageTimeout(tg)
 	return r
+}
+
+// figures summarises the samples sel selects, over a phase of length span.
+func figures(name string, t *testing.T, all []outageSample, sel func(outageSample) bool, span time.Duration) PhaseFigures {
+	var ds []time.Duration
+	var f PhaseFigures
+	for _, s := range all {
+		if !sel(s) {
+			continue
+		}
+		ds = append(ds, s.d)
+		if s.failed {
+			f.Failed++
+			if f.Failed <= 3 {
+				t.Logf("%s: failed request: %s", name, s.errText)
+			}
+		}
+		if s.cached {
+			f.FromCache++
+		}
+	}
+	f.Requests = len(ds)
+	if len(ds) == 0 {
+		return f
+	}
+	slices.Sort(ds)
+	f.P50, f.P99, f.Max = ds[len(ds)/2], ds[(len(ds)*99)/100], ds[len(ds)-1]
+	f.PerSecond = float64(len(ds)) / span.Seconds()
+	return f
 }
 
 // outageTimeout is the store timeout the cache used: the option's if one
@@ -279,12 +290,14 @@ func (r OutageReport) Row() string {
 		tri(r.After), ms(r.ToOpen), ms(r.Resume))
 }
 
-// Log writes the report to t's log, and the table row on a line starting
-// "OUTAGE " (which `make outage` collects).
+// Log writes the report to t's log, and to standard output the table's
+// header after "OUTAGE-HEADER " and its row after "OUTAGE " (which `make
+// outage` collects).
 func (r OutageReport) Log(t *testing.T) {
 	t.Helper()
 	t.Logf("%s: timeout %v, breaker %+v, store errors %d; first %+v; open %+v; after %+v",
 		r.Name, r.Timeout, r.Breaker, r.StoreErrors, r.First, r.Open, r.After)
+	fmt.Println("OUTAGE-HEADER " + OutageTableHeader)
 	fmt.Println("OUTAGE " + r.Row())
 }
 
