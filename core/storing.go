@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hoardhttp/hoard/core/internal/rfc9111"
 )
@@ -168,16 +170,24 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	e.StreamID = newStreamID()
 	var sw *sealWriter
 	var w StreamWriter
-	err := c.call(ctx, "create stream", t.key, onRequest, func(sctx context.Context) (err error) {
-		// The writer lives on ctx (the request's); the timeout bounds
-		// its creation only.
-		if w, err = st.CreateStream(ctx, t.key, meta); err == nil {
+	// The writer lives on wctx, derived from the request's: the store
+	// timeout bounds its creation and then each Write and the Commit (see
+	// boundedWriter), so a store that hangs mid-stream delays the caller's
+	// reads by the timeout at most.
+	wctx, wcancel := context.WithCancel(ctx)
+	err := c.call(ctx, "create stream", t.key, onRequest, func(context.Context) (err error) {
+		var sw0 StreamWriter
+		if sw0, err = st.CreateStream(wctx, t.key, meta); err == nil {
+			w = &boundedWriter{w: sw0, c: c, ctx: ctx, key: t.key, cancel: wcancel}
 			if sw, err = c.streams.newWriter(w, t.key, e.StreamID); err != nil {
 				w.Abort()
 			}
 		}
 		return err
 	})
+	if err != nil {
+		wcancel()
+	}
 	if errors.Is(err, ErrClosed) {
 		resp.Body = src
 		c.markForwarded(req, resp, csClosed, nil, "")
@@ -195,7 +205,11 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 		var stored *Entry
 		var err error
 		if clean {
-			err = c.call(ctx, "commit stream", t.key, unbounded, func(context.Context) error { return w.Commit() })
+			// Commit is bounded, and its failure counted, by boundedWriter.
+			if err = c.admit(ctx); err == nil {
+				err = w.Commit()
+				c.gate.leave()
+			}
 			// After Close (or with the breaker open) the stream is given
 			// up: Abort only releases the writer, it stores nothing.
 			clean = !errors.Is(err, ErrClosed) && !errors.Is(err, errBreakerOpen)
@@ -230,6 +244,51 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	tb.info = InfoOf(resp) // before the body is replaced: InfoOf reads a teeBody's info first
 	resp.Body = tb
 	return resp, nil, "", true
+}
+
+// boundedWriter bounds each Write and the Commit of a store stream writer by
+// the store timeout: when one takes longer, the writer's context is
+// cancelled (the store's call then returns) and it fails. Failures count as
+// store failures. Commit and Abort release the context.
+type boundedWriter struct {
+	w      StreamWriter
+	c      *Cache
+	ctx    context.Context // the request's, for the accounting
+	key    string
+	cancel context.CancelFunc
+}
+
+func (b *boundedWriter) bound(op string, f func() error) error {
+	var timer *time.Timer
+	if b.c.timeout > 0 {
+		timer = time.AfterFunc(b.c.timeout, b.cancel)
+	}
+	err := f()
+	if timer != nil && !timer.Stop() && b.ctx.Err() == nil {
+		err = fmt.Errorf("%w after %v: %v", errStoreTimeout, b.c.timeout, err)
+	}
+	if err != nil {
+		b.c.record(b.ctx, op, b.key, onRequest, err)
+	}
+	return err
+}
+
+func (b *boundedWriter) Write(p []byte) (n int, err error) {
+	err = b.bound("write stream", func() (err error) {
+		n, err = b.w.Write(p)
+		return err
+	})
+	return n, err
+}
+
+func (b *boundedWriter) Commit() error {
+	defer b.cancel()
+	return b.bound("commit stream", b.w.Commit)
+}
+
+func (b *boundedWriter) Abort() error {
+	defer b.cancel()
+	return b.w.Abort()
 }
 
 // teeBody passes a response body to the caller and into a store stream
