@@ -1,12 +1,10 @@
 package dynamostore_test
 
 import (
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/hoardhttp/hoard/conformance"
-	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/stores/dynamostore"
 )
 
@@ -23,11 +21,7 @@ func TestOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := conformance.MeasureOutage(t, conformance.OutageTarget{
-		Name: "DynamoDB (dynalite), killed", Store: st,
-		Down: srv.kill, Up: srv.start,
-		Options: []core.Option{core.WithLogger(slog.New(slog.DiscardHandler))},
-	}, conformance.OutageLoadFromEnv())
-	r.Log(t)
-	conformance.CheckOutageGoals(t, r, 0)
+	conformance.RunOutage(t, conformance.OutageTarget{
+		Name: "DynamoDB (dynalite), killed", Store: st, Down: srv.kill, Up: srv.start,
+	})
 }

@@ -1,11 +1,9 @@
 package mongostore_test
 
 import (
-	"log/slog"
 	"testing"
 
 	"github.com/hoardhttp/hoard/conformance"
-	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/stores/mongostore"
 )
 
@@ -18,11 +16,7 @@ func TestOutage(t *testing.T) {
 	f := startFerret(t)
 	client := connect(t, f.url())
 	st := newStore(t, client, &mongostore.Options{SweepInterval: -1})
-	r := conformance.MeasureOutage(t, conformance.OutageTarget{
-		Name: "MongoDB (FerretDB), stopped", Store: st,
-		Down: f.stop, Up: f.start,
-		Options: []core.Option{core.WithLogger(slog.New(slog.DiscardHandler))},
-	}, conformance.OutageLoadFromEnv())
-	r.Log(t)
-	conformance.CheckOutageGoals(t, r, 0)
+	conformance.RunOutage(t, conformance.OutageTarget{
+		Name: "MongoDB (FerretDB), stopped", Store: st, Down: f.stop, Up: f.start,
+	})
 }
