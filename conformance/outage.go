@@ -93,6 +93,10 @@ type OutageReport struct {
 	// the breaker first opened; First the part before (the requests that
 	// paid the timeouts).
 	Before, During, First, Open, After PhaseFigures
+	// Origin covers the requests sent straight to the origin, without the
+	// cache, while the breaker was open: the origin's latency as the
+	// clients saw it on this machine at the time.
+	Origin PhaseFigures
 	// ToOpen is the time from Down until the breaker opened (-1: never).
 	ToOpen time.Duration
 	// Resume is the time from Up until the store served or stored an entry
@@ -134,18 +138,26 @@ func MeasureOutage(t *testing.T, tg OutageTarget, load OutageLoad) OutageReport 
 
 	var stop atomic.Bool
 	var wg sync.WaitGroup
-	samples := make([][]outageSample, load.Workers)
-	for w := range load.Workers {
+	// One more worker asks the origin directly, without the cache: its
+	// latency is the origin's as the clients see it on this machine at the
+	// time (the scheduler's delays included), the reference of the goal.
+	samples := make([][]outageSample, load.Workers+1)
+	direct := &http.Client{Transport: tr}
+	for w := range load.Workers + 1 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			c := client
+			if w == load.Workers {
+				c = direct
+			}
 			for !stop.Load() {
 				path := "/item/" + strconv.Itoa(rng.IntN(load.Paths))
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, origin.URL+path, nil)
 				s := outageSample{start: time.Now()}
-				resp, err := client.Do(req)
+				resp, err := c.Do(req)
 				if err == nil {
 					var body []byte
 					body, err = io.ReadAll(resp.Body)
@@ -207,7 +219,7 @@ func MeasureOutage(t *testing.T, tg OutageTarget, load OutageLoad) OutageReport 
 		r.Resume = resumed.Sub(tUp)
 	}
 	var all []outageSample
-	for _, s := range samples {
+	for _, s := range samples[:load.Workers] {
 		all = append(all, s...)
 	}
 	in := func(from, to time.Time) PhaseFigures {
@@ -225,6 +237,9 @@ func MeasureOutage(t *testing.T, tg OutageTarget, load OutageLoad) OutageReport 
 		return s.start.Before(opened) && s.start.Add(s.d).After(tDown)
 	}, opened.Sub(tDown))
 	r.Open = in(opened, tUp)
+	r.Origin = figures(tg.Name, t, samples[load.Workers], func(s outageSample) bool {
+		return !s.start.Before(opened) && s.start.Before(tUp)
+	}, tUp.Sub(opened))
 	r.After = in(tUp, end)
 	st := cache.Stats()
 	r.Breaker, r.StoreErrors = st.Breaker, st.StoreErrors
@@ -296,16 +311,18 @@ func (r OutageReport) Row() string {
 // outage` collects).
 func (r OutageReport) Log(t *testing.T) {
 	t.Helper()
-	t.Logf("%s: timeout %v, breaker %+v, store errors %d; first %+v; open %+v; after %+v",
-		r.Name, r.Timeout, r.Breaker, r.StoreErrors, r.First, r.Open, r.After)
+	t.Logf("%s: timeout %v, breaker %+v, store errors %d; first %+v; open %+v; origin without the cache meanwhile %+v; after %+v",
+		r.Name, r.Timeout, r.Breaker, r.StoreErrors, r.First, r.Open, r.Origin, r.After)
 	fmt.Println("OUTAGE-HEADER " + OutageTableHeader)
 	fmt.Println("OUTAGE " + r.Row())
 }
 
 // CheckOutageGoals fails t unless the report meets issue 10's goals: no
 // failed request; the breaker opened; once open, p99 within the origin's
-// latency plus 50ms; the first requests (before it opened) within the store
-// timeout plus the origin's latency (plus 100ms);
+// latency plus 50ms (the origin's p99 as the clients saw it without the
+// cache at the same time, when a loaded machine makes that more than its
+// nominal latency); the first requests, in flight before the breaker
+// opened, within the store timeout plus the origin's latency (plus 100ms);
 // caching resumed within 5s of the server's return.
 func CheckOutageGoals(t *testing.T, r OutageReport) {
 	t.Helper()
@@ -318,8 +335,8 @@ func CheckOutageGoals(t *testing.T, r OutageReport) {
 	}
 	if r.Open.Requests == 0 {
 		problems = append(problems, "no request ran with the breaker open")
-	} else if max := r.Load.OriginLatency + 50*time.Millisecond; r.Open.P99 > max {
-		problems = append(problems, fmt.Sprintf("p99 with the breaker open %v, want at most %v", r.Open.P99, max))
+	} else if max := max(r.Load.OriginLatency, r.Origin.P99) + 50*time.Millisecond; r.Open.P99 > max {
+		problems = append(problems, fmt.Sprintf("p99 with the breaker open %v, want at most %v (the origin's p99 without the cache, %v, plus 50ms)", r.Open.P99, max, r.Origin.P99))
 	}
 	if max := r.Timeout + r.Load.OriginLatency + 100*time.Millisecond; r.First.Max > max {
 		problems = append(problems, fmt.Sprintf("first requests took up to %v, want at most %v (the store timeout %v plus the origin)", r.First.Max, max, r.Timeout))
