@@ -95,6 +95,23 @@ fuzz: ## Run every fuzz target for FUZZ_TIME (default 5m each)
 bench: ## Run every module's benchmarks (no tests)
 	@$(call each_module,$(GO) test -run '^$$' -bench . -benchmem ./...)
 
+.PHONY: outage
+outage: ## Kill and freeze private Redis, FerretDB and dynalite servers under load; print the outage table (about 2 min)
+	@if [ -x scripts/services.sh ]; then \
+		scripts/services.sh up; \
+		set -a; eval "$$(scripts/services.sh env)"; set +a; \
+	fi; \
+	out=$$(mktemp); \
+	for dir in stores/redisstore stores/mongostore stores/dynamostore; do \
+		echo "==> $$dir" >&2; \
+		(cd "$$dir" && HOARD_OUTAGE_FULL=1 $(GO) test -count=1 -run '^TestOutage$$' -v . >>"$$out" 2>&1) || \
+			{ grep -v '^20[0-9][0-9]/' "$$out" >&2; rm -f "$$out"; exit 1; }; \
+	done; \
+	echo; \
+	grep -m1 -A1 '^OUTAGE-HEADER ' "$$out" | sed 's/^OUTAGE-HEADER //'; \
+	sed -n 's/^OUTAGE //p' "$$out"; \
+	rm -f "$$out"
+
 .PHONY: demo
 demo: ## Run the offline demo: 100 requests against a slow local origin, through the cache
 	cd examples && $(GO) run ./demo

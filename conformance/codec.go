@@ -724,7 +724,7 @@ func testCodecEndToEnd(t *testing.T, c core.Codec) {
 	defer mem.Close()
 	st := &recordingStore{Store: mem}
 	clock := NewClock()
-	cache, err := core.New(st, core.WithCodec(c), core.WithClock(clock.Now), core.WithLogger(slog.New(slog.DiscardHandler)))
+	cache, err := core.New(st, core.WithCodec(c), core.WithClock(clock.Now), semanticsTimeout(), core.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatalf("core.New: %v", err)
 	}

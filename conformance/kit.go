@@ -101,7 +101,7 @@ func (s *suite) newEnvStore(t *testing.T, wrap func(core.Store) core.Store, opts
 		st = wrap(st)
 	}
 	clock := NewClock()
-	all := append([]core.Option{core.WithClock(clock.Now)}, opts...)
+	all := append([]core.Option{core.WithClock(clock.Now), semanticsTimeout()}, opts...)
 	c, err := core.New(st, all...)
 	if err != nil {
 		t.Fatalf("core.New: %v", err)
@@ -292,3 +292,10 @@ func unwrapStore(s core.Store) core.Store {
 
 // Unwrap returns the wrapped store.
 func (s *countingStore) Unwrap() core.Store { return s.Store }
+
+// semanticsTimeout is the store timeout of the suite's caches. The suite
+// checks semantics, not a store's speed: a shared server on a loaded
+// machine may take longer than core.DefaultStoreTimeout, and a timed-out
+// write would read as a wrong miss. Scenarios about timeouts set their own
+// (a later option wins).
+func semanticsTimeout() core.Option { return core.WithStoreTimeout(30 * time.Second) }

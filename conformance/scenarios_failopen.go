@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ func init() {
 		{"FailOpen/StoreTimeout", testFailOpenStoreTimeout},
 		{"FailOpen/CorruptEntry", testFailOpenCorrupt},
 		{"FailOpen/UnknownVersion", testFailOpenUnknownVersion},
+		{"FailOpen/Breaker", testFailOpenBreaker},
 	})
 }
 
@@ -153,4 +155,88 @@ func h4CorruptCase(t *testing.T, s *suite, mangle func([]byte) []byte) {
 	}
 	e.expect(e.get(u), 200, "v2", true)
 	e.expectHits(o, 2)
+}
+
+// h4OutageStore fails every call while down, and counts the calls that
+// reached it.
+type h4OutageStore struct {
+	core.Store
+	down  *atomic.Bool
+	calls *atomic.Int64
+}
+
+func (s h4OutageStore) Get(ctx context.Context, k string) ([]byte, error) {
+	s.calls.Add(1)
+	if s.down.Load() {
+		return nil, errH4Broken
+	}
+	return s.Store.Get(ctx, k)
+}
+
+func (s h4OutageStore) Set(ctx context.Context, k string, v []byte, m core.Meta) error {
+	s.calls.Add(1)
+	if s.down.Load() {
+		return errH4Broken
+	}
+	return s.Store.Set(ctx, k, v, m)
+}
+
+func (s h4OutageStore) Delete(ctx context.Context, k string) error {
+	s.calls.Add(1)
+	if s.down.Load() {
+		return errH4Broken
+	}
+	return s.Store.Delete(ctx, k)
+}
+
+func (s h4OutageStore) Unwrap() core.Store { return s.Store }
+
+// testFailOpenBreaker: a run of store failures opens the circuit breaker;
+// requests are then answered by the origin without touching the store
+// (Cache-Status "fwd=bypass; detail=store-unavailable"); once the store
+// answers again a background probe closes the breaker and responses are
+// stored and served again.
+func testFailOpenBreaker(t *testing.T, s *suite) {
+	down, calls := new(atomic.Bool), new(atomic.Int64)
+	e := s.newEnvStore(t, func(st core.Store) core.Store { return h4OutageStore{st, down, calls} },
+		core.WithBreaker(core.BreakerSettings{Failures: 3, Backoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}))
+	o, _ := h4FlexOrigin(e)
+	down.Store(true)
+	for i := 0; i < 3; i++ { // a miss costs a Get and a Set: 6 failures
+		e.expect(e.get(h4Q(o, fmt.Sprintf("/b%d", i), "cc", "max-age=60")), 200, fmt.Sprintf("v%d", i+1), false)
+	}
+	st := e.cache.Stats().Breaker
+	if st.State != core.BreakerOpen || st.Opens != 1 {
+		t.Fatalf("after 3 failing misses Stats().Breaker = %+v, want open, opened once", st)
+	}
+	before := calls.Load()
+	r := e.get(h4Q(o, "/b9", "cc", "max-age=60"))
+	e.expect(r, 200, "v4", false)
+	if got := calls.Load(); got != before {
+		t.Errorf("a request with the breaker open made %d store calls, want 0", got-before)
+	}
+	if cs := r.Header.Get("Cache-Status"); cs != "hoard; fwd=bypass; detail=store-unavailable" {
+		t.Errorf("Cache-Status with the breaker open = %q, want %q", cs, "hoard; fwd=bypass; detail=store-unavailable")
+	}
+	if n := e.cache.Stats().Breaker.ShortCircuited; n < 1 {
+		t.Errorf("Stats().Breaker.ShortCircuited = %d, want at least 1", n)
+	}
+	// The store comes back: requests keep arriving (each one may start the
+	// probe once the backoff has passed) until the breaker closes.
+	down.Store(false)
+	u := h4Q(o, "/back", "cc", "max-age=60")
+	deadline := time.Now().Add(5 * time.Second)
+	for e.cache.Stats().Breaker.State != core.BreakerClosed {
+		if time.Now().After(deadline) {
+			t.Fatalf("the breaker did not close within 5s of the store's recovery: %+v", e.cache.Stats().Breaker)
+		}
+		e.get(u)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := e.cache.Stats().Breaker; st.Probes < 1 {
+		t.Errorf("Stats().Breaker.Probes = %d after recovery, want at least 1", st.Probes)
+	}
+	u = h4Q(o, "/stored", "cc", "max-age=60")
+	e.get(u)
+	e.expect(e.get(u), 200, e.get(u).Body, true)
 }

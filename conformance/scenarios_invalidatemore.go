@@ -81,7 +81,7 @@ func testInvalidateSafeMethods(t *testing.T, s *suite) {
 // store and clock, through the same adapter.
 func (s *suite) sameStore(t *testing.T, e *env) *env {
 	t.Helper()
-	c, err := core.New(e.store, core.WithClock(e.clock.Now))
+	c, err := core.New(e.store, core.WithClock(e.clock.Now), semanticsTimeout())
 	if err != nil {
 		t.Fatalf("core.New: %v", err)
 	}

@@ -7,6 +7,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"net/http"
@@ -396,10 +397,20 @@ func (s h4FailingStore) Unwrap() core.Store { return s.Store }
 
 // testManageStoreErrors: while the store fails, every management call
 // reports the store's error; none of them answers as if the store were
-// empty (a Contains of false, a Delete that did nothing).
+// empty (a Contains of false, a Delete that did nothing). With the circuit
+// breaker off each call reaches the store; with it on, once it has opened,
+// each fails at once with an error wrapping core.ErrUnavailable.
 func testManageStoreErrors(t *testing.T, s *suite) {
+	for _, breaker := range []bool{false, true} {
+		t.Run(fmt.Sprintf("breaker=%v", breaker), func(t *testing.T) { h4ManageStoreErrors(t, s, breaker) })
+	}
+}
+
+func h4ManageStoreErrors(t *testing.T, s *suite, breaker bool) {
 	broken := new(atomic.Bool)
-	e := s.newEnvStore(t, func(st core.Store) core.Store { return h4FailingStore{Store: st, broken: broken} })
+	bs := core.BreakerSettings{Disabled: !breaker, Failures: 1, Backoff: time.Hour}
+	e := s.newEnvStore(t, func(st core.Store) core.Store { return h4FailingStore{Store: st, broken: broken} },
+		core.WithBreaker(bs))
 	o, _ := h4FlexOrigin(e)
 	u := h4Q(o, "/a", "cc", "max-age=60", "vary", "Accept")
 	e.get(u, "Accept: x")
@@ -408,10 +419,16 @@ func testManageStoreErrors(t *testing.T, s *suite) {
 		t.Fatalf("Contains before the store fails = %v, %v; want true, nil", ok, err)
 	}
 	broken.Store(true)
+	first := true
 	check := func(op string, err error) {
 		t.Helper()
-		if !errors.Is(err, errH4Broken) {
-			t.Errorf("%s while the store fails: error %v, want one wrapping the store's error", op, err)
+		want, what := errH4Broken, "the store's error"
+		if breaker && !first {
+			want, what = core.ErrUnavailable, "core.ErrUnavailable (the breaker is open)"
+		}
+		first = false
+		if !errors.Is(err, want) {
+			t.Errorf("%s while the store fails: error %v, want one wrapping %s", op, err, what)
 		}
 	}
 	for _, m := range []string{http.MethodGet, http.MethodHead} {
@@ -436,6 +453,9 @@ func testManageStoreErrors(t *testing.T, s *suite) {
 		break
 	}
 	check("Entries", entErr)
+	if st := e.cache.Stats().Breaker; breaker != (st.State == core.BreakerOpen && st.Opens == 1) {
+		t.Errorf("Stats().Breaker = %+v with the breaker on=%v", st, breaker)
+	}
 	// Requests still fail open.
 	e.expect(e.get(u, "Accept: x"), 200, "v2", false)
 }

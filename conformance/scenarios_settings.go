@@ -509,7 +509,7 @@ func testSettingsReadOnly(t *testing.T, s *suite) {
 	writer.expect(writer.get(o.URL+"/a"), 200, "v1", false)
 
 	cs := &countingStore{Store: writer.store}
-	ro, err := core.New(cs, core.WithClock(writer.clock.Now), core.WithReadOnly())
+	ro, err := core.New(cs, core.WithClock(writer.clock.Now), core.WithReadOnly(), semanticsTimeout())
 	if err != nil {
 		t.Fatalf("core.New: %v", err)
 	}

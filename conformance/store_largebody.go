@@ -133,7 +133,7 @@ func runLargeBody(t *testing.T, newHarness StoreHarnessMaker) {
 			io.Copy(w, &patternReader{n: size})
 		}))
 		defer origin.Close()
-		c, err := core.New(st, core.WithMaxStreamSize(size+1))
+		c, err := core.New(st, core.WithMaxStreamSize(size+1), semanticsTimeout())
 		if err != nil {
 			t.Fatal(err)
 		}

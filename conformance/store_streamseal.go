@@ -116,7 +116,7 @@ func testStreamProtection(t *testing.T, st core.Store, sm core.Streamer, codec c
 	defer origin.Close()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	c, err := core.New(st, core.WithCodec(codec), core.WithLogger(slog.New(slog.DiscardHandler)))
+	c, err := core.New(st, core.WithCodec(codec), core.WithLogger(slog.New(slog.DiscardHandler)), semanticsTimeout())
 	if err != nil {
 		t.Fatal(err)
 	}

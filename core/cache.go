@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"time"
 )
 
 // Cache is an RFC 9111 HTTP cache over a Store. It is safe for concurrent use
@@ -40,6 +41,11 @@ type Cache struct {
 	bgCtx     context.Context
 	bgStop    context.CancelFunc
 	closeOnce sync.Once
+	// breaker, timeout and logLimit serve call, through which every store
+	// call goes (storecall.go).
+	breaker  *breaker
+	timeout  time.Duration
+	logLimit logLimiter
 }
 
 // New returns a Cache over store configured by opts. It fails on a nil store
@@ -57,6 +63,9 @@ func New(store Store, opts ...Option) (*Cache, error) {
 			return nil, err
 		}
 	}
+	c.breaker = newBreaker(c.cfg.breaker)
+	c.timeout = storeTimeout(&c.cfg, store)
+	c.logLimit.now = time.Now
 	c.flights.m = map[string]*flight{}
 	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
 	c.bgIdle.L = &c.bgMu
@@ -80,7 +89,11 @@ func New(store Store, opts ...Option) (*Cache, error) {
 }
 
 // Stats returns a snapshot of the cache's counters.
-func (c *Cache) Stats() Stats { return c.stats.snapshot() }
+func (c *Cache) Stats() Stats {
+	s := c.stats.snapshot()
+	s.Breaker = c.breaker.stats()
+	return s
+}
 
 // Wait blocks until no background refresh is running. It may be called
 // while requests start new ones.
@@ -141,37 +154,16 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// storeCtx applies the per-operation timeout.
-func (c *Cache) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.cfg.storeTimeout > 0 {
-		return context.WithTimeout(ctx, c.cfg.storeTimeout)
-	}
-	return ctx, func() {}
-}
-
-func (c *Cache) storeFailed(ctx context.Context, op, key string, err error) {
-	if ctx.Err() != nil {
-		return // the caller gave up; the store did not fail
-	}
-	c.stats.storeErrors.Add(1)
-	c.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hoard: store error; request fails open",
-		slog.String("op", op), slog.String("key", key), slog.Any("error", err))
-}
-
 // readEntry reads and decodes key into e. A miss returns ErrNotFound; a store
 // error is logged, counted and returned (the caller fails open); a corrupt
 // entry (one the store's integrity check or the codec rejects) is deleted,
 // counted and reported as ErrNotFound.
 func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
-	if !c.gate.enter() {
-		return &Error{Op: "get", Key: key, Err: ErrClosed}
-	}
-	o, start := c.opStart(ctx)
-	sctx, cancel := c.storeCtx(ctx)
-	data, err := c.store.Get(sctx, key)
-	cancel()
-	o.opDone(OpGet, start, err)
-	c.gate.leave()
+	var data []byte
+	err := c.call(ctx, "get", key, onRequest, func(ctx context.Context) (err error) {
+		data, err = c.store.Get(ctx, key)
+		return err
+	})
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNotFound):
@@ -180,7 +172,6 @@ func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
 		c.corrupted(ctx, key, err)
 		return ErrNotFound
 	default:
-		c.storeFailed(ctx, "get", key, err)
 		return &Error{Op: "get", Key: key, Err: err}
 	}
 	if err := c.cfg.codec.Decode(data, e); err != nil {
@@ -200,44 +191,32 @@ func (c *Cache) corrupted(ctx context.Context, key string, err error) {
 
 // writeEntry encodes and stores e under key; failures are logged and counted.
 func (c *Cache) writeEntry(ctx context.Context, key string, e *Entry) bool {
+	return c.setEntry(ctx, key, e) == nil
+}
+
+// setEntry encodes and stores e under key, returning the error; failures are
+// logged and counted.
+func (c *Cache) setEntry(ctx context.Context, key string, e *Entry) error {
 	data, err := c.cfg.codec.Encode(e)
 	if err != nil {
 		c.storeFailed(ctx, "encode", key, err)
-		return false
+		return &Error{Op: "encode", Key: key, Err: err}
 	}
 	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Size: int64(len(data)), Created: e.Created}
-	if !c.gate.enter() {
-		return false
-	}
-	o, start := c.opStart(ctx)
-	sctx, cancel := c.storeCtx(ctx)
-	err = c.store.Set(sctx, key, data, meta)
-	cancel()
-	o.opDone(OpSet, start, err)
-	c.gate.leave()
+	err = c.call(ctx, "set", key, onRequest, func(ctx context.Context) error {
+		return c.store.Set(ctx, key, data, meta)
+	})
 	if err != nil {
-		c.storeFailed(ctx, "set", key, err)
-		return false
+		return &Error{Op: "set", Key: key, Err: err}
 	}
 	c.stats.stores.Add(1)
-	return true
+	return nil
 }
 
 func (c *Cache) deleteKey(ctx context.Context, key string) bool {
-	if !c.gate.enter() {
-		return false
-	}
-	o, start := c.opStart(ctx)
-	sctx, cancel := c.storeCtx(ctx)
-	err := c.store.Delete(sctx, key)
-	cancel()
-	o.opDone(OpDelete, start, err)
-	c.gate.leave()
-	if err != nil {
-		c.storeFailed(ctx, "delete", key, err)
-		return false
-	}
-	return true
+	return c.call(ctx, "delete", key, onRequest, func(ctx context.Context) error {
+		return c.store.Delete(ctx, key)
+	}) == nil
 }
 
 // errStreamGone reports that a streamed entry's body is missing or belongs
@@ -256,7 +235,8 @@ var errStreamCorrupt = errors.New("core: the stored body of a streamed entry is 
 // errStreamCorrupt returned. The reader checks every later segment before
 // releasing its bytes; one that fails ends the body with an error wrapping
 // ErrCorrupt and deletes the entry. The reader may depend on ctx for its
-// whole life, so no per-operation timeout is applied to it.
+// whole life, so the store timeout bounds the opening (and the first
+// segment's read) only.
 func (c *Cache) openStream(ctx context.Context, key string, e *Entry) (io.ReadCloser, error) {
 	sr, err := c.openStreamAt(ctx, key, e, 0)
 	if err != nil {
@@ -269,44 +249,75 @@ func (c *Cache) openStream(ctx context.Context, key string, e *Entry) (io.ReadCl
 // streamFormat.newReaderAt), for a Range request.
 func (c *Cache) openStreamAt(ctx context.Context, key string, e *Entry, first uint64) (*sealedReader, error) {
 	st, ok := c.store.(Streamer)
-	if !ok || c.streams == nil || e.StreamID == "" || !c.gate.enter() {
+	if !ok || c.streams == nil || e.StreamID == "" {
 		return nil, errStreamGone
 	}
-	defer c.gate.leave()
-	o, start := c.opStart(ctx)
-	rc, size, err := st.OpenStream(ctx, key)
-	o.opDone(OpOpenStream, start, err)
-	if err != nil {
-		switch {
-		case errors.Is(err, ErrNotFound):
-		case errors.Is(err, ErrCorrupt):
-			c.corrupted(ctx, key, err)
-		default:
-			c.storeFailed(ctx, "open stream", key, err)
+	var sr *sealedReader
+	var idErr error
+	err := c.call(ctx, "open stream", key, unbounded, func(context.Context) error {
+		octx, cancel := context.WithCancel(ctx)
+		keep := false // the reader is handed out and cancels octx when closed
+		defer func() {
+			if !keep {
+				cancel()
+			}
+		}()
+		var timer *time.Timer
+		if c.timeout > 0 {
+			timer = time.AfterFunc(c.timeout, cancel)
 		}
-		return nil, errStreamGone
-	}
-	sr, err := c.streams.newReaderAt(rc, key, e.StreamID, e.BodySize, size, first)
+		rc, size, err := st.OpenStream(octx, key)
+		if err == nil {
+			if sr, err = c.streams.newReaderAt(rc, key, e.StreamID, e.BodySize, size, first); err != nil {
+				rc.Close()
+			}
+		}
+		if timer != nil && !timer.Stop() && ctx.Err() == nil {
+			if err == nil {
+				rc.Close()
+			}
+			sr = nil
+			return fmt.Errorf("%w after %v: %w", errStoreTimeout, c.timeout, octx.Err())
+		}
+		if err == nil {
+			sr.closer, keep = cancelCloser{rc, cancel}, true
+		}
+		if errors.Is(err, errStreamID) {
+			idErr = err // the store answered: not a failure
+			return nil
+		}
+		return err
+	})
 	switch {
-	case errors.Is(err, errStreamID):
-		rc.Close()
+	case idErr != nil:
+		return nil, errStreamGone
+	case err == nil:
+	case errors.Is(err, ErrNotFound):
 		return nil, errStreamGone
 	case errors.Is(err, ErrCorrupt):
-		rc.Close()
 		c.corrupted(ctx, key, err)
 		return nil, errStreamCorrupt
-	case err != nil:
-		rc.Close()
-		c.storeFailed(ctx, "open stream", key, err)
+	default:
 		return nil, errStreamGone
 	}
-	sr.closer = rc
 	detached := context.WithoutCancel(ctx)
 	sr.onCorrupt = func(err error) error {
 		c.corrupted(detached, key, err)
 		return &Error{Op: "read stream", Key: key, Err: err}
 	}
 	return sr, nil
+}
+
+// cancelCloser closes a stream reader and then releases its context.
+type cancelCloser struct {
+	io.Closer
+	cancel context.CancelFunc
+}
+
+func (c cancelCloser) Close() error {
+	err := c.Closer.Close()
+	c.cancel()
+	return err
 }
 
 // newStreamID returns a random stream identifier.

@@ -204,11 +204,19 @@
 // A Store is three methods over bytes (Get, Set, Delete) with optional
 // Lister, FilterLister, Clearer, Streamer and io.Closer. Store errors fail
 // open: the request goes to the origin, the error is logged with log/slog
-// and counted in Stats. The management calls (Contains, Delete, DeleteURL,
+// (at most a few lines per interval, with a count of those suppressed) and
+// counted in Stats. Each store operation of a request is bounded by the store
+// timeout (WithStoreTimeout; DefaultStoreTimeout unless the store's
+// TimeoutHinter says otherwise), and a circuit breaker (WithBreaker) opens
+// after a run of failures: requests then skip the store (Cache-Status
+// "hoard; fwd=bypass; detail=store-unavailable") until a background probe
+// finds it answering again. Stats().Breaker has its state; each change is
+// logged once. The management calls (Contains, Delete, DeleteURL,
 // DeleteURLs, Clear, Entries, EntriesWhere, Count, CountWhere, DeleteWhere,
 // DeleteExpired, DeleteOlderThan, ResetExpiration, Records, OpenBody, Put)
-// do not: they return the store's error, as a *Error carrying the operation
-// and key. A Filter selects the responses EntriesWhere, CountWhere and
+// do not fail open: they return the store's error, as a *Error carrying the
+// operation and key (one wrapping ErrUnavailable while the breaker is open),
+// and are bounded by their caller's context rather than the store timeout. A Filter selects the responses EntriesWhere, CountWhere and
 // DeleteWhere work on, checked on the Meta a store lists before any value
 // is read, and given to a store that implements FilterLister to apply
 // itself.

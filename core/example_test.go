@@ -2,9 +2,11 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -223,4 +225,46 @@ func ExampleWithTargetedCacheControl() {
 	fmt.Println("origin calls:", calls)
 	// Output:
 	// origin calls: 1
+}
+
+// downStore is a store whose server is gone: every call fails.
+type downStore struct{}
+
+func (downStore) Get(context.Context, string) ([]byte, error)          { return nil, errDown }
+func (downStore) Set(context.Context, string, []byte, core.Meta) error { return errDown }
+func (downStore) Delete(context.Context, string) error                 { return errDown }
+
+var errDown = fmt.Errorf("connection refused")
+
+// A store that keeps failing opens the circuit breaker: requests then go
+// straight to the origin without waiting for the store, and management
+// calls fail at once with an error wrapping ErrUnavailable.
+func ExampleWithBreaker() {
+	cache, err := core.New(downStore{},
+		core.WithBreaker(core.BreakerSettings{Failures: 2, Backoff: time.Minute}),
+		core.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var calls int
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodGet, "http://example.com/", nil)
+		resp, err := cache.Do(req, origin(&calls))
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		fmt.Println(resp.Header.Get("Cache-Status"))
+	}
+	st := cache.Stats()
+	fmt.Println("breaker:", st.Breaker.State, "opens:", st.Breaker.Opens, "origin calls:", calls)
+	req, _ := http.NewRequest(http.MethodGet, "http://example.com/", nil)
+	err = cache.Delete(context.Background(), req)
+	fmt.Println("Delete fails with ErrUnavailable:", errors.Is(err, core.ErrUnavailable))
+	// Output:
+	// hoard; fwd=miss
+	// hoard; fwd=bypass; detail=store-unavailable
+	// hoard; fwd=bypass; detail=store-unavailable
+	// breaker: open opens: 1 origin calls: 3
+	// Delete fails with ErrUnavailable: true
 }

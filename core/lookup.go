@@ -374,10 +374,24 @@ func (c *Cache) miss(req *http.Request, l *lookup) error {
 		return nil
 	}
 	l.act = Miss
+	if l.fwd == "" && errors.Is(l.storeErr, errBreakerOpen) {
+		l.fwd, l.detail = "bypass", detailUnavailable
+	}
 	if l.fwd == "" {
 		l.fwd = "miss"
 	}
 	return nil
+}
+
+// detailUnavailable is the Cache-Status detail of a request that skipped the
+// store because the circuit breaker is open.
+const detailUnavailable = "store-unavailable"
+
+// skipWrite reports whether the response to this lookup must not be
+// written: its read found the breaker open, or ran out of the store
+// timeout (a write would most likely wait as long again).
+func (l *lookup) skipWrite() bool {
+	return l.storeErr != nil && (errors.Is(l.storeErr, errStoreTimeout) || errors.Is(l.storeErr, errBreakerOpen))
 }
 
 // decide applies the usage precedence table to the entry found.

@@ -119,11 +119,9 @@ func (c *Cache) deleteURLs(ctx context.Context, op string, urls []string) (Remov
 
 func (c *Cache) deleteKeys(ctx context.Context, keys []string) error {
 	for _, k := range keys {
-		if !c.gate.enter() {
-			return &Error{Op: "delete", Key: k, Err: ErrClosed}
-		}
-		err := c.store.Delete(ctx, k)
-		c.gate.leave()
+		err := c.call(ctx, "delete", k, managed, func(ctx context.Context) error {
+			return c.store.Delete(ctx, k)
+		})
 		if err != nil {
 			return &Error{Op: "delete", Key: k, Err: err}
 		}
@@ -160,11 +158,11 @@ func (c *Cache) Clear(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("core: Clear: %w (the store does not implement core.Clearer)", ErrNotSupported)
 	}
-	if !c.gate.enter() {
+	err := c.call(ctx, "clear", "", managed, cl.Clear)
+	if errors.Is(err, ErrClosed) {
 		return fmt.Errorf("core: Clear: %w", ErrClosed)
 	}
-	defer c.gate.leave()
-	if err := cl.Clear(ctx); err != nil {
+	if err != nil {
 		return &Error{Op: "clear", Err: err}
 	}
 	return nil
@@ -184,8 +182,11 @@ func (c *Cache) all(ctx context.Context, op string, m *matcher) iter.Seq2[*Entry
 		// is let go while the caller's loop body runs (which may call
 		// Close), and the listing stops if Close has begun meanwhile.
 		closed := func() { yield(nil, fmt.Errorf("core: %s: %w", op, ErrClosed)) }
-		if !c.gate.enter() {
+		if err := c.admit(ctx); errors.Is(err, ErrClosed) {
 			closed()
+			return
+		} else if err != nil {
+			yield(nil, &Error{Op: "list", Err: err})
 			return
 		}
 		held := true
@@ -212,6 +213,7 @@ func (c *Cache) all(ctx context.Context, op string, m *matcher) iter.Seq2[*Entry
 		}
 		for it, err := range listing(ctx) {
 			if err != nil {
+				c.record(ctx, "list", "", managed, err)
 				pass(nil, &Error{Op: "list", Err: err})
 				return
 			}
@@ -305,13 +307,16 @@ func (c *Cache) CountWhere(ctx context.Context, f Filter) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("core: Count: %w (the store does not implement core.Lister)", ErrNotSupported)
 	}
-	if !c.gate.enter() {
+	if err := c.admit(ctx); errors.Is(err, ErrClosed) {
 		return 0, fmt.Errorf("core: Count: %w", ErrClosed)
+	} else if err != nil {
+		return 0, &Error{Op: "list", Err: err}
 	}
 	defer c.gate.leave()
 	now := time.Now()
 	for it, err := range m.listing(ctx, lister) {
 		if err != nil {
+			c.record(ctx, "list", "", managed, err)
 			return 0, &Error{Op: "list", Err: err}
 		}
 		if !m.meta(it.Meta) || (!it.Meta.Expires.IsZero() && !now.Before(it.Meta.Expires)) {
@@ -319,6 +324,7 @@ func (c *Cache) CountWhere(ctx context.Context, f Filter) (int, error) {
 		}
 		n++
 	}
+	c.record(ctx, "list", "", managed, nil)
 	return n, nil
 }
 

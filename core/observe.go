@@ -226,7 +226,7 @@ func (c *Cache) opStart(ctx context.Context) (*observed, time.Time) {
 
 // opDone records a store call started at start.
 func (o *observed) opDone(op string, start time.Time, err error) {
-	if o == nil {
+	if o == nil || op == "" {
 		return
 	}
 	d := time.Since(start)

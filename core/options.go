@@ -72,6 +72,8 @@ type config struct {
 	readOnly         bool
 	disabled         bool
 	storeTimeout     time.Duration
+	storeTimeoutSet  bool
+	breaker          BreakerSettings
 	heuristicCap     time.Duration
 	staleRetention   time.Duration
 	maxBodySize      int64
@@ -380,15 +382,40 @@ func WithDisabled() Option {
 	return optionFunc(func(c *config) error { c.disabled = true; return nil })
 }
 
-// WithStoreTimeout bounds each store operation; a slower operation fails (and
-// the request fails open to the origin). Zero, the default, sets no bound
-// beyond the request's own context.
+// WithStoreTimeout bounds each store operation the cache makes on a
+// request's behalf (reads, writes, deletes, stream opens); a slower operation
+// fails, the request fails open to the origin, and the failure counts towards
+// opening the circuit breaker (WithBreaker). Zero sets no bound beyond the
+// request's own context. Without this option the store's TimeoutHinter
+// decides (memstore: none; filestore, sqlitestore: 2s), and otherwise
+// DefaultStoreTimeout (300ms). Management calls (Entries, Delete, Clear, ...)
+// are bounded by their caller's context only.
 func WithStoreTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if d < 0 {
 			return fmt.Errorf("core: WithStoreTimeout: negative timeout %v", d)
 		}
-		c.storeTimeout = d
+		c.storeTimeout, c.storeTimeoutSet = d, true
+		return nil
+	})
+}
+
+// WithBreaker configures the circuit breaker around the store. After
+// s.Failures consecutive failed or timed-out store calls it opens: requests
+// go straight to the origin without touching the store (Cache-Status
+// "fwd=bypass; detail=store-unavailable") and management calls fail with an
+// error wrapping ErrUnavailable. After a jittered backoff one background
+// probe reads the store (half-open); its success closes the breaker, its
+// failure opens it again for twice the backoff, up to s.MaxBackoff. No
+// caller waits for the probe. Each change of state is logged once; the state
+// and counters are in Stats().Breaker. The breaker is on by default with the
+// DefaultBreaker* settings.
+func WithBreaker(s BreakerSettings) Option {
+	return optionFunc(func(c *config) error {
+		if err := s.check(); err != nil {
+			return err
+		}
+		c.breaker = s
 		return nil
 	})
 }

@@ -14,8 +14,11 @@ type Stats struct {
 	Invalidations int64 // keys deleted after unsafe methods
 	Collapsed     int64 // requests that waited for an identical one in flight (counted when they start waiting)
 	Background    int64 // background stale-while-revalidate refreshes started
-	StoreErrors   int64 // failed store operations (the request failed open)
+	StoreErrors   int64 // failed or timed-out store operations (the request failed open); calls the open breaker skipped are counted in Breaker.ShortCircuited
 	CorruptErrors int64 // entries that failed to decode or the store's integrity check, sat under a key they were not written for, or whose streamed body failed its checks (deleted; a miss when detected before the body was served)
+	// Breaker is the state and counters of the circuit breaker around the
+	// store (see WithBreaker).
+	Breaker BreakerStats
 }
 
 type counters struct {

@@ -3,11 +3,14 @@ package core
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hoardhttp/hoard/core/internal/rfc9111"
 )
@@ -62,6 +65,9 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	if fwd == "" {
 		fwd = "miss"
 	}
+	if l.detail == detailUnavailable {
+		fwd += "; detail=" + detailUnavailable
+	}
 	pass := func() (*http.Response, *Entry, string, bool) {
 		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
 		return resp, nil, "", false
@@ -69,6 +75,9 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	if c.gate.closed() {
 		c.markForwarded(req, resp, csClosed, nil, "")
 		return resp, nil, "", false
+	}
+	if l.skipWrite() {
+		return pass()
 	}
 	cc := c.respDirectives(resp.Header)
 	if reason := c.storable(req, resp, l, cc); reason != "" {
@@ -159,23 +168,32 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	}
 	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Created: e.Created}
 	e.StreamID = newStreamID()
-	if !c.gate.enter() {
+	var sw *sealWriter
+	var w StreamWriter
+	// The writer lives on wctx, derived from the request's: the store
+	// timeout bounds its creation and then each Write and the Commit (see
+	// boundedWriter), so a store that hangs mid-stream delays the caller's
+	// reads by the timeout at most.
+	wctx, wcancel := context.WithCancel(ctx)
+	err := c.call(ctx, "create stream", t.key, onRequest, func(context.Context) (err error) {
+		var sw0 StreamWriter
+		if sw0, err = st.CreateStream(wctx, t.key, meta); err == nil {
+			w = &boundedWriter{w: sw0, c: c, ctx: ctx, key: t.key, cancel: wcancel}
+			if sw, err = c.streams.newWriter(w, t.key, e.StreamID); err != nil {
+				w.Abort()
+			}
+		}
+		return err
+	})
+	if err != nil {
+		wcancel()
+	}
+	if errors.Is(err, ErrClosed) {
 		resp.Body = src
 		c.markForwarded(req, resp, csClosed, nil, "")
 		return resp, nil, "", false
 	}
-	o, start := c.opStart(ctx)
-	w, err := st.CreateStream(ctx, t.key, meta)
-	o.opDone(OpCreateStream, start, err)
-	var sw *sealWriter
-	if err == nil {
-		if sw, err = c.streams.newWriter(w, t.key, e.StreamID); err != nil {
-			w.Abort()
-		}
-	}
-	c.gate.leave()
 	if err != nil {
-		c.storeFailed(ctx, "create stream", t.key, err)
 		resp.Body = src
 		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
 		return resp, nil, "", false
@@ -185,16 +203,19 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	tb := &teeBody{src: src, w: sw, gate: c.gate, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
 	tb.onEnd = func(n int64, clean bool) {
 		var stored *Entry
-		// After Close the stream is given up: Abort only releases the
-		// writer, it stores nothing.
-		if clean = clean && c.gate.enter(); clean {
-			_, start := c.opStart(ctx)
-			err := w.Commit()
-			c.gate.leave()
-			o.opDone(OpCommitStream, start, err)
-			if err != nil {
-				c.storeFailed(ctx, "commit stream", t.key, err)
-			} else {
+		var err error
+		if clean {
+			// Commit is bounded, and its failure counted, by boundedWriter.
+			if err = c.admit(ctx); err == nil {
+				err = w.Commit()
+				c.gate.leave()
+			}
+			// After Close (or with the breaker open) the stream is given
+			// up: Abort only releases the writer, it stores nothing.
+			clean = !errors.Is(err, ErrClosed) && !errors.Is(err, errBreakerOpen)
+		}
+		if clean {
+			if err == nil {
 				e.BodySize = n
 				if resp.Trailer != nil && len(resp.Trailer) > 0 {
 					e.Trailer = resp.Trailer.Clone()
@@ -208,13 +229,8 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 					stored = e
 				}
 			}
-		} else {
-			_, start := c.opStart(ctx)
-			err := w.Abort()
-			o.opDone(OpAbortStream, start, err)
-			if err != nil {
-				c.storeFailed(ctx, "abort stream", t.key, err)
-			}
+		} else if err := w.Abort(); err != nil {
+			c.storeFailed(ctx, "abort stream", t.key, err)
 		}
 		tb.committed = stored != nil
 		if done != nil {
@@ -229,6 +245,56 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	tb.info = InfoOf(resp) // before the body is replaced: InfoOf reads a teeBody's info first
 	resp.Body = tb
 	return resp, nil, "", true
+}
+
+// boundedWriter bounds each Write and the Commit of a store stream writer by
+// the store timeout: when one takes longer, the writer's context is
+// cancelled (the store's call then returns) and it fails. Failures count as
+// store failures. Commit and Abort release the context.
+type boundedWriter struct {
+	w      StreamWriter
+	c      *Cache
+	ctx    context.Context // the request's, for the accounting
+	key    string
+	cancel context.CancelFunc
+}
+
+func (b *boundedWriter) bound(op string, f func() error) error {
+	var timer *time.Timer
+	if b.c.timeout > 0 {
+		timer = time.AfterFunc(b.c.timeout, b.cancel)
+	}
+	o, start := b.c.opStart(b.ctx)
+	err := f()
+	if timer != nil && !timer.Stop() && b.ctx.Err() == nil {
+		err = fmt.Errorf("%w after %v: %v", errStoreTimeout, b.c.timeout, err)
+	}
+	o.opDone(observedOp(op), start, err)
+	if err != nil {
+		b.c.record(b.ctx, op, b.key, onRequest, err)
+	}
+	return err
+}
+
+func (b *boundedWriter) Write(p []byte) (n int, err error) {
+	err = b.bound("write stream", func() (err error) {
+		n, err = b.w.Write(p)
+		return err
+	})
+	return n, err
+}
+
+func (b *boundedWriter) Commit() error {
+	defer b.cancel()
+	return b.bound("commit stream", b.w.Commit)
+}
+
+func (b *boundedWriter) Abort() error {
+	defer b.cancel()
+	o, start := b.c.opStart(b.ctx)
+	err := b.w.Abort()
+	o.opDone(OpAbortStream, start, err)
+	return err
 }
 
 // teeBody passes a response body to the caller and into a store stream

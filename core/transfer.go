@@ -100,7 +100,11 @@ func (c *Cache) Put(ctx context.Context, e *Entry, body io.Reader) error {
 	streamed := *e
 	streamed.Body, streamed.StreamID = nil, newStreamID()
 	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Created: e.Created}
-	w, err := st.CreateStream(ctx, e.Key, meta)
+	var w StreamWriter
+	err := c.call(ctx, "create stream", e.Key, managed, func(ctx context.Context) (err error) {
+		w, err = st.CreateStream(ctx, e.Key, meta)
+		return err
+	})
 	if err != nil {
 		return &Error{Op: "create stream", Key: e.Key, Err: err}
 	}
@@ -121,13 +125,15 @@ func (c *Cache) Put(ctx context.Context, e *Entry, body io.Reader) error {
 		w.Abort()
 		return &Error{Op: "write stream", Key: e.Key, Err: err}
 	}
-	if err := w.Commit(); err != nil {
+	if err := c.call(ctx, "commit stream", e.Key, managed, func(context.Context) error { return w.Commit() }); err != nil {
 		return &Error{Op: "commit stream", Key: e.Key, Err: err}
 	}
 	if err := c.putValue(ctx, &streamed); err != nil {
 		// The stream is committed but its entry is not: remove both
 		// rather than leave a previous entry over a stream not its own.
-		c.store.Delete(context.WithoutCancel(ctx), e.Key)
+		c.call(context.WithoutCancel(ctx), "delete", e.Key, managed, func(ctx context.Context) error {
+			return c.store.Delete(ctx, e.Key)
+		})
 		return err
 	}
 	return nil
@@ -140,9 +146,10 @@ func (c *Cache) putValue(ctx context.Context, e *Entry) error {
 		return &Error{Op: "encode", Key: e.Key, Err: err}
 	}
 	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Size: int64(len(data)), Created: e.Created}
-	sctx, cancel := c.storeCtx(ctx)
-	defer cancel()
-	if err := c.store.Set(sctx, e.Key, data, meta); err != nil {
+	err = c.call(ctx, "set", e.Key, managed, func(ctx context.Context) error {
+		return c.store.Set(ctx, e.Key, data, meta)
+	})
+	if err != nil {
 		return &Error{Op: "set", Key: e.Key, Err: err}
 	}
 	return nil

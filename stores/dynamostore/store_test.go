@@ -398,7 +398,9 @@ func TestLargeResponseThroughCache(t *testing.T) {
 				w.Write(body)
 			}))
 			defer origin.Close()
-			c, err := core.New(st)
+			// Multi-megabyte values written as several items take longer than
+			// the default store timeout (300ms) on a loaded machine.
+			c, err := core.New(st, core.WithStoreTimeout(30*time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}

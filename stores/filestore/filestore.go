@@ -591,3 +591,8 @@ func removeMissingOK(path string) error {
 	}
 	return nil
 }
+
+// StoreTimeout implements core.TimeoutHinter: a local disk gets 2s per
+// operation (an fsync on a loaded disk can take longer than a network
+// store's bound, yet a disk that hangs still fails open).
+func (s *Store) StoreTimeout() time.Duration { return 2 * time.Second }

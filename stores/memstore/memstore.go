@@ -418,3 +418,7 @@ func optionsFromURL(u *url.URL) (*Options, error) {
 	}
 	return opts, nil
 }
+
+// StoreTimeout implements core.TimeoutHinter: an in-process store needs no
+// per-operation timeout (its calls never wait on I/O).
+func (s *Store) StoreTimeout() time.Duration { return 0 }

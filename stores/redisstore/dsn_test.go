@@ -1,8 +1,10 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -290,5 +292,23 @@ func checkDSNErrors(t *testing.T, tests []struct{ dsn, want string }) {
 				t.Errorf("error %q shows the password", msg)
 			}
 		})
+	}
+}
+
+// TestGoRedisLogsAtDebug: go-redis's own log lines go to slog.Default at
+// debug level (silent by default), not to its standard-library logger.
+func TestGoRedisLogsAtDebug(t *testing.T) {
+	var buf bytes.Buffer
+	old := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(old) })
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	redisstore.GoRedisLogger().Printf(context.Background(), "dial %s: refused", "127.0.0.1:1")
+	if buf.Len() != 0 {
+		t.Errorf("at info level go-redis's line was logged: %q", buf.String())
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	redisstore.GoRedisLogger().Printf(context.Background(), "dial %s: refused", "127.0.0.1:1")
+	if s := buf.String(); !strings.Contains(s, "level=DEBUG") || !strings.Contains(s, "dial 127.0.0.1:1: refused") {
+		t.Errorf("at debug level: %q, want a DEBUG line with go-redis's message", s)
 	}
 }

@@ -1,5 +1,7 @@
 package redisstore
 
+import "context"
+
 // EncodeForTest exposes the stored form to the external tests.
 var EncodeForTest = encode
 
@@ -9,3 +11,10 @@ func ClientParams() []string { return clientParams }
 // ClusterParams exposes the go-redis parameters the cluster DSN opener
 // passes on.
 func ClusterParams() []string { return clusterParams }
+
+// GoRedisLogger exposes the logger this package gives go-redis.
+func GoRedisLogger() interface {
+	Printf(ctx context.Context, format string, v ...any)
+} {
+	return slogLogger{}
+}

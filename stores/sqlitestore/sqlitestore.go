@@ -1246,3 +1246,9 @@ func fromNanos(n int64) time.Time {
 	}
 	return time.Unix(0, n)
 }
+
+// StoreTimeout implements core.TimeoutHinter: a local database file gets 2s
+// per operation (a commit waiting on a busy writer or an fsync on a loaded
+// disk can take longer than a network store's bound, yet a disk that hangs
+// still fails open).
+func (s *Store) StoreTimeout() time.Duration { return 2 * time.Second }
