@@ -275,9 +275,9 @@ func TestObserverStreamedBodies(t *testing.T) {
 // failingStore fails every Get with an error that is not a miss.
 type failingStore struct{ *memstore.Store }
 
-var errDown = errors.New("store down")
+var errStoreDown = errors.New("store down")
 
-func (failingStore) Get(context.Context, string) ([]byte, error) { return nil, errDown }
+func (failingStore) Get(context.Context, string) ([]byte, error) { return nil, errStoreDown }
 
 // A store error is in the event (the request fails open as a miss), and
 // an origin error ends the request as a miss carrying it.
@@ -291,7 +291,7 @@ func TestObserverErrors(t *testing.T) {
 	defer c.Close()
 	doRead(t, c, http.MethodGet, "https://example.com/e", obsOrigin(5, "max-age=60"))
 	evs := rec.take()
-	if len(evs) != 1 || opNames(evs[0]) != "get!,set" || !errors.Is(evs[0].StoreOps[0].Err, errDown) || evs[0].Outcome != core.OutcomeStored {
+	if len(evs) != 1 || opNames(evs[0]) != "get!,set" || !errors.Is(evs[0].StoreOps[0].Err, errStoreDown) || evs[0].Outcome != core.OutcomeStored {
 		t.Fatalf("store error: %+v", evs)
 	}
 	boom := errors.New("connection refused")
@@ -398,7 +398,7 @@ func TestStoreOpErrorType(t *testing.T) {
 		{context.DeadlineExceeded, "timeout"},
 		{fmt.Errorf("get: %w", context.Canceled), "canceled"},
 		{core.ErrClosed, "closed"},
-		{errDown, "_OTHER"},
+		{errStoreDown, "_OTHER"},
 	}
 	for _, tt := range tests {
 		if got := (core.StoreOp{Err: tt.err}).ErrorType(); got != tt.want {
