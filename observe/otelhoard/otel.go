@@ -66,6 +66,9 @@ const (
 	AttrMethod         = attribute.Key("http.request.method")
 	AttrErrorType      = attribute.Key("error.type")
 	AttrExceptionMsg   = attribute.Key("exception.message")
+	// AttrBreakerState is the state of hoard.breaker.state's series:
+	// closed, open or half-open (core.BreakerState).
+	AttrBreakerState = attribute.Key("hoard.breaker.state")
 )
 
 // DurationBuckets are the bucket boundaries of hoard.store.duration, in
@@ -93,6 +96,8 @@ type Observer struct {
 	duration metric.Float64Histogram
 	served   metric.Int64Counter
 	storeErr metric.Int64ObservableCounter
+	breaker  metric.Int64ObservableGauge
+	opens    metric.Int64ObservableCounter
 	corrupt  metric.Int64ObservableCounter
 	invalid  metric.Int64ObservableCounter
 
@@ -102,6 +107,7 @@ type Observer struct {
 	opSets    map[string][]metric.RecordOption
 	storeOnly []metric.AddOption
 	storeObs  []metric.ObserveOption
+	stateObs  []breakerObs
 	errSets   sync.Map // opErrKey -> []metric.RecordOption
 }
 
@@ -152,6 +158,18 @@ func New(opts *Options) (*Observer, error) {
 	if o.invalid, err = o.meter.Int64ObservableCounter("hoard.invalidations", metric.WithUnit("{entry}"),
 		metric.WithDescription("Keys deleted after unsafe methods (Cache.Stats().Invalidations).")); err != nil {
 		return nil, err
+	}
+	if o.breaker, err = o.meter.Int64ObservableGauge("hoard.breaker.state", metric.WithUnit("{state}"),
+		metric.WithDescription("State of the circuit breaker around the store: 1 for the current state, 0 for the others (Cache.Stats().Breaker.State).")); err != nil {
+		return nil, err
+	}
+	if o.opens, err = o.meter.Int64ObservableCounter("hoard.breaker.opens", metric.WithUnit("{open}"),
+		metric.WithDescription("Times the circuit breaker around the store opened (Cache.Stats().Breaker.Opens).")); err != nil {
+		return nil, err
+	}
+	for _, st := range []core.BreakerState{core.BreakerClosed, core.BreakerOpen, core.BreakerHalfOpen} {
+		o.stateObs = append(o.stateObs, breakerObs{st, []metric.ObserveOption{metric.WithAttributeSet(
+			attribute.NewSet(o.store, AttrBreakerState.String(st.String())))}})
 	}
 	// The attribute sets of the hot path are built once: recording a
 	// measurement then allocates nothing of ours.
@@ -231,6 +249,20 @@ func (o *Observer) Watch(c *core.Cache) (metric.Registration, error) {
 		m.ObserveInt64(o.storeErr, s.StoreErrors, o.storeObs...)
 		m.ObserveInt64(o.corrupt, s.CorruptErrors, o.storeObs...)
 		m.ObserveInt64(o.invalid, s.Invalidations, o.storeObs...)
+		for _, b := range o.stateObs {
+			v := int64(0)
+			if s.Breaker.State == b.state {
+				v = 1
+			}
+			m.ObserveInt64(o.breaker, v, b.opts...)
+		}
+		m.ObserveInt64(o.opens, s.Breaker.Opens, o.storeObs...)
 		return nil
-	}, o.storeErr, o.corrupt, o.invalid)
+	}, o.storeErr, o.corrupt, o.invalid, o.breaker, o.opens)
+}
+
+// breakerObs is the attribute set of one breaker state's series.
+type breakerObs struct {
+	state core.BreakerState
+	opts  []metric.ObserveOption
 }

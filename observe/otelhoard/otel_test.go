@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/observe/otelhoard"
@@ -41,7 +42,7 @@ type fixture struct {
 	cache  *core.Cache
 }
 
-func newFixture(t *testing.T, store core.Store) *fixture {
+func newFixture(t *testing.T, store core.Store, opts ...core.Option) *fixture {
 	t.Helper()
 	f := &fixture{reader: sdkmetric.NewManualReader(), spans: tracetest.NewSpanRecorder()}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(f.reader))
@@ -50,7 +51,8 @@ func newFixture(t *testing.T, store core.Store) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.cache, err = core.New(store, core.WithObserver(obs), core.WithLogger(slog.New(slog.DiscardHandler)))
+	opts = append([]core.Option{core.WithObserver(obs), core.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	f.cache, err = core.New(store, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,4 +266,52 @@ func fmtV[V any](v V, ok bool) string {
 		return "none"
 	}
 	return fmt.Sprint(v)
+}
+
+// down fails every call, so the breaker opens.
+type down struct{}
+
+func (down) Get(context.Context, string) ([]byte, error)          { return nil, errors.New("refused") }
+func (down) Set(context.Context, string, []byte, core.Meta) error { return errors.New("refused") }
+func (down) Delete(context.Context, string) error                 { return errors.New("refused") }
+
+func TestBreakerMetrics(t *testing.T) {
+	// A backoff of an hour: the breaker stays open (no probe) while the
+	// test reads it.
+	f := newFixture(t, down{}, core.WithBreaker(core.BreakerSettings{Backoff: time.Hour, MaxBackoff: time.Hour}))
+	got := f.collect(t)
+	gauge := func(m metricdata.Metrics) map[string]int64 {
+		g, ok := m.Data.(metricdata.Gauge[int64])
+		if !ok {
+			t.Fatalf("%s: data %T, want a Gauge[int64]", m.Name, m.Data)
+		}
+		out := map[string]int64{}
+		for _, dp := range g.DataPoints {
+			out[attrsString(dp.Attributes)] = dp.Value
+		}
+		return out
+	}
+	closed := map[string]int64{
+		"hoard.breaker.state=closed,hoard.store.name=mem":    1,
+		"hoard.breaker.state=open,hoard.store.name=mem":      0,
+		"hoard.breaker.state=half-open,hoard.store.name=mem": 0,
+	}
+	if d := diff(gauge(got["hoard.breaker.state"]), closed); d != "" {
+		t.Errorf("hoard.breaker.state before any failure: %s", d)
+	}
+	for i := 0; i < 10 && f.cache.Stats().Breaker.Opens == 0; i++ {
+		f.get(t, http.MethodGet, fmt.Sprintf("https://example.com/%d", i))
+	}
+	got = f.collect(t)
+	open := map[string]int64{
+		"hoard.breaker.state=closed,hoard.store.name=mem":    0,
+		"hoard.breaker.state=open,hoard.store.name=mem":      1,
+		"hoard.breaker.state=half-open,hoard.store.name=mem": 0,
+	}
+	if d := diff(gauge(got["hoard.breaker.state"]), open); d != "" {
+		t.Errorf("hoard.breaker.state after repeated failures: %s", d)
+	}
+	if d := diff(sums(t, got["hoard.breaker.opens"]), map[string]int64{"hoard.store.name=mem": 1}); d != "" {
+		t.Errorf("hoard.breaker.opens: %s", d)
+	}
 }

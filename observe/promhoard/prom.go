@@ -19,6 +19,8 @@
 //	| hoard_store_errors_total             | counter   | store (Cache.Stats().StoreErrors) |
 //	| hoard_corrupt_entries_total          | counter   | store (Cache.Stats().CorruptErrors) |
 //	| hoard_invalidations_total            | counter   | store (Cache.Stats().Invalidations) |
+//	| hoard_breaker_state                  | gauge     | store, state (closed, open, half-open: 1 for the current one) |
+//	| hoard_breaker_opens_total            | counter   | store (Cache.Stats().Breaker.Opens) |
 //
 // cache_status is the outcome in Cache-Status (RFC 9211) terms: hit, stale,
 // revalidated, miss, bypass, collapsed, stored (core.Outcome). The request
@@ -59,6 +61,7 @@ type Collector struct {
 	served   prometheus.Counter
 
 	storeErr, corrupt, invalid *prometheus.Desc
+	breaker, breakerOpens      *prometheus.Desc
 
 	// reqs caches the counter of each reqKey, ops the histogram of each
 	// opKey: the hot path then hashes no label values.
@@ -105,6 +108,11 @@ func New(opts *Options) *Collector {
 		"Corrupt entries found and deleted (Cache.Stats().CorruptErrors).", storeLabel, cl)
 	c.invalid = prometheus.NewDesc("hoard_invalidations_total",
 		"Keys deleted after unsafe methods (Cache.Stats().Invalidations).", storeLabel, cl)
+	c.breaker = prometheus.NewDesc("hoard_breaker_state",
+		"State of the circuit breaker around the store: 1 for the current state, 0 for the others (Cache.Stats().Breaker.State).",
+		[]string{"store", "state"}, cl)
+	c.breakerOpens = prometheus.NewDesc("hoard_breaker_opens_total",
+		"Times the circuit breaker around the store opened (Cache.Stats().Breaker.Opens).", storeLabel, cl)
 
 	for _, oc := range core.Outcomes() {
 		c.counter(reqKey{oc, http.MethodGet, false}) // exported from the start, at zero
@@ -170,6 +178,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.storeErr
 	ch <- c.corrupt
 	ch <- c.invalid
+	ch <- c.breaker
+	ch <- c.breakerOpens
 }
 
 // Collect implements prometheus.Collector.
@@ -187,4 +197,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.storeErr, prometheus.CounterValue, float64(s.StoreErrors), c.store)
 	ch <- prometheus.MustNewConstMetric(c.corrupt, prometheus.CounterValue, float64(s.CorruptErrors), c.store)
 	ch <- prometheus.MustNewConstMetric(c.invalid, prometheus.CounterValue, float64(s.Invalidations), c.store)
+	for _, st := range breakerStates {
+		v := 0.0
+		if s.Breaker.State == st {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.breaker, prometheus.GaugeValue, v, c.store, st.String())
+	}
+	ch <- prometheus.MustNewConstMetric(c.breakerOpens, prometheus.CounterValue, float64(s.Breaker.Opens), c.store)
 }
+
+// breakerStates are the values of hoard_breaker_state's state label.
+var breakerStates = []core.BreakerState{core.BreakerClosed, core.BreakerOpen, core.BreakerHalfOpen}

@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/observe/promhoard"
@@ -30,10 +32,11 @@ type failing struct{ *memstore.Store }
 
 func (failing) Set(context.Context, string, []byte, core.Meta) error { return errors.New("disk full") }
 
-func newCache(t *testing.T, store core.Store) (*core.Cache, *promhoard.Collector) {
+func newCache(t *testing.T, store core.Store, opts ...core.Option) (*core.Cache, *promhoard.Collector) {
 	t.Helper()
 	col := promhoard.New(&promhoard.Options{StoreName: "mem"})
-	c, err := core.New(store, core.WithObserver(col), core.WithLogger(slog.New(slog.DiscardHandler)))
+	opts = append([]core.Option{core.WithObserver(col), core.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	c, err := core.New(store, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,5 +152,50 @@ hoard_requests_total{background="false",cache_status="stored",method="GET"} 0
 	wantSeries := "error_type= operation=get store=mem count=I\nerror_type=_OTHER operation=set store=mem count=I\n"
 	if b.String() != wantSeries {
 		t.Errorf("histogram series:\n%s\nwant:\n%s", b.String(), wantSeries)
+	}
+}
+
+// down fails every call, so the breaker opens.
+type down struct{}
+
+func (down) Get(context.Context, string) ([]byte, error)          { return nil, errors.New("refused") }
+func (down) Set(context.Context, string, []byte, core.Meta) error { return errors.New("refused") }
+func (down) Delete(context.Context, string) error                 { return errors.New("refused") }
+
+func TestBreakerMetrics(t *testing.T) {
+	// A backoff of an hour: the breaker stays open (no probe) while the
+	// test reads it.
+	c, col := newCache(t, down{}, core.WithBreaker(core.BreakerSettings{Backoff: time.Hour, MaxBackoff: time.Hour}))
+	want := `
+# HELP hoard_breaker_opens_total Times the circuit breaker around the store opened (Cache.Stats().Breaker.Opens).
+# TYPE hoard_breaker_opens_total counter
+hoard_breaker_opens_total{store="mem"} 0
+# HELP hoard_breaker_state State of the circuit breaker around the store: 1 for the current state, 0 for the others (Cache.Stats().Breaker.State).
+# TYPE hoard_breaker_state gauge
+hoard_breaker_state{state="closed",store="mem"} 1
+hoard_breaker_state{state="half-open",store="mem"} 0
+hoard_breaker_state{state="open",store="mem"} 0
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "hoard_breaker_state", "hoard_breaker_opens_total"); err != nil {
+		t.Errorf("before any failure: %v", err)
+	}
+	for i := 0; i < 10 && c.Stats().Breaker.Opens == 0; i++ {
+		do(t, c, http.MethodGet, "https://example.com/"+strconv.Itoa(i))
+	}
+	if s := c.Stats().Breaker; s.Opens != 1 || s.State != core.BreakerOpen {
+		t.Fatalf("the breaker did not open: %+v", s)
+	}
+	want = `
+# HELP hoard_breaker_opens_total Times the circuit breaker around the store opened (Cache.Stats().Breaker.Opens).
+# TYPE hoard_breaker_opens_total counter
+hoard_breaker_opens_total{store="mem"} 1
+# HELP hoard_breaker_state State of the circuit breaker around the store: 1 for the current state, 0 for the others (Cache.Stats().Breaker.State).
+# TYPE hoard_breaker_state gauge
+hoard_breaker_state{state="closed",store="mem"} 0
+hoard_breaker_state{state="half-open",store="mem"} 0
+hoard_breaker_state{state="open",store="mem"} 1
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "hoard_breaker_state", "hoard_breaker_opens_total"); err != nil {
+		t.Errorf("after repeated failures: %v", err)
 	}
 }
