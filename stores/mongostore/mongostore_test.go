@@ -98,11 +98,13 @@ func newStore(t testing.TB, client *mongo.Client, opts *mongostore.Options) *mon
 }
 
 // harness gives the conformance suite stores over fresh collections of one
-// client, and drops them at Close.
+// client, and at Close closes them (their sweeps stop before the client is
+// disconnected) and drops their collections.
 type harness struct {
 	client *mongo.Client
 	mu     sync.Mutex
 	names  []string
+	stores []*mongostore.Store
 }
 
 func newHarness(_ context.Context, t *testing.T) (conformance.StoreHarness, error) {
@@ -119,7 +121,14 @@ func (h *harness) MakeStore(ctx context.Context) (core.Store, error) {
 	h.mu.Lock()
 	h.names = append(h.names, name)
 	h.mu.Unlock()
-	return mongostore.New(ctx, h.client, &mongostore.Options{Database: testDatabase, Collection: name})
+	st, err := mongostore.New(ctx, h.client, &mongostore.Options{Database: testDatabase, Collection: name})
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.stores = append(h.stores, st)
+	h.mu.Unlock()
+	return st, nil
 }
 
 func (h *harness) Capabilities() conformance.Capabilities {
@@ -140,9 +149,12 @@ func (h *harness) Capabilities() conformance.Capabilities {
 
 func (h *harness) Close() {
 	h.mu.Lock()
-	names := h.names
-	h.names = nil
+	names, stores := h.names, h.stores
+	h.names, h.stores = nil, nil
 	h.mu.Unlock()
+	for _, st := range stores {
+		_ = st.Close() // idempotent: a scenario may have closed it
+	}
 	for _, name := range names {
 		_ = dropNamespace(h.client, testDatabase, name)
 	}
