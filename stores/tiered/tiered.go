@@ -116,25 +116,31 @@ func newStore(l1, l2 core.Store, opts *Options) (*Store, error) {
 	if opts != nil {
 		o = *opts
 	}
-	inv, invalidates := l2.(core.Invalidator)
-	switch {
-	case o.MaxL1Age < 0:
+	if o.MaxL1Age < 0 {
 		return nil, core.InvalidConfig(fmt.Errorf("tiered: MaxL1Age is %v; want 0 (the default) or more", o.MaxL1Age))
-	case o.MaxL1Age == 0 && invalidates:
-		o.MaxL1Age = DefaultMaxL1AgeInvalidated
-	case o.MaxL1Age == 0:
-		o.MaxL1Age = DefaultMaxL1Age
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	s := &Store{l1: l1, l1Clear: cl, l2: l2, maxAge: o.MaxL1Age, log: o.Logger, seed: maphash.MakeSeed()}
-	if invalidates {
+	invalidates := false
+	if inv, ok := l2.(core.Invalidator); ok {
+		// An L2 that can invalidate but is not set up to says
+		// core.ErrNotSupported: it is then an L2 without invalidation.
 		stop, err := inv.Subscribe(context.Background(), s.invalidate)
-		if err != nil {
+		switch {
+		case err == nil:
+			s.stop, invalidates = stop, true
+		case !errors.Is(err, core.ErrNotSupported):
 			return nil, fmt.Errorf("tiered: subscribing to L2's invalidations: %w", err)
 		}
-		s.stop = stop
+	}
+	switch {
+	case s.maxAge > 0:
+	case invalidates:
+		s.maxAge = DefaultMaxL1AgeInvalidated
+	default:
+		s.maxAge = DefaultMaxL1Age
 	}
 	return s, nil
 }
