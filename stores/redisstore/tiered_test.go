@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -77,6 +78,19 @@ func await(t *testing.T, p *process, key, want string) time.Duration {
 		time.Sleep(200 * time.Microsecond)
 	}
 	return time.Since(start)
+}
+
+// TestTieredConformance runs the store suite over a memstore in front of a
+// publishing Redis store.
+func TestTieredConformance(t *testing.T) {
+	conformance.RunStoreTests(t, func(ctx context.Context, t *testing.T) (conformance.StoreHarness, error) {
+		h, err := newHarness(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		h.(*harness).tiered = true
+		return h, nil
+	})
 }
 
 // settle reads key through p until p's L1 keeps a copy of want: the first
