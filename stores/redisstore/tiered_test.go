@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	nethttpcache "github.com/hoardhttp/hoard/adapters/nethttp"
 	"github.com/hoardhttp/hoard/conformance"
 	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/stores/memstore"
@@ -216,4 +219,83 @@ func killSubscriber(t *testing.T, admin *redis.Client, name string) int {
 		n++
 	}
 	return n
+}
+
+// BenchmarkTieredHit is a fresh hit through http.Client + nethttpcache +
+// core over a memstore (memstore-1KiB) and over a memstore in front of a
+// publishing Redis store, all hot: tiered-1KiB with the core's default store
+// timeout (the Store's hint is Redis's: core.DefaultStoreTimeout, one timer
+// context per store call), tiered-no-timeout-1KiB with
+// core.WithStoreTimeout(0), as memstore has. The ratio benchmarks report
+// tiered/memstore (target ≤ 1.2).
+func BenchmarkTieredHit(b *testing.B) {
+	client := testClient(b)
+	l2, err := redisstore.New(b.Context(), client, &redisstore.Options{KeyPrefix: testPrefix(b), Publish: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dropPrefix(client, l2.KeyPrefix()) })
+	names := []string{"memstore", "tiered", "tiered-no-timeout"}
+	do := map[string]func(b *testing.B){}
+	for _, name := range names {
+		var st core.Store
+		st, err := memstore.New(nil)
+		if err == nil && name != "memstore" {
+			st, err = tiered.New(st, l2, nil)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		var opts []core.Option
+		if name == "tiered-no-timeout" {
+			opts = append(opts, core.WithStoreTimeout(0))
+		}
+		cache, err := core.New(st, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cache.Close() })
+		base := newCannedTransport(1 << 10)
+		hc := nethttpcache.NewClient(cache, base)
+		req, _ := http.NewRequest(http.MethodGet, "http://example.test/"+name, nil)
+		do[name] = func(b *testing.B) {
+			resp, err := hc.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+				b.Fatal(err)
+			}
+			resp.Body.Close()
+			if base.n.Load() != 1 {
+				b.Fatalf("%s: origin requests = %d, want 1", name, base.n.Load())
+			}
+		}
+		do[name](b)
+	}
+	for _, name := range names {
+		b.Run(name+"-1KiB", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				do[name](b)
+			}
+		})
+	}
+	// ratio-<name>-1KiB alternates one memstore hit and one of name per
+	// iteration, so that load from other processes weighs on both alike.
+	for _, name := range names[1:] {
+		b.Run("ratio-"+name+"-1KiB", func(b *testing.B) {
+			var mem, tier time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				do["memstore"](b)
+				t1 := time.Now()
+				do[name](b)
+				t2 := time.Now()
+				mem += t1.Sub(t0)
+				tier += t2.Sub(t1)
+			}
+			b.ReportMetric(float64(tier)/float64(mem), "tiered/memstore")
+		})
+	}
 }
