@@ -31,6 +31,10 @@ var _ core.Invalidator = (*Store)(nil)
 // invalidations: the key prefix, then "~invalidations".
 func (s *Store) InvalidationChannel() string { return s.prefix + invalidationSuffix }
 
+// Publishes reports whether the store publishes its changes
+// (Options.Publish).
+func (s *Store) Publishes() bool { return s.publish }
+
 // newID returns a random id for a Store's messages.
 func newID() string {
 	var b [8]byte
