@@ -145,6 +145,10 @@ func newStore(l1, l2 core.Store, opts *Options) (*Store, error) {
 	return s, nil
 }
 
+// MaxL1Age reports how long a value stays in L1 at most (Options.MaxL1Age
+// with its default applied).
+func (s *Store) MaxL1Age() time.Duration { return s.maxAge }
+
 // shard returns the shard of key.
 func (s *Store) shard(key string) int {
 	return int(maphash.String(s.seed, key) % shards)
