@@ -102,7 +102,7 @@ func (s *Store) receive(ps *redis.PubSub, fn func(core.Invalidation), done, stop
 		if err != nil {
 			if !lost {
 				lost = true
-				slog.Warn("redisstore: invalidation subscription lost", "channel", s.InvalidationChannel(), "err", err)
+				slog.Debug("redisstore: invalidation subscription lost", "channel", s.InvalidationChannel(), "err", err)
 				fn(core.Invalidation{Kind: core.SubscriptionLost})
 			}
 			select {
