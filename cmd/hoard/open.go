@@ -29,6 +29,7 @@ import (
 	_ "github.com/hoardhttp/hoard/stores/pgstore"
 	_ "github.com/hoardhttp/hoard/stores/redisstore"
 	_ "github.com/hoardhttp/hoard/stores/sqlitestore"
+	_ "github.com/hoardhttp/hoard/stores/tiered"
 )
 
 // Environment variables that hold keys (never flags: a command line is

@@ -17,6 +17,7 @@
 //	| KeyPrefix     | prefix        | hoard:  | prepended to every key: the store's namespace   |
 //	| ScanCount     | scan_count    | 1000    | SCAN COUNT hint and batch size of List and Clear |
 //	| Lazy          | lazy          | false   | open without checking the server                |
+//	| Publish       | publish       | false   | publish changes; enables Subscribe (core.Invalidator) |
 //
 // # URLs
 //
@@ -121,6 +122,17 @@
 // The store does not implement core.Streamer: every entry is one Redis
 // value, read and written whole (Redis values are limited to 512 MB, and the
 // core stores bodies up to core.WithMaxBodySize, 64 MiB by default).
+//
+// # Invalidations
+//
+// With Options.Publish (publish=true), every Set, Delete and Clear also
+// publishes what it changed on the pub/sub channel InvalidationChannel
+// (the key prefix, then "~invalidations"), in the same pipeline, and
+// Subscribe implements core.Invalidator: a tiered store (package
+// stores/tiered) in another process then drops its in-memory copy of a
+// changed key. Every process writing the namespace must set it. A message
+// is 'k' (a key) or 'a' (everything), the writing Store value's random id,
+// a space, and the key; a subscriber skips its own Store value's messages.
 //
 // # Concurrency and errors
 //

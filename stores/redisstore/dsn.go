@@ -36,7 +36,7 @@ func init() {
 
 // storeParams are the DSN parameters that configure the Store, each
 // mirroring an Options field.
-var storeParams = []string{"lazy", "prefix", "scan_count"}
+var storeParams = []string{"lazy", "prefix", "publish", "scan_count"}
 
 // clientParams are the connection parameters redis.ParseURL understands (in
 // the go-redis version this module requires); they go to go-redis.
@@ -203,6 +203,12 @@ func storeOptions(u *url.URL, dsn string, passOn []string) (*Options, url.Values
 				return nil, nil, fmt.Errorf("redisstore: DSN %q: parameter lazy=%q: want true or false", dsn, v)
 			}
 			opts.Lazy = b
+		case "publish":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, nil, fmt.Errorf("redisstore: DSN %q: parameter publish=%q: want true or false", dsn, v)
+			}
+			opts.Publish = b
 		default:
 			rest.Set(name, v)
 		}

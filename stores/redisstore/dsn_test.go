@@ -72,7 +72,7 @@ func openDSN(t *testing.T, dsn, prefix string, scan int) *redisstore.Store {
 
 func TestOpenStoreDSNErrors(t *testing.T) {
 	tests := []struct{ dsn, want string }{
-		{"redis://h/0?bogus=1", `unknown parameter "bogus" (supported: lazy, prefix, scan_count, client_name,`},
+		{"redis://h/0?bogus=1", `unknown parameter "bogus" (supported: lazy, prefix, publish, scan_count, client_name,`},
 		{"redis://h/0?bogus=1", `"redis://h/0?bogus=1"`},
 		{"redis://h/0?prefix=", "prefix is empty"},
 		{"redis://h/0?prefix=a&prefix=b", "prefix given 2 times"},
@@ -80,6 +80,7 @@ func TestOpenStoreDSNErrors(t *testing.T) {
 		{"redis://h/0?scan_count=0", "scan_count"},
 		{"redis://h/0?scan_count=x", "scan_count"},
 		{"redis://h/0?lazy=maybe", "lazy"},
+		{"redis://h/0?publish=maybe", "publish"},
 		{"redis://h/0#frag", "fragment"},
 		{"redis://h/notadb", "notadb"},
 		{"redis://h/0?pool_size=many", "pool_size"},
@@ -88,6 +89,27 @@ func TestOpenStoreDSNErrors(t *testing.T) {
 		{"redis://?bogus=1", `"redis://?bogus=1"`},
 	}
 	checkDSNErrors(t, tests)
+}
+
+// TestOpenStoreDSNPublish: publish=true sets Options.Publish.
+func TestOpenStoreDSNPublish(t *testing.T) {
+	for _, tc := range []struct {
+		dsn  string
+		want bool
+	}{
+		{"redis://127.0.0.1:1/0?lazy=true", false},
+		{"redis://127.0.0.1:1/0?lazy=true&publish=true", true},
+		{"redis://127.0.0.1:1/0?lazy=true&publish=false", false},
+	} {
+		st, err := core.OpenStore(context.Background(), tc.dsn)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.dsn, err)
+		}
+		if got := st.(*redisstore.Store).Publishes(); got != tc.want {
+			t.Errorf("%s: Publishes() = %v, want %v", tc.dsn, got, tc.want)
+		}
+		st.(*redisstore.Store).Close()
+	}
 }
 
 // TestOpenStoreOwnsClient: a store opened from a DSN closes its client.
@@ -239,7 +261,7 @@ func TestOpenStoreClusterDSN(t *testing.T) {
 
 func TestOpenStoreClusterDSNErrors(t *testing.T) {
 	tests := []struct{ dsn, want string }{
-		{"redis+cluster://h:7000?bogus=1", `unknown parameter "bogus" (supported: lazy, prefix, scan_count, client_name,`},
+		{"redis+cluster://h:7000?bogus=1", `unknown parameter "bogus" (supported: lazy, prefix, publish, scan_count, client_name,`},
 		{"redis+cluster://h:7000?db=1", `unknown parameter "db"`},
 		{"redis+cluster://h:7000/3", "only database 0"},
 		{"redis+cluster://h:7000?prefix=a&prefix=b", "prefix given 2 times"},

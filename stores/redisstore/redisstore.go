@@ -53,6 +53,11 @@ type Options struct {
 	// fail and the cache fails open.
 	// DSN parameter: lazy=true.
 	Lazy bool
+	// Publish makes every Set, Delete and Clear also publish what it
+	// changed (in the same round trip), and enables Subscribe
+	// (core.Invalidator), so that a tiered store in another process drops
+	// its in-memory copy. Every process writing the namespace must set it.
+	Publish bool
 }
 
 // Store is a core.Store over a Redis server, Sentinel group or Cluster,
@@ -67,9 +72,12 @@ type Store struct {
 	// ownsClient is true when the store made the client (from a DSN), and
 	// so closes it in Close.
 	ownsClient bool
-	closed     atomic.Bool
-	closeOnce  sync.Once
-	closeErr   error
+	// publish is Options.Publish; id tells this value's messages apart.
+	publish   bool
+	id        string
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var (
@@ -102,7 +110,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts *Options) (*Sto
 	if client == nil {
 		return nil, core.InvalidConfig(errors.New("redisstore: New: nil client"))
 	}
-	s := &Store{client: client, prefix: DefaultKeyPrefix, scanCount: DefaultScanCount}
+	s := &Store{client: client, prefix: DefaultKeyPrefix, scanCount: DefaultScanCount, id: newID()}
 	lazy := false
 	if opts != nil {
 		if opts.KeyPrefix != "" {
@@ -115,6 +123,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts *Options) (*Sto
 			s.scanCount = opts.ScanCount
 		}
 		lazy = opts.Lazy
+		s.publish = opts.Publish
 	}
 	s.match = globEscape(s.prefix) + "*"
 	if !lazy {
@@ -246,7 +255,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	if !meta.Expires.IsZero() {
 		ttl = time.Until(meta.Expires)
 		if ttl <= 0 {
-			if err := s.client.Unlink(ctx, s.prefix+key).Err(); err != nil {
+			if err := s.unlink(ctx, key); err != nil {
 				return s.failed(ctx, "set (delete expired)", key, err)
 			}
 			return nil
@@ -254,10 +263,33 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 		// Never before Expires on the server; Get enforces Expires itself.
 		ttl = (ttl + time.Millisecond - 1).Truncate(time.Millisecond)
 	}
-	if err := s.client.Set(ctx, s.prefix+key, encode(value, meta), ttl).Err(); err != nil {
+	var err error
+	if s.publish {
+		_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, s.prefix+key, encode(value, meta), ttl)
+			s.publishKey(ctx, p, key)
+			return nil
+		})
+	} else {
+		err = s.client.Set(ctx, s.prefix+key, encode(value, meta), ttl).Err()
+	}
+	if err != nil {
 		return s.failed(ctx, "set", key, err)
 	}
 	return nil
+}
+
+// unlink deletes key, and publishes that it did when the store publishes.
+func (s *Store) unlink(ctx context.Context, key string) error {
+	if !s.publish {
+		return s.client.Unlink(ctx, s.prefix+key).Err()
+	}
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Unlink(ctx, s.prefix+key)
+		s.publishKey(ctx, p, key)
+		return nil
+	})
+	return err
 }
 
 // Delete removes key with UNLINK. Deleting a missing key is not an error.
@@ -265,7 +297,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.check(ctx, "delete", key); err != nil {
 		return err
 	}
-	if err := s.client.Unlink(ctx, s.prefix+key).Err(); err != nil {
+	if err := s.unlink(ctx, key); err != nil {
 		return s.failed(ctx, "delete", key, err)
 	}
 	return nil
@@ -322,7 +354,7 @@ func (s *Store) Clear(ctx context.Context) error {
 	if err := s.check(ctx, "clear", ""); err != nil {
 		return err
 	}
-	return s.scan(ctx, "clear", func(keys []string) (bool, error) {
+	err := s.scan(ctx, "clear", func(keys []string) (bool, error) {
 		pipe := s.client.Pipeline()
 		for _, k := range keys {
 			// One key per command: a Cluster refuses multi-key commands
@@ -334,6 +366,8 @@ func (s *Store) Clear(ctx context.Context) error {
 		}
 		return true, nil
 	})
+	// Even a failed Clear may have removed keys.
+	return errors.Join(err, s.publishAll(ctx))
 }
 
 // Close marks the store closed: every method then returns ErrClosed. It

@@ -19,7 +19,9 @@ import (
 	nethttpcache "github.com/hoardhttp/hoard/adapters/nethttp"
 	"github.com/hoardhttp/hoard/conformance"
 	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/stores/memstore"
 	"github.com/hoardhttp/hoard/stores/redisstore"
+	"github.com/hoardhttp/hoard/stores/tiered"
 )
 
 // envURL names the variable that points the tests at a Redis server.
@@ -90,6 +92,8 @@ type harness struct {
 	client   *redis.Client
 	mu       sync.Mutex
 	prefixes []string
+	// tiered makes the stores tiered stores over publishing Redis stores.
+	tiered bool
 }
 
 func newHarness(_ context.Context, t *testing.T) (conformance.StoreHarness, error) {
@@ -107,7 +111,15 @@ func (h *harness) MakeStore(ctx context.Context) (core.Store, error) {
 	h.mu.Lock()
 	h.prefixes = append(h.prefixes, prefix)
 	h.mu.Unlock()
-	return redisstore.New(ctx, h.client, &redisstore.Options{KeyPrefix: prefix})
+	st, err := redisstore.New(ctx, h.client, &redisstore.Options{KeyPrefix: prefix, Publish: h.tiered})
+	if err != nil || !h.tiered {
+		return st, err
+	}
+	l1, err := memstore.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	return tiered.New(l1, st, nil)
 }
 
 func (h *harness) Capabilities() conformance.Capabilities {
