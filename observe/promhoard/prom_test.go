@@ -3,6 +3,7 @@ package promhoard_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -162,21 +163,33 @@ func (down) Get(context.Context, string) ([]byte, error)          { return nil, 
 func (down) Set(context.Context, string, []byte, core.Meta) error { return errors.New("refused") }
 func (down) Delete(context.Context, string) error                 { return errors.New("refused") }
 
+// breakerWant is the exposition of the breaker metrics with opens and the
+// current state.
+func breakerWant(opens int, state core.BreakerState) string {
+	b := func(st core.BreakerState) int {
+		if st == state {
+			return 1
+		}
+		return 0
+	}
+	return fmt.Sprintf(`
+# HELP hoard_breaker_opens_total Times the circuit breaker around the store opened (Cache.Stats().Breaker.Opens).
+# TYPE hoard_breaker_opens_total counter
+hoard_breaker_opens_total{store="mem"} %d
+# HELP hoard_breaker_state State of the circuit breaker around the store: 1 for the current state, 0 for the others (Cache.Stats().Breaker.State).
+# TYPE hoard_breaker_state gauge
+hoard_breaker_state{state="closed",store="mem"} %d
+hoard_breaker_state{state="half-open",store="mem"} %d
+hoard_breaker_state{state="open",store="mem"} %d
+`, opens, b(core.BreakerClosed), b(core.BreakerHalfOpen), b(core.BreakerOpen))
+}
+
 func TestBreakerMetrics(t *testing.T) {
 	// A backoff of an hour: the breaker stays open (no probe) while the
 	// test reads it.
 	c, col := newCache(t, down{}, core.WithBreaker(core.BreakerSettings{Backoff: time.Hour, MaxBackoff: time.Hour}))
-	want := `
-# HELP hoard_breaker_opens_total Times the circuit breaker around the store opened (Cache.Stats().Breaker.Opens).
-# TYPE hoard_breaker_opens_total counter
-hoard_breaker_opens_total{store="mem"} 0
-# HELP hoard_breaker_state State of the circuit breaker around the store: 1 for the current state, 0 for the others (Cache.Stats().Breaker.State).
-# TYPE hoard_breaker_state gauge
-hoard_breaker_state{state="closed",store="mem"} 1
-hoard_breaker_state{state="half-open",store="mem"} 0
-hoard_breaker_state{state="open",store="mem"} 0
-`
-	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "hoard_breaker_state", "hoard_breaker_opens_total"); err != nil {
+	names := []string{"hoard_breaker_state", "hoard_breaker_opens_total"}
+	if err := testutil.CollectAndCompare(col, strings.NewReader(breakerWant(0, core.BreakerClosed)), names...); err != nil {
 		t.Errorf("before any failure: %v", err)
 	}
 	for i := 0; i < 10 && c.Stats().Breaker.Opens == 0; i++ {
@@ -185,17 +198,7 @@ hoard_breaker_state{state="open",store="mem"} 0
 	if s := c.Stats().Breaker; s.Opens != 1 || s.State != core.BreakerOpen {
 		t.Fatalf("the breaker did not open: %+v", s)
 	}
-	want = `
-# HELP hoard_breaker_opens_total Times the circuit breaker around the store opened (Cache.Stats().Breaker.Opens).
-# TYPE hoard_breaker_opens_total counter
-hoard_breaker_opens_total{store="mem"} 1
-# HELP hoard_breaker_state State of the circuit breaker around the store: 1 for the current state, 0 for the others (Cache.Stats().Breaker.State).
-# TYPE hoard_breaker_state gauge
-hoard_breaker_state{state="closed",store="mem"} 0
-hoard_breaker_state{state="half-open",store="mem"} 0
-hoard_breaker_state{state="open",store="mem"} 1
-`
-	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "hoard_breaker_state", "hoard_breaker_opens_total"); err != nil {
+	if err := testutil.CollectAndCompare(col, strings.NewReader(breakerWant(1, core.BreakerOpen)), names...); err != nil {
 		t.Errorf("after repeated failures: %v", err)
 	}
 }
