@@ -112,9 +112,12 @@ type breaker struct {
 	now    func() time.Time
 	jitter func() float64 // in [0, 1)
 
-	mu      sync.Mutex
-	state   BreakerState
-	fails   int           // consecutive failures while closed
+	mu    sync.Mutex
+	state BreakerState
+	// fails counts consecutive failures while closed. It is written under
+	// mu and read without it by success, so that a successful call (every
+	// hit) takes no lock when nothing failed.
+	fails   atomic.Int64
 	backoff time.Duration // the current backoff
 	until   time.Time     // end of the open period
 
@@ -166,12 +169,12 @@ func (b *breaker) allow() (ok, probe bool, t *transition) {
 
 // success records a store call that worked.
 func (b *breaker) success() {
-	if b.cfg.Disabled || BreakerState(b.stateA.Load()) != BreakerClosed {
-		return // outside closed, only the probe decides
+	if b.cfg.Disabled || BreakerState(b.stateA.Load()) != BreakerClosed || b.fails.Load() == 0 {
+		return // outside closed, only the probe decides; or nothing to reset
 	}
 	b.mu.Lock()
 	if b.state == BreakerClosed {
-		b.fails = 0
+		b.fails.Store(0)
 	}
 	b.mu.Unlock()
 }
@@ -187,8 +190,7 @@ func (b *breaker) failure() *transition {
 	if b.state != BreakerClosed {
 		return nil // a call admitted before it opened
 	}
-	b.fails++
-	if b.fails < b.cfg.Failures {
+	if b.fails.Add(1) < int64(b.cfg.Failures) {
 		return nil
 	}
 	b.backoff = b.cfg.Backoff
@@ -199,7 +201,7 @@ func (b *breaker) failure() *transition {
 func (b *breaker) open(from BreakerState) *transition {
 	wait := b.backoff/2 + time.Duration(b.jitter()*float64(b.backoff/2))
 	b.until = b.now().Add(wait)
-	b.fails = 0
+	b.fails.Store(0)
 	b.set(BreakerOpen)
 	b.opens.Add(1)
 	return &transition{from: from, to: BreakerOpen, wait: wait}
@@ -215,7 +217,7 @@ func (b *breaker) probed(ok bool) *transition {
 	}
 	if ok {
 		b.backoff = b.cfg.Backoff
-		b.fails = 0
+		b.fails.Store(0)
 		b.set(BreakerClosed)
 		return &transition{from: BreakerHalfOpen, to: BreakerClosed}
 	}
