@@ -46,6 +46,9 @@ type Cache struct {
 	breaker  *breaker
 	timeout  time.Duration
 	logLimit logLimiter
+	// leases coalesces misses across processes (WithLeaseWait, lease.go);
+	// nil when off.
+	leases *leases
 }
 
 // New returns a Cache over store configured by opts. It fails on a nil store
@@ -67,6 +70,7 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	c.timeout = storeTimeout(&c.cfg, store)
 	c.logLimit.now = time.Now
 	c.flights.m = map[string]*flight{}
+	c.leases = newLeases(c)
 	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
 	c.bgIdle.L = &c.bgMu
 	authenticated := false
@@ -130,6 +134,7 @@ func (c *Cache) Close() error {
 		c.bgStop()
 		c.Wait()
 		c.gate.drain()
+		c.leases.stop()
 		if cl, ok := c.store.(io.Closer); ok {
 			err = cl.Close()
 		}

@@ -156,7 +156,7 @@ func (c *Cache) doMiss(ctx context.Context, req *http.Request, l *lookup, send f
 		resp, _, _, _, err := ex(l)
 		return resp, err
 	}
-	return c.collapsed(ctx, req, l, "m"+l.primary, "miss", ex)
+	return c.collapsed(ctx, req, l, "m"+l.primary, "miss", c.leased(ctx, req, ex))
 }
 
 // fromFlight serves a waiter from the leader's shared entry when the entry

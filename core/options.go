@@ -82,7 +82,8 @@ type config struct {
 	streamThreshold  int64
 	backgroundTO     time.Duration
 	collapseWait     time.Duration
-	targeted         []string // canonical names, most applicable first
+	leaseWait        time.Duration // WithLeaseWait; 0: off
+	targeted         []string      // canonical names, most applicable first
 	observers        []Observer
 	clockSet         bool // WithClock replaced time.Now
 }
@@ -543,6 +544,32 @@ func WithCollapseWait(d time.Duration) Option {
 			return fmt.Errorf("core: WithCollapseWait: negative wait %v", d)
 		}
 		c.collapseWait = d
+		return nil
+	})
+}
+
+// WithLeaseWait turns on request coalescing across processes, for a store
+// that implements Leaser (redisstore, pgstore; with any other store it
+// changes nothing). A request that would go to the origin for a miss (after
+// in-process collapsing made it the one to go) first takes the store's
+// lease on its key, for d; when another process holds it, the request waits
+// for that process's response to appear in the store and is served from it
+// as a lookup would serve it (same freshness rules), instead of asking the
+// origin too. The wait is bounded by d and by half of what remains of the
+// request context's deadline, whichever is shorter; when the bound passes,
+// or the lease is released without a usable entry, the request goes to the
+// origin on its own. A holder that crashed is waited for at most that
+// bound, and its lease lapses after d: never a deadlock. Every lease error
+// fails open (the request goes to the origin; the error is logged and
+// counted like other store errors). Only GET and HEAD requests without a
+// body take leases. d must be at least a millisecond; the feature is off
+// by default. See the README section "Coalescing across processes".
+func WithLeaseWait(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < time.Millisecond {
+			return fmt.Errorf("core: WithLeaseWait: %v is below the minimum of 1ms (leave the option out to turn leases off)", d)
+		}
+		c.leaseWait = d
 		return nil
 	})
 }
