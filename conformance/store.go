@@ -103,6 +103,7 @@ func RunStoreTests(t *testing.T, newHarness StoreHarnessMaker) {
 			sc.run(t, st, caps)
 		})
 	}
+	runLeaseTests(t, newHarness)
 	runStreamTests(t, newHarness)
 	runStreamProtection(t, newHarness)
 	runEndToEnd(t, newHarness)

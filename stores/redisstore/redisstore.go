@@ -428,7 +428,8 @@ func opErr(ctx context.Context, op, key string, err error) error {
 }
 
 // scan calls batch with every non-empty batch of full keys (prefix
-// included) that SCAN MATCH returns under the prefix, node by node, until
+// included, lease keys left out) that SCAN MATCH returns under the prefix,
+// node by node, until
 // batch returns false or an error.
 func (s *Store) scan(ctx context.Context, op string, batch func(keys []string) (bool, error)) error {
 	nodes, err := s.nodes(ctx)
@@ -445,7 +446,7 @@ func (s *Store) scan(ctx context.Context, op string, batch func(keys []string) (
 			if err != nil {
 				return s.failed(ctx, op, "", err)
 			}
-			if len(keys) > 0 {
+			if keys = s.withoutLeases(keys); len(keys) > 0 {
 				more, err := batch(keys)
 				if err != nil || !more {
 					return err
