@@ -209,7 +209,7 @@ func testLeaseRelease(t *testing.T, _ core.Store, l core.Leaser, _ Capabilities)
 		t.Errorf("the new holder got the previous holder's token %q", tok)
 	}
 	mustRelease(t, l, "lease/rel", tok2)
-	mustRelease(t, l, "lease/rel", tok2) // releasing twice is harmless
+	mustRelease(t, l, "lease/rel", tok2)  // releasing twice is harmless
 	mustRelease(t, l, "lease/never", "x") // so is releasing a key never leased
 }
 
