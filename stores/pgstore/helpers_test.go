@@ -59,7 +59,7 @@ func dropTableSet(pool *pgxpool.Pool, table string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true);
-		DROP TABLE IF EXISTS `+table+`, `+table+`_streams, `+table+`_chunks, `+table+`_meta;
+		DROP TABLE IF EXISTS `+table+`, `+table+`_streams, `+table+`_chunks, `+table+`_meta, `+table+`_leases;
 		DROP FUNCTION IF EXISTS `+table+`_count_entries(), `+table+`_count_streams()`, pgx.QueryExecModeSimpleProtocol)
 	return err
 }
@@ -91,6 +91,7 @@ func takeTable(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 		DO $$ BEGIN
 			IF to_regclass('`+table+`_meta') IS NOT NULL THEN
 				DELETE FROM `+table+`; DELETE FROM `+table+`_streams; DELETE FROM `+table+`_chunks;
+				DELETE FROM `+table+`_leases;
 				UPDATE `+table+`_meta SET bytes = 0;
 			END IF;
 		END $$`, pgx.QueryExecModeSimpleProtocol)

@@ -148,6 +148,8 @@ type Store struct {
 
 	closed atomic.Bool
 
+	leaseSwept atomic.Int64 // Unix nanoseconds of the last sweep of lapsed leases (lease.go)
+
 	readyMu sync.Mutex
 	ready   atomic.Bool // the tables are known to exist at this version
 

@@ -49,6 +49,7 @@ type names struct {
 	streams string
 	chunks  string
 	meta    string
+	leases  string
 	fnEnt   string
 	fnStr   string
 	bare    string // the table name without schema, the prefix of index names
@@ -71,6 +72,7 @@ func newNames(schema, table string) names {
 		streams: id("_streams"),
 		chunks:  id("_chunks"),
 		meta:    id("_meta"),
+		leases:  id("_leases"),
 		fnEnt:   id("_count_entries"),
 		fnStr:   id("_count_streams"),
 		bare:    table,
@@ -180,6 +182,7 @@ func (n names) ddl() []string {
 		`CREATE TRIGGER count_update AFTER UPDATE ON ` + n.streams + ` REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ` + n.fnStr + `()`,
 		`CREATE TRIGGER count_delete AFTER DELETE ON ` + n.streams + ` REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ` + n.fnStr + `()`,
 		`COMMENT ON TABLE ` + n.meta + ` IS 'hoard HTTP cache (stores/pgstore): schema version and stored bytes'`,
+		n.leaseDDL(), // lease.go
 	}
 }
 
@@ -245,7 +248,7 @@ func (s *Store) checkVersion(ctx context.Context, db interface {
 // indexes go with them).
 func (n names) dropStatements() []string {
 	return []string{
-		`DROP TABLE IF EXISTS ` + n.entries + `, ` + n.streams + `, ` + n.chunks + `, ` + n.meta,
+		`DROP TABLE IF EXISTS ` + n.entries + `, ` + n.streams + `, ` + n.chunks + `, ` + n.meta + `, ` + n.leases,
 		`DROP FUNCTION IF EXISTS ` + n.fnEnt + `(), ` + n.fnStr + `()`,
 	}
 }
