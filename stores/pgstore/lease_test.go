@@ -1,0 +1,63 @@
+package pgstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hoardhttp/hoard/conformance"
+	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/stores/pgstore"
+)
+
+// TestCrossProcessCoalescing: 4 processes × 25 goroutines on one cold URL
+// through one PostgreSQL cost one origin request; a crashed holder's lease
+// delays a request by the wait bound at most. The figures go to
+// BENCHMARKS.md ("Coalescing across processes").
+func TestCrossProcessCoalescing(t *testing.T) {
+	var pool *pgxpool.Pool
+	tg := conformance.CrossProcessTarget{
+		Name: "PostgreSQL",
+		Open: func(ctx context.Context, t *testing.T, ns string) (core.Store, error) {
+			p := newPool(t)
+			if pool == nil {
+				pool = p // the first, closed after Drop
+			}
+			return pgstore.New(ctx, p, &pgstore.Options{Table: ns})
+		},
+		Drop: func(_ context.Context, ns string) error { return dropTableSet(pool, ns) },
+	}
+	if rep := conformance.RunCrossProcessCoalescing(t, tg, conformance.DefaultCrossProcessLoad()); rep.Name != "" {
+		t.Log(rep)
+	}
+}
+
+// Tables made before leases existed get their leases table on the first
+// Lease.
+func TestLeaseTableCreatedOnFirstUse(t *testing.T) {
+	pool := newPool(t)
+	table := uniqueTable()
+	st := newStore(t, pool, &pgstore.Options{Table: table})
+	ctx := t.Context()
+	if _, err := pool.Exec(ctx, `DROP TABLE `+table+`_leases`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Release(ctx, "k", "x"); err != nil {
+		t.Fatalf("Release without a leases table: %v", err)
+	}
+	tok, ok, err := st.Lease(ctx, "k", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("Lease without a leases table: ok %v, error %v", ok, err)
+	}
+	if _, ok, _ := st.Lease(ctx, "k", time.Minute); ok {
+		t.Error("a second Lease took a held lease")
+	}
+	if err := st.Release(ctx, "k", tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := st.Lease(ctx, "k", time.Minute); !ok {
+		t.Error("Lease after Release: ok false")
+	}
+}
