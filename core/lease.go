@@ -14,7 +14,12 @@ import (
 // identical concurrent misses already share one origin request (flight.go).
 // Across processes sharing a store, the store's lease on the key plays the
 // flight's part: the process holding it fetches, the others wait for the
-// entry it stores.
+// entry it stores. RFC 9111 §4 allows a cache to collapse requests into one
+// forward request provided it may reuse the response for each of them; a
+// waiter is therefore served only what a lookup of its own request would
+// serve (a fresh hit, its variant), with the Cache-Status of a hit: it was
+// answered from the store, not forwarded (the "collapsed" parameter of RFC
+// 9211 §2.6 belongs to forwarded requests, and marks in-process waiters).
 
 // Leaser is implemented by shared stores that can hold a short exclusive
 // lease on a key across every process using the store, so that identical
