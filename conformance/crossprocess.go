@@ -302,9 +302,10 @@ func xprocCrashed(t *testing.T, tg CrossProcessTarget, ns, base string, load Cro
 		return took
 	}
 	crashed = run(urls[0], bound, 0)
-	// Poll jitter may end the wait up to a little early; scheduling on a
-	// loaded machine, a little late.
-	if lo, hi := bound-15*time.Millisecond, bound+load.OriginDelay+300*time.Millisecond; crashed < lo || crashed > hi {
+	// Poll jitter may end the wait a little early; scheduling on a loaded
+	// machine, late (up to 0.2 s measured). The lease itself lives a
+	// minute: any figure near the bound shows the wait was cut there.
+	if lo, hi := bound-15*time.Millisecond, bound+load.OriginDelay+500*time.Millisecond; crashed < lo || crashed > hi {
 		t.Errorf("behind a crashed holder, with WithLeaseWait(%v) and an origin of %v: the request took %v, want %v to %v",
 			bound, load.OriginDelay, crashed, lo, hi)
 	}

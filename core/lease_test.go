@@ -330,9 +330,10 @@ func TestLeaseCrashedHolderBoundsTheWait(t *testing.T) {
 			if body != "answer 1" || hits.Load() != 1 {
 				t.Errorf("body %q after %d origin requests; want the origin's answer 1", body, hits.Load())
 			}
-			// The wait is cut at the bound (±25% poll jitter of at most
-			// 50 ms lets it end a little early, never late).
-			if min, max := tc.wantWait-15*time.Millisecond, tc.wantWait+origDelay+250*time.Millisecond; took < min || took > max {
+			// The wait is cut at the bound (poll jitter lets it end a
+			// little early; scheduling on a loaded machine, late). The
+			// lease lives a minute: a figure near the bound shows the cut.
+			if min, max := tc.wantWait-15*time.Millisecond, tc.wantWait+origDelay+400*time.Millisecond; took < min || took > max {
 				t.Errorf("request took %v; want the wait bound %v plus the origin's %v (between %v and %v)", took, tc.wantWait, origDelay, min, max)
 			}
 		})
