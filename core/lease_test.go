@@ -548,3 +548,62 @@ func newExampleLeaseStore() *leaseServer {
 	ms, _ := memstore.New(nil)
 	return &leaseServer{data: ms, leases: map[string]leaseHold{}, subs: map[*leaseView]func(core.Invalidation){}}
 }
+
+// A waiter whose variant of a Vary response is not the one the holder
+// fetched stops waiting once the holder's entry (and variant index) is
+// stored, and asks the origin for its own.
+func TestLeaseOtherVariantEndsTheWait(t *testing.T) {
+	srv := newLeaseServer(t)
+	var hits atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		time.Sleep(100 * time.Millisecond)
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "X-Lang")
+		io.WriteString(w, "lang "+r.Header.Get("X-Lang"))
+	}))
+	t.Cleanup(origin.Close)
+	a := newLeaseCache(t, srv.view(false), core.WithLeaseWait(10*time.Second))
+	b := newLeaseCache(t, srv.view(false), core.WithLeaseWait(10*time.Second))
+	url := origin.URL + "/vary"
+	get := func(c *core.Cache, lang string) (string, time.Duration, error) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+		req.Header.Set("X-Lang", lang)
+		start := time.Now()
+		resp, err := c.Do(req, http.DefaultTransport.RoundTrip)
+		if err != nil {
+			return "", 0, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(body), time.Since(start), err
+	}
+	done := make(chan error, 1)
+	go func() {
+		body, _, err := get(a, "en")
+		if err == nil && body != "lang en" {
+			err = fmt.Errorf("holder's body %q", body)
+		}
+		done <- err
+	}()
+	key := lookupKey(t, a, url)
+	for deadline := time.Now().Add(5 * time.Second); !srv.held(key); {
+		if time.Now().After(deadline) {
+			t.Fatal("the first request never took the lease")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	body, took, err := get(b, "fr")
+	if err != nil || body != "lang fr" {
+		t.Fatalf("waiter: body %q, error %v; want its own variant", body, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took > 2*time.Second {
+		t.Errorf("the waiter took %v; it should go to the origin once the other variant was stored", took)
+	}
+	if hits.Load() != 2 {
+		t.Errorf("origin requests = %d, want 2 (one per variant)", hits.Load())
+	}
+}
