@@ -22,5 +22,7 @@
 // keeps its Meta.Expires in L1, capped at MaxL1Age.
 //
 // Streams (core.Streamer) go to L2 only; listing, clearing and the timeout
-// hint are L2's.
+// hint are L2's. A Store implements core.LocalGetter over an in-process L1:
+// the Cache serves an L1 hit without a store timeout context, while every
+// read that reaches L2 keeps L2's timeout.
 package tiered
