@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -192,6 +193,33 @@ func TestTieredRedisLostConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	await(t, b, "k", "v3")
+}
+
+// TestTieredCoherence runs conformance.RunTieredCoherence over Redis
+// pub/sub: process B is this test binary run again.
+func TestTieredCoherence(t *testing.T) {
+	u := conformance.RequireService(t, envURL)
+	dsn := func(ns, params string) string {
+		sep := "?"
+		if strings.Contains(u, "?") {
+			sep = "&"
+		}
+		return u + sep + "prefix=" + url.QueryEscape("hoardtest:"+ns+":") + params
+	}
+	conformance.RunTieredCoherence(t, conformance.TieredCoherence{
+		OpenL2: func(ctx context.Context, ns, role string) (core.Store, error) {
+			return core.OpenStore(ctx, dsn(ns, "&publish=true&client_name=hoardcoh-"+role+"-"+ns))
+		},
+		OpenSilent: func(ctx context.Context, ns string) (core.Store, error) {
+			return core.OpenStore(ctx, dsn(ns, ""))
+		},
+		KillChannel: func(ctx context.Context, ns string) (int, error) {
+			return killSubscriber(t, testClient(t), "hoardcoh-B-"+ns), nil
+		},
+		Cleanup: func(ctx context.Context, ns string) error {
+			return dropPrefix(testClient(t), "hoardtest:"+ns+":")
+		},
+	})
 }
 
 // killSubscriber kills the pub/sub connections of the client named name and
