@@ -11,8 +11,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hoardhttp/hoard/conformance"
 	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/stores/memstore"
 	"github.com/hoardhttp/hoard/stores/pgstore"
+	"github.com/hoardhttp/hoard/stores/tiered"
 )
 
 // events collects a subscription's events.
@@ -263,4 +266,78 @@ func terminateListener(t *testing.T, pool *pgxpool.Pool, channel string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestTieredCoherence runs conformance.RunTieredCoherence over
+// LISTEN/NOTIFY: process B is this test binary run again.
+func TestTieredCoherence(t *testing.T) {
+	u := pgURL(t)
+	dsn := func(ns, params string) string {
+		sep := "?"
+		if strings.Contains(u, "?") {
+			sep = "&"
+		}
+		return u + sep + "table=hoard_test_" + ns + params
+	}
+	conformance.RunTieredCoherence(t, conformance.TieredCoherence{
+		OpenL2: func(ctx context.Context, ns, role string) (core.Store, error) {
+			return core.OpenStore(ctx, dsn(ns, "&notify=true&application_name=hoardcoh-"+role+"-"+ns))
+		},
+		OpenSilent: func(ctx context.Context, ns string) (core.Store, error) {
+			return core.OpenStore(ctx, dsn(ns, ""))
+		},
+		// B's listener, not its pool's connections: the session of B
+		// whose last statement is its LISTEN or a ping.
+		KillChannel: func(ctx context.Context, ns string) (int, error) {
+			var n int
+			err := newPool(t).QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE application_name = $1 AND (query LIKE 'LISTEN %' OR query = '-- ping')`, "hoardcoh-B-"+ns).Scan(&n)
+			return n, err
+		},
+		Cleanup: func(ctx context.Context, ns string) error {
+			pool, err := pgxpool.New(ctx, u)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			return dropTableSet(pool, "hoard_test_"+ns)
+		},
+	})
+}
+
+// tieredHarness gives the conformance suite tiered stores (a memstore in
+// front of a notifying store over fresh tables).
+type tieredHarness struct{ *harness }
+
+func (h tieredHarness) MakeStore(ctx context.Context) (core.Store, error) {
+	table, err := takeTable(ctx, h.pool)
+	if err != nil {
+		return nil, err
+	}
+	st, err := pgstore.New(ctx, h.pool, &pgstore.Options{Table: table, MaxBytes: 4 << 30, Notify: true})
+	if err != nil {
+		returnTables([]string{table})
+		return nil, err
+	}
+	r := &recyclingStore{Store: st, table: table}
+	h.mu.Lock()
+	h.stores = append(h.stores, r)
+	h.mu.Unlock()
+	l1, err := memstore.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	return tiered.New(l1, r, nil)
+}
+
+// TestTieredConformance runs the store suite over a memstore in front of a
+// notifying store (subscribed, streaming through L2).
+func TestTieredConformance(t *testing.T) {
+	conformance.RunStoreTests(t, func(ctx context.Context, t *testing.T) (conformance.StoreHarness, error) {
+		h, err := newHarness(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		return tieredHarness{h.(*harness)}, nil
+	})
 }
