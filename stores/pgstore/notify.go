@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,14 +44,15 @@ const (
 	notifyQuery = `SELECT pg_notify($1, $2)`
 )
 
-// Listener timing: an idle listener pings the server every pingEvery (and
-// gives the ping as long), so that a connection that died silently is
-// noticed within about twice that; a lost connection is reopened after
-// retryMin, doubling up to retryMax between attempts.
+// Listener timing: an idle listener pings the server every pingEvery and
+// gives the ping pingTimeout, so that a connection that died silently is
+// noticed within their sum; a lost connection is reopened after retryMin,
+// doubling up to retryMax between attempts.
 var (
-	pingEvery = 5 * time.Second
-	retryMin  = 50 * time.Millisecond
-	retryMax  = 5 * time.Second
+	pingEvery   = 5 * time.Second
+	pingTimeout = 5 * time.Second
+	retryMin    = 50 * time.Millisecond
+	retryMax    = 5 * time.Second
 )
 
 var _ core.Invalidator = (*Store)(nil)
@@ -157,7 +159,9 @@ func (s *Store) parse(payload string, fn func(core.Invalidation)) {
 // core.SubscriptionLost at once, and the connection is reopened, after
 // 50 ms and then up to 5 s between attempts, and fn gets
 // core.SubscriptionRestored once it LISTENs again. A connection that dies
-// silently is thus noticed within about 10 s.
+// silently is thus noticed within about 10 s. Closing the Store ends its
+// subscriptions, each reporting core.SubscriptionLost (unless it is lost
+// already) as its last event.
 func (s *Store) Subscribe(ctx context.Context, fn func(core.Invalidation)) (func(), error) {
 	if !s.notify {
 		return nil, fmt.Errorf("pgstore: Subscribe: %w (Options.Notify is not set)", core.ErrNotSupported)
@@ -171,16 +175,75 @@ func (s *Store) Subscribe(ctx context.Context, fn func(core.Invalidation)) (func
 	if err != nil {
 		return nil, s.fail(ctx, "subscribe", s.channel, err)
 	}
-	lctx, stopCtx := context.WithCancel(s.base)
-	stopped := make(chan struct{})
-	go s.receive(lctx, conn, fn, stopped)
-	var once sync.Once
+	lctx, cancel := context.WithCancel(s.base)
+	l := &listener{cancel: cancel, stopped: make(chan struct{})}
+	if !s.listeners.add(l) {
+		cancel()
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, ErrClosed
+	}
+	go s.receive(lctx, conn, fn, l)
 	return func() {
-		once.Do(func() {
-			stopCtx()
-			<-stopped
-		})
+		l.stop(false)
+		s.listeners.remove(l)
 	}, nil
+}
+
+// listener is one subscription's goroutine.
+type listener struct {
+	cancel  context.CancelFunc
+	stopped chan struct{} // closed when the goroutine has returned
+	closing atomic.Bool   // the store is closing: report the loss
+	once    sync.Once
+}
+
+// stop ends the goroutine and waits for it; closing says it ends because
+// the store closes, which fn is told as core.SubscriptionLost.
+func (l *listener) stop(closing bool) {
+	l.once.Do(func() {
+		l.closing.Store(closing)
+		l.cancel()
+		<-l.stopped
+	})
+}
+
+// listeners are a Store's running subscriptions.
+type listeners struct {
+	mu     sync.Mutex
+	closed bool
+	set    map[*listener]bool
+}
+
+// add records l, or reports false once the store is closed.
+func (ls *listeners) add(l *listener) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.closed {
+		return false
+	}
+	if ls.set == nil {
+		ls.set = map[*listener]bool{}
+	}
+	ls.set[l] = true
+	return true
+}
+
+func (ls *listeners) remove(l *listener) {
+	ls.mu.Lock()
+	delete(ls.set, l)
+	ls.mu.Unlock()
+}
+
+// close ends every subscription, reporting it lost to its fn.
+func (ls *listeners) close() {
+	ls.mu.Lock()
+	ls.closed = true
+	set := ls.set
+	ls.set = nil
+	ls.mu.Unlock()
+	for l := range set {
+		l.stop(true)
+	}
 }
 
 // listen opens the listening connection.
@@ -198,13 +261,17 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 
 // receive delivers the notifications of conn to fn until ctx is done,
 // reopening the connection when it is lost.
-func (s *Store) receive(ctx context.Context, conn *pgx.Conn, fn func(core.Invalidation), stopped chan struct{}) {
-	defer close(stopped)
+func (s *Store) receive(ctx context.Context, conn *pgx.Conn, fn func(core.Invalidation), l *listener) {
+	defer close(l.stopped)
+	lost := false
 	defer func() {
 		if conn != nil {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 			_ = conn.Close(cctx)
 			cancel()
+		}
+		if l.closing.Load() && !lost {
+			fn(core.Invalidation{Kind: core.SubscriptionLost})
 		}
 	}()
 	for {
@@ -214,6 +281,7 @@ func (s *Store) receive(ctx context.Context, conn *pgx.Conn, fn func(core.Invali
 		}
 		slog.Debug("pgstore: invalidation listener lost", "channel", s.channel, "err", err)
 		fn(core.Invalidation{Kind: core.SubscriptionLost})
+		lost = true
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		_ = conn.Close(cctx)
 		cancel()
@@ -235,6 +303,7 @@ func (s *Store) receive(ctx context.Context, conn *pgx.Conn, fn func(core.Invali
 				slog.Debug("pgstore: reopening the invalidation listener", "channel", s.channel, "err", err)
 			}
 		}
+		lost = false
 		fn(core.Invalidation{Kind: core.SubscriptionRestored})
 	}
 }
@@ -258,7 +327,7 @@ func (s *Store) wait(ctx context.Context, conn *pgx.Conn, fn func(core.Invalidat
 		case !quiet || conn.IsClosed():
 			return err
 		}
-		pctx, cancel := context.WithTimeout(ctx, pingEvery)
+		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 		err = conn.Ping(pctx)
 		cancel()
 		if err != nil {

@@ -255,6 +255,28 @@ func TestNotifyLostConnection(t *testing.T) {
 	t.Logf("loss reported %v after pg_terminate_backend returned", took)
 }
 
+// TestNotifyCloseEndsSubscription: closing the store ends its
+// subscriptions, each told SubscriptionLost, and a closed store cannot
+// subscribe.
+func TestNotifyCloseEndsSubscription(t *testing.T) {
+	pool := newPool(t)
+	a, b := notifyingPair(t, pool)
+	ch := subscribe(t, b)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ev := ch.next(t); ev.Kind != core.SubscriptionLost {
+		t.Errorf("after Close: event %+v, want SubscriptionLost", ev)
+	}
+	if err := a.Set(t.Context(), "k", []byte("v"), core.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	ch.none(t, 200*time.Millisecond)
+	if _, err := b.Subscribe(t.Context(), func(core.Invalidation) {}); !errors.Is(err, pgstore.ErrClosed) {
+		t.Errorf("Subscribe after Close = %v, want pgstore.ErrClosed", err)
+	}
+}
+
 // terminateListener terminates the backends listening on channel (the
 // session whose last statement was its LISTEN) and returns how many.
 func terminateListener(t *testing.T, pool *pgxpool.Pool, channel string) int {

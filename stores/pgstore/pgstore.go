@@ -168,9 +168,10 @@ type Store struct {
 	flushKick chan struct{}
 	gcKick    chan struct{}
 
-	notify  bool   // Options.Notify
-	channel string // the NOTIFY channel (notify.go)
-	id      string // this Store value's id in its notifications
+	notify    bool      // Options.Notify
+	channel   string    // the NOTIFY channel (notify.go)
+	id        string    // this Store value's id in its notifications
+	listeners listeners // the Subscribe listeners, ended by Close
 }
 
 var (
@@ -872,6 +873,7 @@ func (s *Store) stop() bool {
 	}
 	s.bgCancel()
 	<-s.bgDone
+	s.listeners.close()
 	return true
 }
 
