@@ -363,3 +363,40 @@ func TestTieredConformance(t *testing.T) {
 		return tieredHarness{h.(*harness)}, nil
 	})
 }
+
+// BenchmarkSetNotify is a 1 KiB Set without and with Options.Notify (the
+// pg_notify in the same pipelined transaction), each on tables of its own;
+// ratio alternates one of each per iteration and reports notify/plain.
+func BenchmarkSetNotify(b *testing.B) {
+	pool := newPool(b)
+	value := []byte(strings.Repeat("x", 1<<10))
+	stores := map[string]*pgstore.Store{
+		"plain":  newStore(b, pool, &pgstore.Options{SweepInterval: -1}),
+		"notify": newStore(b, pool, &pgstore.Options{SweepInterval: -1, Notify: true}),
+	}
+	set := func(b *testing.B, name string, i int) {
+		if err := stores[name].Set(b.Context(), fmt.Sprint("k", i%100), value, core.Meta{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, name := range []string{"plain", "notify"} {
+		b.Run(name+"-1KiB", func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				set(b, name, i)
+			}
+		})
+	}
+	b.Run("ratio-1KiB", func(b *testing.B) {
+		var plain, notify time.Duration
+		for i := 0; b.Loop(); i++ {
+			t0 := time.Now()
+			set(b, "plain", i)
+			t1 := time.Now()
+			set(b, "notify", i)
+			plain += t1.Sub(t0)
+			notify += time.Since(t1)
+		}
+		b.ReportMetric(float64(notify)/float64(plain), "notify/plain")
+	})
+}
