@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -325,6 +326,42 @@ func TestTieredCoherence(t *testing.T) {
 			return dropTableSet(pool, "hoard_test_"+ns)
 		},
 	})
+}
+
+// TestTieredDSN: a tiered:// DSN over a notifying pgstore opens a tiered
+// store subscribed to its invalidations (whose L1 copies then live
+// DefaultMaxL1AgeInvalidated).
+func TestTieredDSN(t *testing.T) {
+	u := pgURL(t)
+	table := uniqueTable()
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	for _, tc := range []struct {
+		params string
+		want   time.Duration
+	}{
+		{"&notify=true", tiered.DefaultMaxL1AgeInvalidated},
+		{"", tiered.DefaultMaxL1Age},
+	} {
+		st, err := core.OpenStore(t.Context(), "tiered://?l2="+url.QueryEscape(u+sep+"table="+table+tc.params))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, ok := st.(*tiered.StreamStore)
+		if !ok {
+			t.Fatalf("OpenStore(tiered://...) = %T, want *tiered.StreamStore", st)
+		}
+		if got := ts.MaxL1Age(); got != tc.want {
+			t.Errorf("l2 with %q: MaxL1Age = %v, want %v", tc.params, got, tc.want)
+		}
+		if err := ts.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	pool := newPool(t)
+	dropTables(t, pool, table)
 }
 
 // tieredHarness gives the conformance suite tiered stores (a memstore in
