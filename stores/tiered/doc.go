@@ -14,8 +14,8 @@
 // invalidator, an L1 copy lives at most Options.MaxL1Age (DefaultMaxL1Age,
 // one second): that is the bound on serving a value another process has
 // overwritten or deleted. An Invalidator that is not set up to publish (a
-// redisstore without Options.Publish) says core.ErrNotSupported from
-// Subscribe, and counts as none.
+// redisstore without Options.Publish, a pgstore without Options.Notify)
+// says core.ErrNotSupported from Subscribe, and counts as none.
 //
 // A value read from L2 has no known deletion time (Get does not return its
 // Meta), so its L1 copy lives MaxL1Age; a value written through the Store
