@@ -326,14 +326,11 @@ func (c *Cache) observedDo(req *http.Request, send func(*http.Request) (*http.Re
 }
 
 // lookedUp records what the lookup decided, for the event.
-func (o *observed) lookedUp(l *lookup) {
+func (o *observed) lookedUp(lr *LookupResult) {
 	if o == nil {
 		return
 	}
-	o.act = l.act
-	if o.ev.Key = l.key; o.ev.Key == "" {
-		o.ev.Key = l.primary
-	}
+	o.act, o.ev.Key = lr.State, lr.Key
 }
 
 // ErrorType classifies op.Err for metrics, with few values: "" (no error),
