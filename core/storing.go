@@ -84,21 +84,57 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	if fwd == ForwardNone {
 		fwd = ForwardMiss
 	}
-	pass := func() outcome {
-		c.markForwarded(req, resp, fwdStatus(fwd, x.detail, 0, false, false), nil, "")
-		return outcome{resp: resp}
-	}
 	if c.gate.closed() {
 		c.markForwarded(req, resp, csClosed, nil, "")
 		return outcome{resp: resp}
 	}
 	if x.skipWrite() {
-		return pass()
+		return c.passOn(req, resp, fwd, x)
 	}
 	cc := c.respDirectives(resp.Header)
 	if reason := c.storable(req, resp, x, cc); reason != "" {
-		return pass()
+		return c.passOn(req, resp, fwd, x)
 	}
+	e := c.newEntry(req, resp, x, cc)
+	if !c.applyPolicy(req, e, cc, x.ro) {
+		return c.passOn(req, resp, fwd, x)
+	}
+	t, ok := c.target(req, x, e)
+	if !ok {
+		return c.passOn(req, resp, fwd, x)
+	}
+	var prefix []byte
+	if st, can := c.store.(Streamer); can && c.streams != nil && x.method != http.MethodHead &&
+		(resp.ContentLength < 0 || resp.ContentLength > c.cfg.streamThreshold) {
+		if resp.ContentLength > c.cfg.maxStreamSize {
+			return c.passOn(req, resp, fwd, x)
+		}
+		if resp.ContentLength >= 0 {
+			return c.streamToStore(ctx, req, resp, x, e, t, st, fwd, nil)
+		}
+		// Unknown length: a small body is cheaper stored whole, so read up
+		// to the threshold before choosing.
+		p, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.streamThreshold+1))
+		if err != nil {
+			resp.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(p), errReader{err}), Closer: resp.Body}
+			return c.passOn(req, resp, fwd, x)
+		}
+		if int64(len(p)) > c.cfg.streamThreshold {
+			return c.streamToStore(ctx, req, resp, x, e, t, st, fwd, p)
+		}
+		prefix = p
+	}
+	return c.storeWhole(ctx, req, resp, x, e, t, fwd, prefix)
+}
+
+// passOn returns resp, not stored, marked as forwarded.
+func (c *Cache) passOn(req *http.Request, resp *http.Response, fwd Forward, x *exchange) outcome {
+	c.markForwarded(req, resp, fwdStatus(fwd, x.detail, 0, false, false), nil, "")
+	return outcome{resp: resp}
+}
+
+// newEntry is the entry that would store resp, before the lifetime policy.
+func (c *Cache) newEntry(req *http.Request, resp *http.Response, x *exchange, cc rfc9111.Directives) *Entry {
 	now := c.cfg.now()
 	e := &Entry{
 		Method:       x.method,
@@ -115,35 +151,14 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 	if e.RequestTime.IsZero() || e.RequestTime.After(now) {
 		e.RequestTime = now
 	}
-	if !c.applyPolicy(req, e, cc, x.ro) {
-		return pass()
-	}
-	t, ok := c.target(req, x, e)
-	if !ok {
-		return pass()
-	}
-	var prefix []byte
-	if st, can := c.store.(Streamer); can && c.streams != nil && x.method != http.MethodHead &&
-		(resp.ContentLength < 0 || resp.ContentLength > c.cfg.streamThreshold) {
-		if resp.ContentLength > c.cfg.maxStreamSize {
-			return pass()
-		}
-		if resp.ContentLength >= 0 {
-			return c.streamToStore(ctx, req, resp, x, e, t, st, fwd, nil)
-		}
-		// Unknown length: a small body is cheaper stored whole, so read up
-		// to the threshold before choosing.
-		p, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.streamThreshold+1))
-		if err != nil {
-			resp.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(p), errReader{err}), Closer: resp.Body}
-			return pass()
-		}
-		if int64(len(p)) > c.cfg.streamThreshold {
-			return c.streamToStore(ctx, req, resp, x, e, t, st, fwd, p)
-		}
-		prefix = p
-	}
+	return e
+}
+
+// storeWhole reads the body (after prefix, the bytes already read when
+// there are any) and writes e under t in one piece.
+func (c *Cache) storeWhole(ctx context.Context, req *http.Request, resp *http.Response, x *exchange, e *Entry, t target, fwd Forward, prefix []byte) outcome {
 	data := []byte{}
+	ok := true
 	if prefix != nil {
 		data = prefix
 		resp.Body.Close()
@@ -151,7 +166,7 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 		drain(resp) // a HEAD response has no content, whatever its Content-Length says
 		resp.Body = http.NoBody
 	} else if data, ok = c.readBody(resp); !ok {
-		return pass()
+		return c.passOn(req, resp, fwd, x)
 	}
 	e.Body = data
 	if len(resp.Trailer) > 0 {
