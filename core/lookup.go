@@ -19,18 +19,22 @@ type State int
 const (
 	// Bypass: the cache is not used; send LookupResult.Request (the
 	// caller's request, or for a body longer than WithMaxKeyedBodySize a
-	// clone that streams the same body).
+	// clone that streams the same body) and pass the outcome to Store,
+	// which invalidates after unsafe methods (RFC 9111 §4.4) and stores
+	// nothing else (but a POST response that RFC 9110 §9.3.3 makes a GET's).
 	Bypass State = iota
 	// Hit: serve LookupResult.Response (fresh, stale within max-stale, or
 	// the synthetic 504 of only-if-cached); nothing is sent.
 	Hit
-	// StaleWhileRevalidate: serve Response now and send Request in the
-	// background, passing the outcome to Revalidate.
+	// StaleWhileRevalidate: serve Response now and refresh in the
+	// background with RevalidateInBackground.
 	StaleWhileRevalidate
 	// Revalidate: send Request (conditional when the stored response has a
-	// validator) and pass the outcome to Revalidate.
+	// validator) and pass the outcome to Revalidate; Join first to collapse
+	// identical revalidations.
 	Revalidate
-	// Miss: send Request and pass the response to Store.
+	// Miss: send Request and pass the outcome to Store; Join first to
+	// collapse identical misses.
 	Miss
 )
 

@@ -143,7 +143,8 @@ func (f ObserverFunc) Observe(ctx context.Context, ev *Event) { f(ctx, ev) }
 //     refresh ends; the caller's request was already reported as
 //     OutcomeStale.
 //
-// The hooks (Lookup, Store, Revalidate) used directly emit no event: an
+// The hooks (Lookup, Join, Store, Revalidate) used directly emit no event
+// (RevalidateInBackground emits its refresh's, as above): an
 // adapter built on them observes what it orchestrates itself.
 func WithObserver(o Observer) Option {
 	return optionFunc(func(c *config) error {
