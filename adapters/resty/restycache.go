@@ -44,7 +44,7 @@
 // per-request options on a *resty.Request through its context, in resty's
 // chaining style; they are never sent to the origin:
 //
-//	resp, err := restycache.OnlyIfCached(client.R()).Get(url)
+//	resp, err := restycache.Options.OnlyIfCached(client.R()).Get(url)
 //
 // They derive from the context the request already has, so call them after
 // SetContext, or pass a context built with the core functions to SetContext.

@@ -171,7 +171,7 @@ func CheckRetry(next retryablehttp.CheckRetry) retryablehttp.CheckRetry {
 		next = retryablehttp.DefaultRetryPolicy
 	}
 	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-		if in := core.InfoOf(resp); err == nil && resp != nil && (in.FromCache || in.Synthetic) {
+		if err == nil && core.InfoOf(resp).MadeByCache() {
 			return false, nil
 		}
 		return next(ctx, resp, err)
