@@ -7,11 +7,16 @@
 //
 // # Where the cache goes
 //
-// Install adds the cache as a transport-level round-trip wrapper
-// (client.GetTransport().WrapRoundTripFunc), directly above req's network
-// round trip. Everything req does around its transport therefore runs on
-// hits exactly as on misses: the client's and the request's middlewares,
-// auto-reading the body, SetSuccessResult / SetErrorResult unmarshalling,
+// req v3 has request middleware (OnBeforeRequest, OnAfterResponse), which
+// returns only an error and so cannot answer a request, and two layers of
+// round-trip wrappers that can: the client level (Client.WrapRoundTripFunc,
+// over *req.Request and *req.Response) and the transport level
+// (Transport.WrapRoundTripFunc, over *http.Request and *http.Response).
+// Install adds the cache as a transport-level wrapper
+// (client.GetTransport().WrapRoundTripFunc), which calls core.Cache.Do
+// directly above req's network round trip. Everything req does around its
+// transport therefore runs on hits exactly as on misses: the client's and
+// the request's middlewares, auto-reading the body, SetSuccessResult / SetErrorResult unmarshalling,
 // charset decoding to UTF-8, download callbacks, response dumps and debug
 // logs. The stored bytes are the ones the network returned (in their
 // original charset), so a store shared with other clients holds the same
@@ -33,9 +38,10 @@
 //
 // # Per-request options
 //
-// Options travel in the request's context: ForceRefresh, Refresh,
-// OnlyIfCached, ExpireAfter and Disable set them with Request.SetContext,
-// and can be chained with req's own setters:
+// Options travel in the request's context: Options.ForceRefresh, Refresh,
+// OnlyIfCached, ExpireAfter and Disable (the core.RequestOptions methods)
+// set them with Request.SetContext, and can be chained with req's own
+// setters:
 //
 //	resp, err := reqcache.Options.ForceRefresh(client.R()).Get(url)
 //
