@@ -50,7 +50,7 @@ func newWorld(t *testing.T, h func(w http.ResponseWriter, r *http.Request, n int
 		h(w, r, n)
 	}))
 	t.Cleanup(wd.origin.Close)
-	st, err := memstore.New(nil)
+	st, err := memstore.New(&memstore.Options{MaxBytes: conformance.ScenarioMemBytes}) // small bodies: a small, cheap store
 	if err != nil {
 		t.Fatal(err)
 	}
