@@ -12,17 +12,6 @@ import (
 	"github.com/hoardhttp/hoard/stores/memstore"
 )
 
-// chainReq is a request type in the style of *resty.Request and
-// *req.Request: SetContext replaces the context and returns the request.
-type chainReq struct{ ctx context.Context }
-
-func (r *chainReq) Context() context.Context { return r.ctx }
-
-func (r *chainReq) SetContext(ctx context.Context) *chainReq {
-	r.ctx = ctx
-	return r
-}
-
 // newSmallCache returns a cache over a 1 MiB memstore closed by the test's
 // cleanup.
 func newSmallCache(t *testing.T) *core.Cache {
@@ -43,19 +32,19 @@ func newSmallCache(t *testing.T) *core.Cache {
 // of the core function of the same name on a request sent with the context
 // it sets, and that it returns the request it was given.
 func TestRequestOptions(t *testing.T) {
-	var opts core.RequestOptions[*chainReq]
+	var opts core.RequestOptions[*apiRequest]
 	tests := []struct {
 		name  string
-		set   func(*chainReq) *chainReq
+		set   func(*apiRequest) *apiRequest
 		wantN int64 // origin requests after a cached first one
 		want  int   // status of the second response
 		from  bool  // second response FromCache
 	}{
-		{name: "none", set: func(r *chainReq) *chainReq { return r }, wantN: 1, want: 200, from: true},
+		{name: "none", set: func(r *apiRequest) *apiRequest { return r }, wantN: 1, want: 200, from: true},
 		{name: "ForceRefresh", set: opts.ForceRefresh, wantN: 2, want: 200},
 		{name: "Refresh", set: opts.Refresh, wantN: 2, want: 200, from: true},
 		{name: "OnlyIfCached", set: opts.OnlyIfCached, wantN: 1, want: 200, from: true},
-		{name: "ExpireAfter", set: func(r *chainReq) *chainReq { return opts.ExpireAfter(r, core.ExpireImmediately) }, wantN: 2, want: 200, from: true},
+		{name: "ExpireAfter", set: func(r *apiRequest) *apiRequest { return opts.ExpireAfter(r, core.ExpireImmediately) }, wantN: 2, want: 200, from: true},
 		{name: "Disable", set: opts.Disable, wantN: 2, want: 200},
 	}
 	for _, tc := range tests {
@@ -87,7 +76,7 @@ func TestRequestOptions(t *testing.T) {
 				return resp
 			}
 			get(t.Context())
-			r := &chainReq{ctx: t.Context()}
+			r := &apiRequest{ctx: t.Context()}
 			if got := tc.set(r); got != r {
 				t.Fatalf("%s returned %p, want the request it was given %p", tc.name, got, r)
 			}
@@ -109,8 +98,8 @@ func TestRequestOptions(t *testing.T) {
 // same request all hold: OnlyIfCached over ExpireAfter answers a synthetic 504
 // without the origin.
 func TestRequestOptionsNest(t *testing.T) {
-	var opts core.RequestOptions[*chainReq]
-	r := opts.OnlyIfCached(opts.ExpireAfter(&chainReq{ctx: t.Context()}, time.Minute))
+	var opts core.RequestOptions[*apiRequest]
+	r := opts.OnlyIfCached(opts.ExpireAfter(&apiRequest{ctx: t.Context()}, time.Minute))
 	c := newSmallCache(t)
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://127.0.0.1:1/none", nil)
 	if err != nil {
