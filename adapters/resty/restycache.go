@@ -5,13 +5,21 @@
 //	client := restycache.Install(resty.New(), cache)
 //	resp, err := client.R().SetResult(&user).Get(url)
 //
-// # Placement
+// # Where the cache goes
 //
-// resty's request middleware cannot return a response, so a cache cannot
-// answer from there. Install puts the cache where it can: as the
-// http.RoundTripper of the client's *http.Client, wrapping the transport the
-// client already has. Everything resty does above the transport runs on hits
-// as on misses: request middleware, gunzipping, reading the body,
+// resty v2 offers four places to hook into a request: request middleware
+// (OnBeforeRequest), the pre-request hook (SetPreRequestHook), response
+// middleware (OnAfterResponse) and the client's http.RoundTripper
+// (SetTransport). Only the last can answer a request: request middleware
+// and the pre-request hook return only an error, which aborts the request,
+// so they cannot hand back a stored response; and response middleware runs
+// after the network, on a body resty has already read, gunzipped and
+// closed while Content-Encoding still says gzip, so it can neither save a
+// request nor store the bytes the origin sent. Install therefore puts the
+// cache in the transport: as the http.RoundTripper of the client's
+// *http.Client, wrapping the transport the client already has, and calls
+// core.Cache.Do there. Everything resty does above the transport runs on
+// hits as on misses: request middleware, gunzipping, reading the body,
 // SetResult/SetError unmarshalling, response middleware, debug logs and
 // retries.
 //
@@ -40,11 +48,12 @@
 //
 // # Per-request options
 //
-// ForceRefresh, Refresh, OnlyIfCached, ExpireAfter and Disable set hoard's
-// per-request options on a *resty.Request through its context, in resty's
-// chaining style; they are never sent to the origin:
+// Options.ForceRefresh, Refresh, OnlyIfCached, ExpireAfter and Disable (the
+// core.RequestOptions methods) set hoard's per-request options on a
+// *resty.Request through its context, in resty's chaining style; they are
+// never sent to the origin:
 //
-//	resp, err := restycache.OnlyIfCached(client.R()).Get(url)
+//	resp, err := restycache.Options.OnlyIfCached(client.R()).Get(url)
 //
 // They derive from the context the request already has, so call them after
 // SetContext, or pass a context built with the core functions to SetContext.

@@ -24,8 +24,16 @@ type harness struct {
 	file bool
 }
 
-func (h harness) MakeStore(context.Context) (core.Store, error) {
-	l1, err := memstore.New(nil)
+func (h harness) MakeStore(context.Context) (core.Store, error) { return h.makeStore(nil) }
+
+// MakeScenarioStore gives the HTTP scenarios an L1 of their size.
+func (h harness) MakeScenarioStore(context.Context) (core.Store, error) {
+	return h.makeStore(&memstore.Options{MaxBytes: conformance.ScenarioMemBytes})
+}
+
+// makeStore returns a tiered store whose memstore L1 has l1 options.
+func (h harness) makeStore(l1opts *memstore.Options) (core.Store, error) {
+	l1, err := memstore.New(l1opts)
 	if err != nil {
 		return nil, err
 	}
