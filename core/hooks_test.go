@@ -268,3 +268,24 @@ func TestHooksErrResend(t *testing.T) {
 		t.Errorf("stored body %q, want %q", b, "new")
 	}
 }
+
+// Forward's String is the Cache-Status fwd value (RFC 9211 §2.2).
+func TestForwardString(t *testing.T) {
+	tests := []struct {
+		f    core.Forward
+		want string
+	}{
+		{core.ForwardNone, ""},
+		{core.ForwardBypass, "bypass"},
+		{core.ForwardMethod, "method"},
+		{core.ForwardMiss, "miss"},
+		{core.ForwardVaryMiss, "vary-miss"},
+		{core.ForwardStale, "stale"},
+		{core.ForwardRequest, "request"},
+	}
+	for _, tt := range tests {
+		if got := tt.f.String(); got != tt.want {
+			t.Errorf("Forward(%d).String() = %q, want %q", int(tt.f), got, tt.want)
+		}
+	}
+}
