@@ -54,8 +54,8 @@ NORACE_CODEC_PKGS := ./core ./codecs/... $(patsubst %/go.mod,./%/...,$(wildcard 
 #                      ("." is the root module);
 #   test-norace/G      the NORACE_ group G;
 #   test-fuzz          every fuzz target for FUZZ_SMOKE.
-# Each job can also be run by itself (`make test-race/stores/redisstore`;
-# run `scripts/services.sh up` and load its env first for the stores). Every
+# Each job can also be run by itself (`make test-race/stores/redisstore`,
+# after `scripts/services.sh up` for the stores). Every
 # job runs even when one fails (-k); make test then lists the failed jobs and
 # fails. TEST_SLOW are started first, so that the longest jobs do not start
 # last and end alone.
@@ -81,9 +81,13 @@ test: ## Start the services tests need (if any), then vet and race-test every mo
 	exit $$status
 
 # Runs the shell command $(1) as the test job $@, printing its wall time; a
-# failure is appended to the file TEST_FAILED (when make test set it).
+# failure is appended to the file TEST_FAILED (when make test set it). A job
+# run alone loads the services' addresses itself (`scripts/services.sh env`;
+# the services must be up).
 define test_job
 echo "==> $@"; start=$$(date +%s); \
+if [ -z "$${HOARD_TEST_REDIS_URL:-}" ] && [ -x scripts/services.sh ]; then \
+	set -a; eval "$$(scripts/services.sh env)"; set +a; fi; \
 if ( $(1) ); then echo "<== $@ ok ($$(( $$(date +%s) - start )) s)"; \
 else echo "<== $@ FAILED ($$(( $$(date +%s) - start )) s)"; \
 	if [ -n "$(TEST_FAILED)" ]; then echo "$@" >>"$(TEST_FAILED)"; fi; exit 1; fi

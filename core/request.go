@@ -82,16 +82,17 @@ type ContextRequest[R any] interface {
 	SetContext(ctx context.Context) R
 }
 
-// RequestOptions sets the per-request options above (ForceRefresh, Refresh,
+// RequestOptions sets hoard's per-request options (ForceRefresh, Refresh,
 // OnlyIfCached, ExpireAfter, Disable) on a request of a client library whose
 // request type R carries its context (see ContextRequest). Each method
 // derives a context from r.Context() with the function of the same name,
 // sets it with r.SetContext and returns what SetContext returns, so the
 // options chain with the library's own setters and nest. An adapter exposes
-// them in its library's idiom:
+// them as a variable in its library's idiom, as restycache.Options and
+// reqcache.Options do:
 //
-//	var opts core.RequestOptions[*resty.Request]
-//	resp, err := opts.OnlyIfCached(client.R()).Get(url)
+//	var Options core.RequestOptions[*somelib.Request]
+//	resp, err := Options.OnlyIfCached(client.R()).Get(url)
 //
 // Because they derive from the request's current context, set them after
 // any call that replaces it (SetContext). The zero value is ready to use.

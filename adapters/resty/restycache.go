@@ -100,6 +100,7 @@ import (
 	"net/http"
 
 	"github.com/go-resty/resty/v2"
+	nethttpcache "github.com/hoardhttp/hoard/adapters/nethttp"
 	"github.com/hoardhttp/hoard/core"
 )
 
@@ -111,41 +112,12 @@ var ErrNotInstalled = errors.New("restycache: cache not installed on this client
 // the cache is not an *http.Transport.
 var ErrNotHTTPTransport = errors.New("restycache: transport below the cache is not an *http.Transport")
 
-// Transport is the http.RoundTripper that Install puts in a resty client: it
-// answers from Cache and sends everything else to Base. It never modifies
-// the request, closes the request body on every path, and is safe for
-// concurrent use.
-type Transport struct {
-	// Cache is the cache consulted for every request.
-	Cache *core.Cache
-	// Base sends requests to the network; nil means http.DefaultTransport.
-	Base http.RoundTripper
-}
-
-var _ http.RoundTripper = (*Transport)(nil)
-
-// RoundTrip implements http.RoundTripper.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	return t.Cache.Do(req, base.RoundTrip)
-}
-
-// CloseIdleConnections closes the idle connections of Base (or of
-// http.DefaultTransport when Base is nil) if it has a CloseIdleConnections
-// method, so that the client's CloseIdleConnections keeps working with the
-// cache in place.
-func (t *Transport) CloseIdleConnections() {
-	var base http.RoundTripper = http.DefaultTransport
-	if t.Base != nil {
-		base = t.Base
-	}
-	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
+// Transport is the http.RoundTripper that Install puts in a resty client:
+// the net/http adapter's transport, which answers from Cache and sends
+// everything else to Base (nil: http.DefaultTransport). It never modifies
+// the request, closes the request body on every path, is safe for
+// concurrent use, and passes CloseIdleConnections on to Base.
+type Transport = nethttpcache.Transport
 
 // Install makes c answer from cache, wrapping the transport c already has
 // (resty.New gives every client its own *http.Transport) so that its proxy
