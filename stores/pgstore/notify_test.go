@@ -389,9 +389,9 @@ func (h tieredHarness) MakeStore(ctx context.Context) (core.Store, error) {
 	return tiered.New(l1, r, nil)
 }
 
-// TestTieredConformance runs the store suite over a memstore in front of a
+// TestConformanceTiered runs the store suite over a memstore in front of a
 // notifying store (subscribed, streaming through L2).
-func TestTieredConformance(t *testing.T) {
+func TestConformanceTiered(t *testing.T) {
 	conformance.RunStoreTests(t, func(ctx context.Context, t *testing.T) (conformance.StoreHarness, error) {
 		h, err := newHarness(ctx, t)
 		if err != nil {
