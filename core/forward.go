@@ -33,8 +33,9 @@ func (c *Cache) exchangeOnce(ctx context.Context, lr *LookupResult, send func(*h
 	return c.Store(ctx, lr, resp, err)
 }
 
-// Join collapses identical concurrent requests (RFC 9111 §4: "a cache can
-// ... combine" them), for the LookupResult of a Miss or a Revalidate: the
+// Join collapses identical concurrent requests (RFC 9111 §4: a cache can
+// "combine multiple incoming requests into a single forward request upon a
+// cache miss"), for the LookupResult of a Miss or a Revalidate: the
 // first request leads, and Join returns nil, nil at once; the leader sends
 // its Request and must pass the outcome to Store or Revalidate, which give
 // it to the others. Each of those waits in Join for the leader and is

@@ -219,6 +219,7 @@ func (c *Cache) Lookup(ctx context.Context, req *http.Request) (LookupResult, er
 	}
 	switch x.act {
 	case Hit:
+		lr.Forward = ForwardNone // also for the 504 of only-if-cached after a miss
 		if InfoOf(x.resp).Stale {
 			c.stats.staleHits.Add(1)
 		} else {
