@@ -3,7 +3,8 @@
 # The repository is a Go workspace (go.work): the root module plus one module
 # per heavy adapter or store and the examples. Every target that runs go over
 # "every module" asks the workspace for the module directories with
-# `go list -m -f '{{.Dir}}'` and runs inside each, stopping at the first error.
+# `go list -m -f '{{.Dir}}'` and runs inside each, stopping at the first error;
+# `make test` runs a job per module instead, several at once (see TEST_JOBS).
 
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -34,34 +35,75 @@ help: ## Show this help
 TEST_TIMEOUT ?= 20m
 
 # Checks that skip themselves under -race (conformance/skiprace.go) and that
-# `make test` runs in a pass without it: they prove a memory bound, or that
+# `make test` runs in a job without it: they prove a memory bound, or that
 # every truncation and flipped bit of an encoding is caught, in one goroutine,
 # and take minutes of CPU under the race detector. Each group G of
-# NORACE_GROUPS is one go test run: NORACE_G_RUN is its -run pattern,
-# NORACE_G_PKGS its packages (a new module under stores/ or codecs/ is in by
-# itself).
+# NORACE_GROUPS is one go test run, the job test-norace/G: NORACE_G_RUN is its
+# -run pattern, NORACE_G_PKGS its packages (a new module under stores/ or
+# codecs/ is in by itself).
 NORACE_GROUPS := LARGEBODY CODEC
 NORACE_LARGEBODY_RUN := ^TestConformance[^/]*$$/^LargeBody$$
 NORACE_LARGEBODY_PKGS := ./stores/... $(patsubst %/go.mod,./%/...,$(wildcard stores/*/go.mod))
 NORACE_CODEC_RUN := ^Test(Conformance|Keys|BinaryCodecConformance)$$
 NORACE_CODEC_PKGS := ./core ./codecs/... $(patsubst %/go.mod,./%/...,$(wildcard codecs/*/go.mod))
 
-# Runs every NORACE_ group; each command ends with ";", so the call needs none.
-define run_norace
-$(foreach g,$(NORACE_GROUPS),\
-echo "==> without -race: -run '$(NORACE_$(g)_RUN)' $(NORACE_$(g)_PKGS)"; \
-$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(NORACE_$(g)_RUN)' $(NORACE_$(g)_PKGS);)
-endef
+# `make test` runs its checks as independent jobs, TEST_JOBS at a time (a
+# sub-make with -j and --output-sync=target: each job's output is printed in
+# one piece when it ends, followed by its wall time):
+#   test-race/DIR      go vet and go test -race in the workspace module at DIR
+#                      ("." is the root module);
+#   test-norace/G      the NORACE_ group G;
+#   test-fuzz          every fuzz target for FUZZ_SMOKE.
+# Each job can also be run by itself (`make test-race/stores/redisstore`,
+# after `scripts/services.sh up` for the stores). Every
+# job runs even when one fails (-k); make test then lists the failed jobs and
+# fails. TEST_SLOW are started first, so that the longest jobs do not start
+# last and end alone.
+TEST_JOBS ?= 3
+TEST_MODULES := $(shell $(GO) list -m -f '{{.Dir}}' | xargs realpath --relative-to=.)
+TEST_RACE_JOBS := $(addprefix test-race/,$(TEST_MODULES))
+TEST_NORACE_JOBS := $(addprefix test-norace/,$(NORACE_GROUPS))
+TEST_SLOW ?= test-race/stores/sqlitestore test-race/stores/dynamostore \
+	test-race/stores/mongostore test-race/stores/redisstore test-norace/LARGEBODY
+TEST_ALL_JOBS := $(TEST_RACE_JOBS) $(TEST_NORACE_JOBS) test-fuzz
+TEST_JOB_ORDER := $(filter $(TEST_ALL_JOBS),$(TEST_SLOW)) $(filter-out $(TEST_SLOW),$(TEST_ALL_JOBS))
 
 .PHONY: test
-test: ## Start the services tests need (if any), vet and race-test every module, run the checks -race skips, fuzz briefly
+test: ## Start the services tests need (if any), then vet and race-test every module, run the checks -race skips and fuzz briefly, TEST_JOBS jobs at a time
 	@if [ -x scripts/services.sh ]; then \
 		scripts/services.sh up; \
 		set -a; eval "$$(scripts/services.sh env)"; set +a; \
 	fi; \
-	$(call each_module,$(GO) vet ./... && $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...); \
-	$(call run_norace) \
-	$(call run_fuzz,$(FUZZ_SMOKE))
+	failed=$$(mktemp); trap 'rm -f "$$failed"' EXIT; status=0; \
+	$(MAKE) --no-print-directory -k -j$(TEST_JOBS) --output-sync=target \
+		TEST_FAILED="$$failed" test-jobs || status=$$?; \
+	if [ -s "$$failed" ]; then echo "make test: FAILED:"; sed 's/^/  /' "$$failed"; fi; \
+	exit $$status
+
+# Runs the shell command $(1) as the test job $@, printing its wall time; a
+# failure is appended to the file TEST_FAILED (when make test set it). A job
+# run alone loads the services' addresses itself (`scripts/services.sh env`;
+# the services must be up).
+define test_job
+echo "==> $@"; start=$$(date +%s); \
+if [ -z "$${HOARD_TEST_REDIS_URL:-}" ] && [ -x scripts/services.sh ]; then \
+	set -a; eval "$$(scripts/services.sh env)"; set +a; fi; \
+if ( $(1) ); then echo "<== $@ ok ($$(( $$(date +%s) - start )) s)"; \
+else echo "<== $@ FAILED ($$(( $$(date +%s) - start )) s)"; \
+	if [ -n "$(TEST_FAILED)" ]; then echo "$@" >>"$(TEST_FAILED)"; fi; exit 1; fi
+endef
+
+.PHONY: test-jobs $(TEST_ALL_JOBS)
+test-jobs: $(TEST_JOB_ORDER)
+
+$(TEST_RACE_JOBS): test-race/%:
+	@$(call test_job,cd '$*' && $(GO) vet ./... && $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...)
+
+$(TEST_NORACE_JOBS): test-norace/%:
+	@$(call test_job,$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '$(NORACE_$*_RUN)' $(NORACE_$*_PKGS))
+
+test-fuzz:
+	@$(call test_job,$(call run_fuzz,$(FUZZ_SMOKE)))
 
 # Fuzz targets, as directory:FuzzName. `make test` runs each for FUZZ_SMOKE;
 # `make fuzz` for FUZZ_TIME.

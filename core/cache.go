@@ -17,6 +17,7 @@ import (
 // by multiple goroutines; create one per store and share it.
 type Cache struct {
 	store   Store
+	local   LocalGetter // store's, when it implements it (local.go)
 	cfg     config
 	stats   counters
 	flights flightGroup
@@ -68,6 +69,7 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	}
 	c.breaker = newBreaker(c.cfg.breaker)
 	c.timeout = storeTimeout(&c.cfg, store)
+	c.local, _ = store.(LocalGetter)
 	c.logLimit.now = time.Now
 	c.flights.m = map[string]*flight{}
 	c.leases = newLeases(c)
@@ -164,11 +166,14 @@ func (e *Error) Unwrap() error { return e.Err }
 // entry (one the store's integrity check or the codec rejects) is deleted,
 // counted and reported as ErrNotFound.
 func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
-	var data []byte
-	err := c.call(ctx, "get", key, onRequest, func(ctx context.Context) (err error) {
-		data, err = c.store.Get(ctx, key)
-		return err
-	})
+	data, ok := c.getLocal(ctx, key)
+	var err error
+	if !ok {
+		err = c.call(ctx, "get", key, onRequest, func(ctx context.Context) (err error) {
+			data, err = c.store.Get(ctx, key)
+			return err
+		})
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNotFound):

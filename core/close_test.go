@@ -342,14 +342,18 @@ func TestAfterClose(t *testing.T) {
 			}
 		}},
 		{"Store", func(t *testing.T) {
-			resp, err := c.Store(ctx, req(), origin())
+			lr, err := c.Lookup(ctx, req())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := c.Store(ctx, &lr, origin(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			passed(t, resp)
 		}},
 		{"Revalidate", func(t *testing.T) {
-			resp, err := c.Revalidate(ctx, req(), stale, origin(), nil)
+			resp, err := c.Revalidate(ctx, &stale, origin(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -357,7 +361,7 @@ func TestAfterClose(t *testing.T) {
 		}},
 		{"Revalidate error", func(t *testing.T) {
 			boom := errors.New("boom")
-			if resp, err := c.Revalidate(ctx, req(), stale, nil, boom); resp != nil || !errors.Is(err, boom) {
+			if resp, err := c.Revalidate(ctx, &stale, nil, boom); resp != nil || !errors.Is(err, boom) {
 				t.Errorf("Revalidate = %v, %v; want the transport error", resp, err)
 			}
 		}},

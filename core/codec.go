@@ -223,12 +223,28 @@ func (BinaryCodec) Decode(data []byte, e *Entry) error {
 	e.URL = t.str()
 	e.Proto = t.str()
 	e.StreamID = t.str()
-	backing := make([]string, nvals)
-	var hs [3]http.Header
+	hs, backing, err := t.headers(make([]string, nvals))
+	if err != nil {
+		return err
+	}
+	e.Header, e.Trailer, e.VaryHeader = hs[0], hs[1], hs[2]
+	if e.Variants, err = t.variants(kind == 1, gen, flags&flagAllHeaders != 0); err != nil {
+		return err
+	}
+	if t.err || len(backing) != 0 {
+		return fmt.Errorf("%w: truncated text", ErrCorrupt)
+	}
+	return nil
+}
+
+// headers reads the three header maps of an entry (its header, trailer and
+// the fields that selected its variant), their values sliced from backing;
+// it returns what is left of backing.
+func (t *stringReader) headers(backing []string) (hs [3]http.Header, rest []string, err error) {
 	for i := range hs {
 		n := t.uvarint()
 		if t.err || n > uint64(len(t.s)) {
-			return fmt.Errorf("%w: bad header count", ErrCorrupt)
+			return hs, nil, fmt.Errorf("%w: bad header count", ErrCorrupt)
 		}
 		if n == 0 {
 			continue
@@ -237,41 +253,50 @@ func (BinaryCodec) Decode(data []byte, e *Entry) error {
 		if i == 0 {
 			hint += 2 // room for the Age and Cache-Status fields added when serving
 		}
-		h := make(http.Header, hint)
-		for j := uint64(0); j < n; j++ {
-			k := t.str()
-			nv := t.uvarint()
-			if t.err || nv > uint64(len(backing)) {
-				return fmt.Errorf("%w: bad header values", ErrCorrupt)
-			}
-			vs := backing[:nv:nv]
-			backing = backing[nv:]
-			for v := range vs {
-				vs[v] = t.str()
-			}
-			h[k] = vs
+		if hs[i], backing, err = t.header(n, hint, backing); err != nil {
+			return hs, nil, err
 		}
-		hs[i] = h
 	}
-	e.Header, e.Trailer, e.VaryHeader = hs[0], hs[1], hs[2]
+	return hs, backing, nil
+}
+
+// header reads one header map of n fields.
+func (t *stringReader) header(n, hint uint64, backing []string) (http.Header, []string, error) {
+	h := make(http.Header, hint)
+	for j := uint64(0); j < n; j++ {
+		k := t.str()
+		nv := t.uvarint()
+		if t.err || nv > uint64(len(backing)) {
+			return nil, nil, fmt.Errorf("%w: bad header values", ErrCorrupt)
+		}
+		vs := backing[:nv:nv]
+		backing = backing[nv:]
+		for v := range vs {
+			vs[v] = t.str()
+		}
+		h[k] = vs
+	}
+	return h, backing, nil
+}
+
+// variants reads the variant names, and returns the index for an entry of
+// the index kind (nil otherwise).
+func (t *stringReader) variants(index bool, gen uint64, all bool) (*Variants, error) {
 	nnames := t.uvarint()
 	if t.err || nnames > uint64(len(t.s)) {
-		return fmt.Errorf("%w: bad variant names", ErrCorrupt)
+		return nil, fmt.Errorf("%w: bad variant names", ErrCorrupt)
 	}
-	if kind == 1 {
-		v := &Variants{Generation: gen, AllHeaders: flags&flagAllHeaders != 0}
-		if nnames > 0 {
-			v.Names = make([]string, nnames)
-			for i := range v.Names {
-				v.Names[i] = t.str()
-			}
+	if !index {
+		return nil, nil
+	}
+	v := &Variants{Generation: gen, AllHeaders: all}
+	if nnames > 0 {
+		v.Names = make([]string, nnames)
+		for i := range v.Names {
+			v.Names[i] = t.str()
 		}
-		e.Variants = v
 	}
-	if t.err || len(backing) != 0 {
-		return fmt.Errorf("%w: truncated text", ErrCorrupt)
-	}
-	return nil
+	return v, nil
 }
 
 type byteReader struct {

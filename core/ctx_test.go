@@ -83,7 +83,7 @@ func TestRevalidateWritesWithTheGivenContext(t *testing.T) {
 			resp, err := send(lr.Request)
 			cancel() // the request's context ends; the hook's does not
 			sets0, marked0 := st.counts()
-			out, err := c.Revalidate(hookCtx, req, lr, resp, err)
+			out, err := c.Revalidate(hookCtx, &lr, resp, err)
 			if err != nil {
 				t.Fatalf("Revalidate: %v", err)
 			}

@@ -3,16 +3,65 @@
 //
 // A *Cache is built with New(store, opts...) and used through an adapter
 // (adapters/nethttp for net/http) or directly through Do, which runs the whole
-// algorithm over a send function. Do is built on three hooks that adapters
-// with unusual middleware models can call themselves:
+// algorithm over a send function. Do is nothing but the composition of the
+// public hooks, so an adapter built on them gets exactly Do's semantics:
 //
 //   - Lookup(ctx, req): key, read, decode, Vary match and freshness, giving a
-//     LookupResult that says Fresh, Stale, Revalidate, Miss or Bypass.
-//   - Store(ctx, req, resp): storability (RFC 9111 §3 plus the settings), then
-//     the response with its body buffered and written to the store.
-//   - Revalidate(ctx, req, lookup, resp, err): the §4.3.4 304 merge, a
+//     LookupResult whose State says Hit, StaleWhileRevalidate, Revalidate,
+//     Miss or Bypass, with the response to serve or the request to send.
+//   - RevalidateInBackground(&lr, send): the stale-while-revalidate refresh
+//     of a StaleWhileRevalidate lookup, on a detached context.
+//   - Join(ctx, &lr): collapsing of identical concurrent misses and
+//     revalidations; a waiter gets the leader's response.
+//   - Store(ctx, &lr, resp, err): invalidation after unsafe methods (RFC 9111
+//     §4.4), storability (§3 plus the settings), then the response with its
+//     body buffered or streamed into the store.
+//   - Revalidate(ctx, &lr, resp, err): §4.4 too, the §4.3.4 304 merge, a
 //     replacement on a full response, stale-if-error on a 500, 502, 503,
-//     504 or transport error.
+//     504 or transport error; ErrResend when the request must be sent again
+//     without validators.
+//
+// Store and Revalidate take what Lookup found: nothing reads the store twice
+// for one request.
+//
+// # Writing an adapter
+//
+// Put hoard under another client library at the point of its middleware
+// where a request can be answered without the network (usually an
+// http.RoundTripper, or whatever the library calls its transport). There,
+// for each request:
+//
+//	lr, err := cache.Lookup(ctx, req)
+//	switch {
+//	case err != nil:
+//		return nil, err
+//	case lr.State == core.Hit:
+//		return lr.Response, nil
+//	case lr.State == core.StaleWhileRevalidate:
+//		cache.RevalidateInBackground(&lr, next)
+//		return lr.Response, nil
+//	}
+//	if resp, err := cache.Join(ctx, &lr); resp != nil || err != nil {
+//		return resp, err // answered by an identical request in flight
+//	}
+//	resp, err := next(lr.Request)
+//	if lr.State == core.Revalidate {
+//		resp, err = cache.Revalidate(ctx, &lr, resp, err)
+//	} else {
+//		resp, err = cache.Store(ctx, &lr, resp, err)
+//	}
+//	if errors.Is(err, core.ErrResend) { // send once more, unconditionally
+//		resp, err = next(lr.Request)
+//		resp, err = cache.Store(ctx, &lr, resp, err)
+//	}
+//	return resp, err
+//
+// next is the library's own sending (ExampleCache_Lookup puts hoard under a
+// made-up client this way). Per-request options (ForceRefresh, OnlyIfCached, …)
+// travel in the request's context. A leader of a flight (Join returned nil,
+// nil) must hand its outcome to Store or Revalidate, or the others wait until
+// their contexts end. conformance.HooksHarness is such an adapter; the
+// conformance suite runs every adapter scenario through it.
 //
 // # Semantics
 //
@@ -164,8 +213,8 @@
 //
 // # Collapsing
 //
-// Do collapses identical concurrent misses and revalidations into one origin
-// request; the others wait for it and share what it stored. A waiter never
+// Do (through Join) collapses identical concurrent misses and revalidations
+// into one origin request; the others wait for it and share what it stored. A waiter never
 // depends on how the first caller reads its body: a body up to the stream
 // threshold is read from the origin by the cache before the first caller is
 // answered, and a larger one, which reaches the store only as fast as the

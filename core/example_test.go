@@ -268,3 +268,70 @@ func ExampleWithBreaker() {
 	// breaker: open opens: 1 origin calls: 3
 	// Delete fails with ErrUnavailable: true
 }
+
+// tinyClient is a made-up client library: a chain of middleware around a
+// sender, as many libraries have.
+type tinyClient struct {
+	send func(*http.Request) (*http.Response, error)
+}
+
+// Use wraps the client's sending in mw.
+func (c *tinyClient) Use(mw func(next func(*http.Request) (*http.Response, error)) func(*http.Request) (*http.Response, error)) {
+	c.send = mw(c.send)
+}
+
+// hoardMiddleware puts a cache under tinyClient with the hooks alone: what
+// Cache.Do does, step by step.
+func hoardMiddleware(cache *core.Cache) func(next func(*http.Request) (*http.Response, error)) func(*http.Request) (*http.Response, error) {
+	return func(next func(*http.Request) (*http.Response, error)) func(*http.Request) (*http.Response, error) {
+		return func(req *http.Request) (*http.Response, error) {
+			ctx := req.Context()
+			lr, err := cache.Lookup(ctx, req)
+			switch {
+			case err != nil:
+				return nil, err
+			case lr.State == core.Hit:
+				return lr.Response, nil
+			case lr.State == core.StaleWhileRevalidate:
+				cache.RevalidateInBackground(&lr, next)
+				return lr.Response, nil
+			}
+			if resp, err := cache.Join(ctx, &lr); resp != nil || err != nil {
+				return resp, err // an identical request in flight answered it
+			}
+			resp, err := next(lr.Request)
+			if lr.State == core.Revalidate {
+				resp, err = cache.Revalidate(ctx, &lr, resp, err)
+			} else {
+				resp, err = cache.Store(ctx, &lr, resp, err)
+			}
+			if errors.Is(err, core.ErrResend) { // the 304 was for another representation
+				resp, err = next(lr.Request)
+				resp, err = cache.Store(ctx, &lr, resp, err)
+			}
+			return resp, err
+		}
+	}
+}
+
+// An adapter for a client library hoard does not know, from the hooks.
+func ExampleCache_Lookup() {
+	store, _ := memstore.New(nil)
+	cache, _ := core.New(store)
+	defer cache.Close()
+
+	calls := 0
+	client := &tinyClient{send: origin(&calls)}
+	client.Use(hoardMiddleware(cache))
+
+	for range 2 {
+		req, _ := http.NewRequest(http.MethodGet, "http://example.test/doc", nil)
+		resp, err := client.send(req)
+		fmt.Println(read(resp, err), core.InfoOf(resp).FromCache, resp.Header.Get("Cache-Status"))
+	}
+	fmt.Println("origin calls:", calls)
+	// Output:
+	// response 1 false hoard; fwd=miss; stored
+	// response 1 true hoard; hit
+	// origin calls: 1
+}

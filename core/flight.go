@@ -27,6 +27,8 @@ type flight struct {
 	index *Variants
 	// status is the fwd-status the leader got (304 for a revalidation).
 	status int
+	// once makes the leader's publish happen once (see Cache.publish).
+	once sync.Once
 }
 
 // flightGroup coalesces identical misses and revalidations.

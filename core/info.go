@@ -46,6 +46,13 @@ type Info struct {
 	at time.Time
 }
 
+// MadeByCache reports whether the cache made the response rather than
+// passing on the origin's: from a stored response (FromCache: fresh and
+// stale hits, a stored response a 304 confirmed) or by itself (Synthetic:
+// the 504 of only-if-cached). Retrying such a response only repeats the
+// lookup after a backoff, so the adapters' retry helpers never retry it.
+func (in Info) MadeByCache() bool { return in.FromCache || in.Synthetic }
+
 // IsExpired reports whether the response was past its freshness lifetime
 // when the cache produced it: a stale hit, or a stored response whose
 // lifetime had already run out (Expires not after that time). A response

@@ -291,8 +291,12 @@ func TestKeyedBodyBound(t *testing.T) {
 	t.Run("StoreHook", func(t *testing.T) {
 		c := newCache(t)
 		r, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://example.test/p", strings.NewReader(over))
-		resp := rvResp(r, http.StatusOK, http.Header{"Cache-Control": {"max-age=60"}}, "answer")
-		out, err := c.Store(ctx, r, resp)
+		lr, err := c.Lookup(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := rvResp(lr.Request, http.StatusOK, http.Header{"Cache-Control": {"max-age=60"}}, "answer")
+		out, err := c.Store(ctx, &lr, resp, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -122,61 +122,80 @@ func (ls *leases) stop() {
 	}
 }
 
-// leased wraps ex, the miss exchange of the request that leads its flight,
-// with the lease across processes (WithLeaseWait): ex runs under the
-// store's lease on the key, or, when another process holds it, the request
-// waits for that process's entry and is served from it. Without leases it
-// is ex itself.
-func (c *Cache) leased(ctx context.Context, req *http.Request, ex exchange) exchange {
-	if c.leases == nil {
-		return ex
-	}
-	return func(l *lookup) (*http.Response, *Entry, string, bool, error) {
-		return c.leaseExchange(ctx, req, l, ex)
-	}
+// heldLease is the store's lease an exchange holds while it fetches: the
+// entry's key, the token, and a context for its release that outlives the
+// request's cancellation.
+type heldLease struct {
+	key, token string
+	ctx        context.Context
 }
 
-// leaseExchange is the exchange leased returns.
-func (c *Cache) leaseExchange(ctx context.Context, req *http.Request, l *lookup, ex exchange) (*http.Response, *Entry, string, bool, error) {
-	if !c.leaseApplies(req, l) {
-		return ex(l)
+// leased is Join's step for the leader of a miss's flight when WithLeaseWait
+// is on: it takes the store's lease on the entry's key (x then holds it, and
+// publish releases it once the outcome is stored or abandoned) and returns
+// nil, nil, so that the leader sends its request; or, when another process
+// holds the lease, it waits for that process's entry and returns the
+// response served from it, which the flight's in-process waiters share too.
+// When the wait ends without an entry it returns nil, nil without a lease:
+// the leader goes to the origin alone. The error is ctx's, when it ends
+// during the wait. Without leases, or for a request they do not apply to,
+// it returns nil, nil at once.
+func (c *Cache) leased(ctx context.Context, x *exchange) (*http.Response, error) {
+	if c.leases == nil || !c.leaseApplies(x) {
+		return nil, nil
 	}
-	key := l.primary
+	key := x.primary
 	token, ok, err := c.takeLease(ctx, key)
 	switch {
 	case err != nil:
-		return ex(l) // fail open
+		return nil, nil // fail open
 	case ok:
-		return c.fetchLeased(ctx, req, l, ex, key, token)
+		// Another process may have stored the entry and released its
+		// lease between this request's lookup and its lease.
+		if w := c.storedNow(ctx, x); w.resp != nil {
+			c.releaseLease(ctx, key, token)
+			return c.servedFromStore(x, w), nil
+		}
+		x.lease = &heldLease{key: key, token: token, ctx: context.WithoutCancel(ctx)}
+		return nil, nil
 	}
 	bound := c.leaseBound(ctx)
 	if bound <= 0 {
-		return ex(l)
+		return nil, nil
 	}
-	w, err := c.awaitLeased(ctx, req, l, bound)
-	if err != nil {
-		closeBody(req)
-		l.release(req)
-		return nil, nil, "", false, err
+	w, err := c.awaitLeased(ctx, x, bound)
+	if err != nil || w.resp == nil {
+		return nil, err // the bound passed, or the holder left no usable entry
 	}
-	if w.resp == nil {
-		return ex(l) // the bound passed, or the holder left no usable entry
-	}
-	closeBody(req)
-	l.release(req)
+	return c.servedFromStore(x, w), nil
+}
+
+// servedFromStore gives the flight x leads the entry another process stored
+// (when its waiters may share it) and returns the leader's response.
+func (c *Cache) servedFromStore(x *exchange, w waited) *http.Response {
 	if w.entry != nil {
-		l.index = w.index // for the flight's waiters (see collapsed)
+		x.index = w.index
 	}
-	return w.resp, w.entry, w.key, false, nil
+	c.publish(x, w.entry, w.key)
+	return w.resp
+}
+
+// releaseHeld releases the lease x holds, once; publish calls it when the
+// leader's outcome is stored or abandoned.
+func (c *Cache) releaseHeld(x *exchange) {
+	if h := x.lease; h != nil {
+		x.lease = nil
+		c.releaseLease(h.ctx, h.key, h.token)
+	}
 }
 
 // leaseApplies reports whether a miss takes a lease: a GET or HEAD without
 // a body (looking it up again must not read a body twice), by a cache that
 // writes, with a store that answered its lookup.
-func (c *Cache) leaseApplies(req *http.Request, l *lookup) bool {
-	return (l.method == http.MethodGet || l.method == http.MethodHead) &&
-		(req.Body == nil || req.Body == http.NoBody) &&
-		!c.cfg.readOnly && !l.skipWrite() && !c.gate.closed()
+func (c *Cache) leaseApplies(x *exchange) bool {
+	return x.act == Miss && (x.method == http.MethodGet || x.method == http.MethodHead) &&
+		(x.req.Body == nil || x.req.Body == http.NoBody) &&
+		!c.cfg.readOnly && !x.skipWrite() && !c.gate.closed()
 }
 
 // leaseBound is how long a request may wait for another process's entry:
@@ -209,37 +228,6 @@ func (c *Cache) releaseLease(ctx context.Context, key, token string) {
 	})
 }
 
-// fetchLeased runs ex while holding the lease token on key, and releases it
-// once the entry is stored (for a body streamed into the store, when the
-// stream is committed or abandoned) or the exchange fails. The entry is
-// looked up once more first: another process may have stored it and
-// released its lease between this request's lookup and its lease.
-func (c *Cache) fetchLeased(ctx context.Context, req *http.Request, l *lookup, ex exchange, key, token string) (*http.Response, *Entry, string, bool, error) {
-	var once sync.Once
-	release := func() { once.Do(func() { c.releaseLease(ctx, key, token) }) }
-	if w := c.storedNow(ctx, req, l); w.resp != nil {
-		release()
-		closeBody(req)
-		l.release(req)
-		if w.entry != nil {
-			l.index = w.index
-		}
-		return w.resp, w.entry, w.key, false, nil
-	}
-	prev := l.streamDone
-	l.streamDone = func(e *Entry, k string) {
-		release()
-		if prev != nil {
-			prev(e, k)
-		}
-	}
-	resp, e, k, pending, err := ex(l)
-	if !pending {
-		release()
-	}
-	return resp, e, k, pending, err
-}
-
 // waited is the outcome of looking for the entry another process fetches:
 // resp is the response to serve (nil when there is none yet), entry a copy
 // of the entry the flight's waiters may share (nil when they must look for
@@ -253,51 +241,52 @@ type waited struct {
 	done  bool
 }
 
-// storedNow looks req up again, as Lookup would, and returns the response
-// when the result is a Hit. Any other result with an entry (one to
-// revalidate, say) ends the wait: the request then goes to the origin.
-func (c *Cache) storedNow(ctx context.Context, req *http.Request, l *lookup) waited {
-	nl := new(lookup)
-	if err := c.lookup(ctx, req, nl); err != nil {
+// storedNow looks x's request up again, as Lookup would, and returns the
+// response when the result is a Hit. Any other result with an entry (one to
+// revalidate, another variant) ends the wait: the request then goes to the
+// origin.
+func (c *Cache) storedNow(ctx context.Context, x *exchange) waited {
+	nx := new(exchange)
+	if err := c.lookup(ctx, x.req, nx); err != nil {
 		return waited{done: true}
 	}
 	switch {
-	case nl.act == Miss && nl.storeErr == nil && nl.index == nil:
+	case nx.act == Miss && nx.storeErr == nil && nx.index == nil:
 		return waited{} // nothing yet (a variant index without this
 		// request's variant means the holder fetched another one)
-	case nl.act != Hit || nl.resp == nil:
-		if nl.resp != nil && nl.resp.Body != nil {
-			nl.resp.Body.Close()
+	case nx.act != Hit || nx.resp == nil:
+		if nx.resp != nil && nx.resp.Body != nil {
+			nx.resp.Body.Close()
 		}
-		nl.release(req)
+		nx.release(x.req)
 		return waited{done: true}
 	}
-	w := waited{resp: nl.resp, key: nl.key}
+	w := waited{resp: nx.resp, key: nx.key}
 	// The response owns the entry it was built from; the flight's waiters
 	// get their own copy, read again (once per process and key).
-	if !nl.fromGET {
+	if !nx.fromGET {
 		var e Entry
-		fl := new(lookup)
-		if c.find(ctx, req, l.primary, &e, fl) && fl.key == nl.key {
-			w.entry, w.index = &e, fl.index
+		fx := new(exchange)
+		if c.find(ctx, x.req, x.primary, &e, fx) && fx.key == nx.key {
+			w.entry, w.index = &e, fx.index
 		}
 	}
 	return w
 }
 
 // awaitLeased waits, for at most bound, for the entry that the process
-// holding the lease on l.primary fetches. It returns the response once the
+// holding the lease on x.primary fetches. It returns the response once the
 // entry is there; an empty waited when the bound passes, when the holder
 // released its lease without a usable entry, when the store fails, or when
 // the Cache is closing (the request then goes to the origin); and ctx's
 // error when ctx ends first.
-func (c *Cache) awaitLeased(ctx context.Context, req *http.Request, l *lookup, bound time.Duration) (waited, error) {
+func (c *Cache) awaitLeased(ctx context.Context, x *exchange, bound time.Duration) (waited, error) {
 	deadline := time.Now().Add(bound)
 	var wake chan struct{}
 	if c.leases.inv != nil {
-		keys := []string{l.primary}
-		if l.getKey != "" {
-			keys = append(keys, l.getKey)
+		keys := []string{x.primary}
+		if x.getKey != "" {
+			keys = append(keys, x.getKey)
 		}
 		wake = c.leases.watch(keys)
 		defer c.leases.unwatch(wake, keys)
@@ -315,18 +304,18 @@ func (c *Cache) awaitLeased(ctx context.Context, req *http.Request, l *lookup, b
 		case <-wake:
 		case <-t.C:
 		}
-		if w := c.storedNow(ctx, req, l); w.resp != nil || w.done {
+		if w := c.storedNow(ctx, x); w.resp != nil || w.done {
 			return w, nil
 		}
-		token, ok, err := c.takeLease(ctx, l.primary)
+		token, ok, err := c.takeLease(ctx, x.primary)
 		if err != nil {
 			return waited{}, nil
 		}
 		if ok {
 			// The holder is gone (released, or lapsed) and left nothing
 			// to serve, unless it stored the entry just before releasing.
-			w := c.storedNow(ctx, req, l)
-			c.releaseLease(ctx, l.primary, token)
+			w := c.storedNow(ctx, x)
+			c.releaseLease(ctx, x.primary, token)
 			if w.done {
 				w = waited{}
 			}

@@ -19,18 +19,22 @@ type State int
 const (
 	// Bypass: the cache is not used; send LookupResult.Request (the
 	// caller's request, or for a body longer than WithMaxKeyedBodySize a
-	// clone that streams the same body).
+	// clone that streams the same body) and pass the outcome to Store,
+	// which invalidates after unsafe methods (RFC 9111 §4.4) and stores
+	// nothing else (but a POST response that RFC 9110 §9.3.3 makes a GET's).
 	Bypass State = iota
 	// Hit: serve LookupResult.Response (fresh, stale within max-stale, or
 	// the synthetic 504 of only-if-cached); nothing is sent.
 	Hit
-	// StaleWhileRevalidate: serve Response now and send Request in the
-	// background, passing the outcome to Revalidate.
+	// StaleWhileRevalidate: serve Response now and refresh in the
+	// background with RevalidateInBackground.
 	StaleWhileRevalidate
 	// Revalidate: send Request (conditional when the stored response has a
-	// validator) and pass the outcome to Revalidate.
+	// validator) and pass the outcome to Revalidate; Join first to collapse
+	// identical revalidations.
 	Revalidate
-	// Miss: send Request and pass the response to Store.
+	// Miss: send Request and pass the outcome to Store; Join first to
+	// collapse identical misses.
 	Miss
 )
 
@@ -50,9 +54,84 @@ func (s State) String() string {
 	return "unknown"
 }
 
-// LookupResult is what Lookup returns.
+// Forward says why a request goes to the origin: the fwd parameter of the
+// cache's Cache-Status field (RFC 9211 §2.2), which String gives.
+type Forward int
+
+// Forwarding reasons.
+const (
+	// ForwardNone: the request is not forwarded (a Hit).
+	ForwardNone Forward = iota
+	// ForwardBypass: the cache is not used for this request (disabled,
+	// DoNotCache, a body too long to key, closed), or the store is skipped
+	// (its circuit breaker is open).
+	ForwardBypass
+	// ForwardMethod: the method is not one of WithAllowableMethods.
+	ForwardMethod
+	// ForwardMiss: nothing is stored for the request.
+	ForwardMiss
+	// ForwardVaryMiss: responses are stored for the URL, none for this
+	// request's values of the fields they vary on.
+	ForwardVaryMiss
+	// ForwardStale: the stored response is stale and must be validated.
+	ForwardStale
+	// ForwardRequest: the stored response is fresh, but the request or the
+	// settings ask for a new or validated one (no-cache, max-age=0,
+	// Refresh, ForceRefresh, always-revalidate, its own conditionals).
+	ForwardRequest
+)
+
+// String returns the Cache-Status fwd value: "bypass", "method", "miss",
+// "vary-miss", "stale", "request" ("" for ForwardNone).
+func (f Forward) String() string {
+	switch f {
+	case ForwardBypass:
+		return "bypass"
+	case ForwardMethod:
+		return "method"
+	case ForwardMiss:
+		return "miss"
+	case ForwardVaryMiss:
+		return "vary-miss"
+	case ForwardStale:
+		return "stale"
+	case ForwardRequest:
+		return "request"
+	}
+	return ""
+}
+
+// detail is the Cache-Status detail of a forwarded request, when it says why.
+type detail uint8
+
+const (
+	detailNone         detail = iota
+	detailBodyTooLarge        // longer than WithMaxKeyedBodySize
+	detailUnavailable         // the store was skipped: its circuit breaker is open
+	detailClosed              // the cache is closed
+)
+
+func (d detail) String() string {
+	switch d {
+	case detailBodyTooLarge:
+		return "body-too-large"
+	case detailUnavailable:
+		return "store-unavailable"
+	case detailClosed:
+		return "closed"
+	}
+	return ""
+}
+
+// LookupResult is what Lookup returns: what to do with the request, and
+// what the other hooks (Join, Store, Revalidate, RevalidateInBackground) need
+// to finish it without reading the store again. Pass the same LookupResult,
+// by pointer, to them; it is not safe for concurrent use.
 type LookupResult struct {
 	State State
+	// Forward says why the request goes to the origin (ForwardNone for a
+	// Hit): the fwd parameter of the Cache-Status field (RFC 9211 §2.2).
+	Forward Forward
 	// Response is set for Hit and StaleWhileRevalidate.
 	Response *http.Response
 	// Request is the request to send for Bypass, Miss, Revalidate and
@@ -66,186 +145,237 @@ type LookupResult struct {
 	// Miss will write.
 	Key string
 
-	l *lookup
+	x *exchange // nil for a Hit
 }
 
-// action is lookup's internal verdict.
-type action = State
+// asked is what the request asks for, fixed once the lookup has read it.
+type asked struct {
+	req      *http.Request // the caller's request, canonical header names
+	plain    *http.Request // the unconditional form of what is sent
+	ro       reqOpts
+	reqCC    rfc9111.Directives
+	method   string
+	primary  string    // key new responses for this request are written under
+	getKey   string    // for HEAD: the GET entry's primary key
+	callerIf bool      // the caller sent conditional headers
+	originIf bool      // ... that only the origin can evaluate
+	collapse bool      // identical concurrent requests may share this one
+	now      time.Time // when the lookup ran
+}
 
-// lookup is the per-request working state shared by the hooks.
-type lookup struct {
-	act           action
-	resp          *http.Response // Hit / StaleWhileRevalidate
-	send          *http.Request  // what to send
-	plain         *http.Request  // the unconditional form of send
-	ro            reqOpts
-	reqCC         rfc9111.Directives
-	method        string
-	primary       string    // key new responses for this request are written under
-	getKey        string    // for HEAD: the GET entry's primary key
+// found is what the lookup read from the store.
+type found struct {
 	key           string    // key of the entry found
 	index         *Variants // index found at the entry's primary key
 	indexDeletion time.Time // the index's deletion time
-	entry         *Entry    // entry found (owned by the lookup)
+	entry         *Entry    // entry found (owned by the exchange)
 	fromGET       bool      // a HEAD answered from a stored GET
-	fwd           string    // Cache-Status fwd= for a forwarded request
-	detail        string    // Cache-Status detail= for a bypass, when it says why
-	cond          bool      // send carries the cache's own validators
-	callerIf      bool      // the caller sent conditional headers
-	originIf      bool      // ... that only the origin can evaluate
-	collapse      bool      // identical concurrent requests may share this one
-	// streamDone, when set, is called once a body streamed into the store
-	// is committed (with the entry and its key) or abandoned (nil, "").
-	streamDone func(e *Entry, key string)
-	reqTime    time.Time
-	now        time.Time
-	fresh      bool
 	// storeErr is the first store error a read for this lookup met (the
 	// lookup then fails open as a miss); management calls return it.
 	storeErr error
 }
 
-// Lookup finds the stored response for req and decides what to do with it
-// (see the precedence table in the package doc). Store errors fail open: they
-// are logged and counted and Lookup reports a Miss. The returned error is
-// only for a request body that cannot be read.
-func (c *Cache) Lookup(ctx context.Context, req *http.Request) (*LookupResult, error) {
-	req = canonicalRequest(req)
-	l := new(lookup)
-	if err := c.lookup(ctx, req, l); err != nil {
-		return nil, err
-	}
-	key := l.key
-	if key == "" {
-		key = l.primary
-	}
-	return &LookupResult{State: l.act, Response: l.resp, Request: l.send, Key: key, l: l}, nil
+// verdict is what the lookup decided.
+type verdict struct {
+	act    State
+	fwd    Forward        // Cache-Status fwd= for a forwarded request
+	detail detail         // Cache-Status detail=, when it says why
+	resp   *http.Response // Hit / StaleWhileRevalidate
+	send   *http.Request  // what to send
+	cond   bool           // send carries the cache's own validators
 }
 
-// fwdClosed is the lookup's fwd for a request made after Close.
-const fwdClosed = "closed"
+// exchange is one request's state from Lookup to the hook that ends it:
+// what was asked, what was found, the verdict, and then the exchange with
+// the origin.
+type exchange struct {
+	asked
+	found
+	verdict
+	reqTime     time.Time // when the request was sent (about)
+	invalidated bool      // §4.4 was applied for the response
+	// fl is the flight this exchange leads (see Join), named fk; revalidation
+	// is set when it is a revalidation's flight, whose waiters learn the
+	// status the leader got (status, 304 when revalidated).
+	fl           *flight
+	fk           string
+	revalidation bool
+	status       int
+	// lease is the store's lease the flight's leader holds (WithLeaseWait,
+	// lease.go), released by publish.
+	lease *heldLease
+}
+
+// Lookup finds the stored response for req and decides what to do with it
+// (see the precedence table in the package doc), counting a hit, a stale hit
+// or a miss in Stats. Store errors fail open: they are logged and counted
+// and Lookup reports a Miss. The returned error is only for a request body
+// that cannot be read. Lookup sends nothing and emits no observer event.
+func (c *Cache) Lookup(ctx context.Context, req *http.Request) (LookupResult, error) {
+	var x exchange // on the stack: a hit needs no more
+	if err := c.lookup(ctx, canonicalRequest(req), &x); err != nil {
+		return LookupResult{}, err
+	}
+	lr := LookupResult{State: x.act, Forward: x.fwd, Response: x.resp, Request: x.send, Key: x.key}
+	if lr.Key == "" {
+		lr.Key = x.primary
+	}
+	switch x.act {
+	case Hit:
+		lr.Forward = ForwardNone // also for the 504 of only-if-cached after a miss
+		if InfoOf(x.resp).Stale {
+			c.stats.staleHits.Add(1)
+		} else {
+			c.stats.hits.Add(1)
+		}
+		return lr, nil
+	case StaleWhileRevalidate:
+		c.stats.staleHits.Add(1)
+	case Miss:
+		c.stats.misses.Add(1)
+	}
+	lr.x = new(exchange)
+	*lr.x = x
+	if lr.x.reqTime = x.now; x.now.IsZero() { // a bypass decided before the clock was read
+		lr.x.reqTime = c.cfg.now()
+	}
+	return lr, nil
+}
 
 func hasValidator(h http.Header) bool {
 	return len(h["Etag"]) > 0 || len(h["Last-Modified"]) > 0
 }
 
-func (c *Cache) lookup(ctx context.Context, req *http.Request, l *lookup) error {
-	l.ro = requestOptions(ctx)
-	l.method = req.Method
-	if l.method == "" {
-		l.method = http.MethodGet
+// lookup fills x for req (canonical): what it asks, what is stored for it
+// and the verdict.
+func (c *Cache) lookup(ctx context.Context, req *http.Request, x *exchange) error {
+	if done, err := c.ask(ctx, req, x); done || err != nil {
+		return err
 	}
-	l.send = req
-	l.plain = req
-	if c.gate.closed() {
-		l.act, l.fwd = Bypass, fwdClosed
-		return nil
-	}
-	if c.cfg.disabled || l.ro.disabled {
-		l.act, l.fwd = Bypass, "bypass"
-		return nil
-	}
-	if !c.cfg.methods[l.method] {
-		l.act, l.fwd = Bypass, "method"
-		return nil
-	}
-	if c.doNotCache(req, l.ro) {
-		l.act, l.fwd = Bypass, "bypass"
-		return nil
-	}
-	l.reqCC = rfc9111.ParseDirectives(req.Header)
-	if rfc9111.PragmaNoCache(req.Header) {
-		l.reqCC.NoCache = true
-	}
-	bodyKey := ""
-	if l.method != http.MethodGet && l.method != http.MethodHead {
-		var buf []byte
-		if req.Body != nil && req.Body != http.NoBody {
-			if req.ContentLength > c.cfg.maxKeyedBody {
-				l.act, l.fwd, l.detail = Bypass, "bypass", detailBodyTooLarge
-				return nil
-			}
-			b, over, err := c.readKeyedBody(ctx, req)
-			if err != nil {
-				return &Error{Op: "read request body", Key: req.URL.Redacted(), Err: err}
-			}
-			if over != nil {
-				l.send, l.plain = over, over
-				l.act, l.fwd, l.detail = Bypass, "bypass", detailBodyTooLarge
-				return nil
-			}
-			buf = b
-			clone := req.Clone(ctx)
-			clone.Body = io.NopCloser(bytes.NewReader(buf))
-			clone.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-			clone.ContentLength = int64(len(buf))
-			l.send, l.plain = clone, clone
-		}
-		bodyKey = c.bodyKey(req.Header.Get("Content-Type"), buf)
-	}
-	l.primary = c.primaryKeyFor(req, l.method, bodyKey)
-	l.callerIf = len(req.Header["If-None-Match"]) > 0 || len(req.Header["If-Modified-Since"]) > 0
-	// If-Match and If-Unmodified-Since only apply to an origin server
-	// (RFC 9111 §4.3.2), and so do the preconditions of a method other
-	// than GET and HEAD (a 412, not a 304, RFC 9110 §13.2.2): such a
-	// request is forwarded as it is, never answered from the cache.
-	l.originIf = len(req.Header["If-Match"]) > 0 || len(req.Header["If-Unmodified-Since"]) > 0 ||
-		(l.callerIf && l.method != http.MethodGet && l.method != http.MethodHead)
-	l.callerIf = l.callerIf || l.originIf
-	l.collapse = !l.callerIf && !l.ro.forceRefresh
-	l.now = c.cfg.now()
-	c.markClock(ctx, l.now)
-
-	if l.ro.forceRefresh {
+	if x.ro.forceRefresh {
 		// Nothing is read to serve, but the URL's variant index is kept so
 		// that storing this response leaves the other variants reachable.
 		var idx Entry
-		if c.readEntry(ctx, l.primary, &idx) == nil && idx.Variants != nil {
-			l.index, l.indexDeletion = idx.Variants, idx.Deletion
+		if c.readEntry(ctx, x.primary, &idx) == nil && idx.Variants != nil {
+			x.index, x.indexDeletion = idx.Variants, idx.Deletion
 		}
-		l.act, l.fwd = Miss, "request"
+		x.act, x.fwd = Miss, ForwardRequest
 		return nil
 	}
-
 	s := new(served)
 	e := &s.entry
 	found := false
-	if l.method == http.MethodHead && c.cfg.methods[http.MethodGet] {
-		l.getKey = c.primaryKeyFor(req, http.MethodGet, "")
-		found = c.find(ctx, req, l.getKey, e, l)
-		l.fromGET = found
+	if x.method == http.MethodHead && c.cfg.methods[http.MethodGet] {
+		x.getKey = c.primaryKeyFor(req, http.MethodGet, "")
+		found = c.find(ctx, req, x.getKey, e, x)
+		x.fromGET = found
 	}
 	if !found {
-		l.index, l.indexDeletion, l.fwd = nil, time.Time{}, ""
-		found = c.find(ctx, req, l.primary, e, l)
+		x.index, x.indexDeletion, x.fwd = nil, time.Time{}, ForwardNone
+		found = c.find(ctx, req, x.primary, e, x)
 	}
 	if !found {
-		return c.miss(req, l)
+		return c.miss(req, x)
 	}
 	if c.cfg.filter != nil {
 		probe := &http.Response{StatusCode: e.Status, Header: e.Header, Request: req, ContentLength: int64(len(e.Body))}
 		if !c.cfg.filter(probe) {
-			c.deleteKey(ctx, l.key)
-			l.index = nil
-			return c.miss(req, l)
+			c.deleteKey(ctx, x.key)
+			x.index = nil
+			return c.miss(req, x)
 		}
 	}
-	l.entry = e
-	return c.decide(ctx, req, l, s)
+	x.entry = e
+	return c.decide(ctx, req, x, s)
 }
 
-// detailBodyTooLarge is the Cache-Status detail of a request whose body is
-// longer than WithMaxKeyedBodySize.
-const detailBodyTooLarge = "body-too-large"
+// ask fills what req asks for (x.asked) and reports done when that alone
+// decides (a bypass).
+func (c *Cache) ask(ctx context.Context, req *http.Request, x *exchange) (done bool, err error) {
+	x.req = req
+	x.ro = requestOptions(ctx)
+	x.method = req.Method
+	if x.method == "" {
+		x.method = http.MethodGet
+	}
+	x.send = req
+	x.plain = req
+	switch {
+	case c.gate.closed():
+		x.act, x.fwd, x.detail = Bypass, ForwardBypass, detailClosed
+		return true, nil
+	case c.cfg.disabled || x.ro.disabled:
+		x.act, x.fwd = Bypass, ForwardBypass
+		return true, nil
+	case !c.cfg.methods[x.method]:
+		x.act, x.fwd = Bypass, ForwardMethod
+		return true, nil
+	case c.doNotCache(req, x.ro):
+		x.act, x.fwd = Bypass, ForwardBypass
+		return true, nil
+	}
+	x.reqCC = rfc9111.ParseDirectives(req.Header)
+	if rfc9111.PragmaNoCache(req.Header) {
+		x.reqCC.NoCache = true
+	}
+	bodyKey := ""
+	if x.method != http.MethodGet && x.method != http.MethodHead {
+		if bodyKey, done, err = c.keyBody(ctx, req, x); done || err != nil {
+			return done, err
+		}
+	}
+	x.primary = c.primaryKeyFor(req, x.method, bodyKey)
+	x.callerIf = len(req.Header["If-None-Match"]) > 0 || len(req.Header["If-Modified-Since"]) > 0
+	// If-Match and If-Unmodified-Since only apply to an origin server
+	// (RFC 9111 §4.3.2), and so do the preconditions of a method other
+	// than GET and HEAD (a 412, not a 304, RFC 9110 §13.2.2): such a
+	// request is forwarded as it is, never answered from the cache.
+	x.originIf = len(req.Header["If-Match"]) > 0 || len(req.Header["If-Unmodified-Since"]) > 0 ||
+		(x.callerIf && x.method != http.MethodGet && x.method != http.MethodHead)
+	x.callerIf = x.callerIf || x.originIf
+	x.collapse = !x.callerIf && !x.ro.forceRefresh
+	x.now = c.cfg.now()
+	c.markClock(ctx, x.now)
+	return false, nil
+}
+
+// keyBody reads the body of a request other than GET or HEAD for its key
+// and makes the request to send replay it. It reports done (a bypass) for
+// a body longer than WithMaxKeyedBodySize.
+func (c *Cache) keyBody(ctx context.Context, req *http.Request, x *exchange) (key string, done bool, err error) {
+	var buf []byte
+	if req.Body != nil && req.Body != http.NoBody {
+		if req.ContentLength > c.cfg.maxKeyedBody {
+			x.act, x.fwd, x.detail = Bypass, ForwardBypass, detailBodyTooLarge
+			return "", true, nil
+		}
+		b, over, err := c.readKeyedBody(ctx, req)
+		if err != nil {
+			return "", false, &Error{Op: "read request body", Key: req.URL.Redacted(), Err: err}
+		}
+		if over != nil {
+			x.send, x.plain = over, over
+			x.act, x.fwd, x.detail = Bypass, ForwardBypass, detailBodyTooLarge
+			return "", true, nil
+		}
+		buf = b
+		clone := req.Clone(ctx)
+		clone.Body = io.NopCloser(bytes.NewReader(buf))
+		clone.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+		clone.ContentLength = int64(len(buf))
+		x.send, x.plain = clone, clone
+	}
+	return c.bodyKey(req.Header.Get("Content-Type"), buf), false, nil
+}
 
 // bypassStatus is the Cache-Status of a bypassed request.
-func bypassStatus(l *lookup) string {
+func bypassStatus(x *exchange) string {
 	switch {
-	case l.detail == detailBodyTooLarge:
+	case x.detail == detailBodyTooLarge:
 		return csBodyTooLarge
-	case l.fwd == "method":
+	case x.fwd == ForwardMethod:
 		return csMethod
-	case l.fwd == fwdClosed:
+	case x.detail == detailClosed:
 		return csClosed
 	}
 	return csBypass
@@ -284,9 +414,9 @@ func (c *Cache) readKeyedBody(ctx context.Context, req *http.Request) (buf []byt
 // release closes the body of the request a lookup prepared to send, for the
 // hooks that send nothing (Store, Delete, Contains): it may hold a reader
 // obtained from GetBody.
-func (l *lookup) release(req *http.Request) {
-	if l.send != nil && l.send != req && l.send.Body != nil {
-		l.send.Body.Close()
+func (x *exchange) release(req *http.Request) {
+	if x.send != nil && x.send != req && x.send.Body != nil {
+		x.send.Body.Close()
 	}
 }
 
@@ -328,10 +458,10 @@ func (c *Cache) doNotCache(req *http.Request, ro reqOpts) bool {
 }
 
 // find reads the entry for primary into e, following a variant index. It
-// records the key found and the index in l.
-func (c *Cache) find(ctx context.Context, req *http.Request, primary string, e *Entry, l *lookup) bool {
+// records the key found and the index in x.
+func (c *Cache) find(ctx context.Context, req *http.Request, primary string, e *Entry, x *exchange) bool {
 	if err := c.readEntry(ctx, primary, e); err != nil || !c.belongs(ctx, req, primary, e) {
-		l.failed(err)
+		x.failed(err)
 		return false
 	}
 	if e.Variants == nil {
@@ -339,135 +469,145 @@ func (c *Cache) find(ctx context.Context, req *http.Request, primary string, e *
 			// Stored before header matching was configured: not a match.
 			return false
 		}
-		l.key = primary
+		x.key = primary
 		return true
 	}
 	idx := e.Variants
-	l.index, l.indexDeletion = idx, e.Deletion
+	x.index, x.indexDeletion = idx, e.Deletion
 	sel, _, ok := c.selection(req, idx)
 	if !ok {
-		l.fwd = "vary-miss"
+		x.fwd = ForwardVaryMiss
 		return false
 	}
 	vk := variantKey(primary, idx, sel)
 	if err := c.readEntry(ctx, vk, e); err != nil || e.Variants != nil || !c.belongs(ctx, req, vk, e) {
-		l.failed(err)
-		l.fwd = "vary-miss"
+		x.failed(err)
+		x.fwd = ForwardVaryMiss
 		return false
 	}
-	l.key = vk
+	x.key = vk
 	return true
 }
 
 // failed records err, the error of a read, if it is a store error (not a
 // miss) and the first one.
-func (l *lookup) failed(err error) {
-	if err != nil && l.storeErr == nil && !errors.Is(err, ErrNotFound) {
-		l.storeErr = err
+func (x *exchange) failed(err error) {
+	if err != nil && x.storeErr == nil && !errors.Is(err, ErrNotFound) {
+		x.storeErr = err
 	}
 }
 
-func (c *Cache) miss(req *http.Request, l *lookup) error {
-	l.send, l.cond = l.plain, false
-	if l.ro.onlyIfCached || l.reqCC.OnlyIfCached {
-		l.act, l.resp = Hit, c.gatewayTimeout(req)
+func (c *Cache) miss(req *http.Request, x *exchange) error {
+	x.send, x.cond = x.plain, false
+	if x.ro.onlyIfCached || x.reqCC.OnlyIfCached {
+		x.act, x.resp = Hit, c.gatewayTimeout(req)
 		return nil
 	}
-	l.act = Miss
-	if l.fwd == "" && errors.Is(l.storeErr, errBreakerOpen) {
-		l.fwd, l.detail = "bypass", detailUnavailable
+	x.act = Miss
+	if x.fwd == ForwardNone && errors.Is(x.storeErr, errBreakerOpen) {
+		x.fwd, x.detail = ForwardBypass, detailUnavailable
 	}
-	if l.fwd == "" {
-		l.fwd = "miss"
+	if x.fwd == ForwardNone {
+		x.fwd = ForwardMiss
 	}
 	return nil
 }
 
-// detailUnavailable is the Cache-Status detail of a request that skipped the
-// store because the circuit breaker is open.
-const detailUnavailable = "store-unavailable"
-
 // skipWrite reports whether the response to this lookup must not be
 // written: its read found the breaker open, or ran out of the store
 // timeout (a write would most likely wait as long again).
-func (l *lookup) skipWrite() bool {
-	return l.storeErr != nil && (errors.Is(l.storeErr, errStoreTimeout) || errors.Is(l.storeErr, errBreakerOpen))
+func (x *exchange) skipWrite() bool {
+	return x.storeErr != nil && (errors.Is(x.storeErr, errStoreTimeout) || errors.Is(x.storeErr, errBreakerOpen))
 }
 
-// decide applies the usage precedence table to the entry found.
-func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *served) error {
-	e := l.entry
-	now := l.now
-	age := rfc9111.CurrentAge(e.InitialAge, e.ResponseTime, now)
-	fresh := e.Expires.IsZero() || now.Before(e.Expires)
-	var staleFor time.Duration
-	if !fresh {
-		staleFor = now.Sub(e.Expires)
-	}
-	onlyIfCached := l.ro.onlyIfCached || l.reqCC.OnlyIfCached
-	validator := hasValidator(e.Header)
+// usage is what the stored response and the request say about using it.
+type usage struct {
+	fresh          bool          // within its freshness lifetime
+	staleFor       time.Duration // how long it has been stale
+	bounded        bool          // a bound of the request (max-age, min-fresh, ExpireAfter) rules it out
+	wantRevalidate bool          // the request, the response or the settings ask for validation
+	validator      bool          // it has an ETag or Last-Modified
+	onlyIfCached   bool          // the origin may not be asked
+}
 
+// usageOf evaluates the entry found for the request (RFC 9111 §4.2, §5.2.1).
+func (c *Cache) usageOf(x *exchange) usage {
+	e, now := x.entry, x.now
+	age := rfc9111.CurrentAge(e.InitialAge, e.ResponseTime, now)
+	u := usage{
+		fresh:        e.Expires.IsZero() || now.Before(e.Expires),
+		onlyIfCached: x.ro.onlyIfCached || x.reqCC.OnlyIfCached,
+		validator:    hasValidator(e.Header),
+	}
+	if !u.fresh {
+		u.staleFor = now.Sub(e.Expires)
+	}
 	// Bounds the request puts on a fresh response: max-age (and the
 	// per-request ExpireAfter), min-fresh.
-	bounded := false
-	if l.reqCC.MaxAge != rfc9111.Absent && l.reqCC.MaxAge > 0 && age > time.Duration(l.reqCC.MaxAge)*time.Second {
-		bounded = true
-	}
-	if l.ro.hasExpireAfter && l.ro.expireAfter > 0 && age > l.ro.expireAfter {
-		bounded = true
-	}
-	if fresh && l.reqCC.MinFresh != rfc9111.Absent && !e.Expires.IsZero() &&
-		e.Expires.Sub(now) < time.Duration(l.reqCC.MinFresh)*time.Second {
-		bounded = true
-	}
+	u.bounded = (x.reqCC.MaxAge != rfc9111.Absent && x.reqCC.MaxAge > 0 && age > time.Duration(x.reqCC.MaxAge)*time.Second) ||
+		(x.ro.hasExpireAfter && x.ro.expireAfter > 0 && age > x.ro.expireAfter) ||
+		(u.fresh && x.reqCC.MinFresh != rfc9111.Absent && !e.Expires.IsZero() &&
+			e.Expires.Sub(now) < time.Duration(x.reqCC.MinFresh)*time.Second)
+	u.wantRevalidate = x.ro.refresh || x.reqCC.NoCache || x.reqCC.MaxAge == 0 ||
+		(x.ro.hasExpireAfter && x.ro.expireAfter == ExpireImmediately) || e.NoCache ||
+		(c.cfg.alwaysRevalidate && u.validator && !(u.fresh && e.Immutable))
+	return u
+}
 
-	wantRevalidate := l.ro.refresh || l.reqCC.NoCache || l.reqCC.MaxAge == 0 ||
-		(l.ro.hasExpireAfter && l.ro.expireAfter == ExpireImmediately) || e.NoCache ||
-		(c.cfg.alwaysRevalidate && validator && !(fresh && e.Immutable))
-
-	withBody := l.method != http.MethodHead
+// decide applies the usage precedence table to the entry found: serve it,
+// or forward the request (see revalidation).
+func (c *Cache) decide(ctx context.Context, req *http.Request, x *exchange, s *served) error {
+	e := x.entry
+	u := c.usageOf(x)
+	withBody := x.method != http.MethodHead
 	switch {
-	case l.originIf && onlyIfCached:
+	case x.originIf && u.onlyIfCached:
 		// Preconditions only the origin can evaluate, and the origin may
 		// not be asked (RFC 9111 §5.2.1.7).
-		l.act, l.resp = Hit, c.gatewayTimeout(req)
+		x.act, x.resp = Hit, c.gatewayTimeout(req)
 		return nil
-	case l.originIf:
+	case x.originIf:
 		// Preconditions for the origin alone: forwarded below.
-	case fresh && !bounded && (!wantRevalidate || onlyIfCached):
-		return c.serveConditional(ctx, req, l, s, csHit, withBody)
-	case !fresh && !e.MustRevalidate && !wantRevalidate && !bounded &&
-		(l.reqCC.MaxStaleAny || (l.reqCC.MaxStale != rfc9111.Absent && staleFor <= time.Duration(l.reqCC.MaxStale)*time.Second)):
-		return c.serveConditional(ctx, req, l, s, csHitStale, withBody)
-	case onlyIfCached:
-		if c.staleIfErrorAllows(l) {
-			return c.serveConditional(ctx, req, l, s, csStaleIfError, withBody)
+	case u.fresh && !u.bounded && (!u.wantRevalidate || u.onlyIfCached):
+		return c.serveConditional(ctx, req, x, s, csHit, withBody)
+	case !u.fresh && !e.MustRevalidate && !u.wantRevalidate && !u.bounded &&
+		(x.reqCC.MaxStaleAny || (x.reqCC.MaxStale != rfc9111.Absent && u.staleFor <= time.Duration(x.reqCC.MaxStale)*time.Second)):
+		return c.serveConditional(ctx, req, x, s, csHitStale, withBody)
+	case u.onlyIfCached:
+		if c.staleIfErrorAllows(x) {
+			return c.serveConditional(ctx, req, x, s, csStaleIfError, withBody)
 		}
-		l.act, l.resp = Hit, c.gatewayTimeout(req)
+		x.act, x.resp = Hit, c.gatewayTimeout(req)
 		return nil
 	}
+	return c.revalidation(ctx, req, x, s, u)
+}
 
-	l.fresh = fresh
-	l.fwd = "stale"
-	if fresh {
-		l.fwd = "request"
+// revalidation makes the verdict for a stored response that cannot be
+// served as it is: Revalidate, with a conditional request made from its
+// validators (RFC 9111 §4.3.1) unless the caller sent its own, or
+// StaleWhileRevalidate when a stale-while-revalidate window allows serving
+// it meanwhile (RFC 5861 §3).
+func (c *Cache) revalidation(ctx context.Context, req *http.Request, x *exchange, s *served, u usage) error {
+	e := x.entry
+	x.act, x.fwd = Revalidate, ForwardStale
+	if u.fresh {
+		x.fwd = ForwardRequest
 	}
-	if l.callerIf {
+	if x.callerIf {
 		// The caller validates its own copy: forward its request untouched
 		// (its validators, not ours) so that a 304 reaches the one who
 		// asked for it, and let the answer update the stored response
 		// (RFC 9111 §4.3.4 for a 304, §4.3.3 for a full response).
-		l.act = Revalidate
 		return nil
 	}
-	l.act = Revalidate
-	if validator {
-		cond := l.plain.Clone(ctx)
+	if u.validator {
+		cond := x.plain.Clone(ctx)
 		if cond.Header == nil {
 			cond.Header = make(http.Header)
 		}
-		if l.plain.GetBody != nil {
-			cond.Body, _ = l.plain.GetBody()
+		if x.plain.GetBody != nil {
+			cond.Body, _ = x.plain.GetBody()
 		}
 		if et := e.Header.Get("Etag"); et != "" {
 			cond.Header.Set("If-None-Match", et)
@@ -475,18 +615,15 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 		if lm := e.Header.Get("Last-Modified"); lm != "" {
 			cond.Header.Set("If-Modified-Since", lm)
 		}
-		l.send, l.cond = cond, true
+		x.send, x.cond = cond, true
 	}
 	swr := max(e.StaleWhileRevalidate, c.cfg.staleWhileReval)
-	if !fresh && !e.MustRevalidate && !wantRevalidate && !bounded && swr > 0 && staleFor <= swr &&
-		(l.method == http.MethodGet || l.method == http.MethodHead) {
+	if !u.fresh && !e.MustRevalidate && !u.wantRevalidate && !u.bounded && swr > 0 && u.staleFor <= swr &&
+		(x.method == http.MethodGet || x.method == http.MethodHead) {
 		// The background refresh merges into its own copy of the entry;
 		// the response owns the decoded one.
-		l.entry = e.shallowForServe()
-		if err := c.serve(ctx, req, l, s, StaleWhileRevalidate, csHitSWR, withBody); err != nil || l.act != StaleWhileRevalidate {
-			return err
-		}
-		return nil
+		x.entry = e.shallowForServe()
+		return c.serve(ctx, req, x, s, StaleWhileRevalidate, csHitSWR, x.method != http.MethodHead)
 	}
 	return nil
 }
@@ -495,16 +632,16 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, l *lookup, s *ser
 // StaleWhileRevalidate). A streamed entry whose body is missing, belongs to
 // another write or fails its checks cannot be served: it is deleted (and,
 // when corrupt, counted) and the request becomes a miss.
-func (c *Cache) serve(ctx context.Context, req *http.Request, l *lookup, s *served, act State, cacheStatus string, withBody bool) error {
-	r, err := c.respond(ctx, s, req, &s.entry, l.key, l.now, cacheStatus, withBody)
+func (c *Cache) serve(ctx context.Context, req *http.Request, x *exchange, s *served, act State, cacheStatus string, withBody bool) error {
+	r, err := c.respond(ctx, s, req, &s.entry, x.key, x.now, cacheStatus, withBody)
 	if err != nil {
 		if !errors.Is(err, errStreamCorrupt) { // a corrupt one is deleted already
-			c.deleteKey(ctx, l.key)
+			c.deleteKey(ctx, x.key)
 		}
-		l.entry, l.index = nil, nil
-		return c.miss(req, l)
+		x.entry, x.index = nil, nil
+		return c.miss(req, x)
 	}
-	l.act, l.resp = act, r
+	x.act, x.resp = act, r
 	return nil
 }
 
@@ -521,14 +658,14 @@ func (e *Entry) shallowForServe() *Entry {
 // the stored response, the request and the settings, and never when it is
 // must-revalidate (RFC 5861 §4, RFC 9111 §5.2.2.2). The error response's own
 // headers play no part.
-func (c *Cache) staleIfErrorAllows(l *lookup) bool {
-	e := l.entry
+func (c *Cache) staleIfErrorAllows(x *exchange) bool {
+	e := x.entry
 	if e == nil || e.MustRevalidate {
 		return false
 	}
 	window := max(e.StaleIfError, c.cfg.staleIfError)
-	if l.reqCC.StaleIfError != rfc9111.Absent {
-		window = max(window, time.Duration(l.reqCC.StaleIfError)*time.Second)
+	if x.reqCC.StaleIfError != rfc9111.Absent {
+		window = max(window, time.Duration(x.reqCC.StaleIfError)*time.Second)
 	}
 	if window <= 0 {
 		// No window anywhere: a response whose use required validation
@@ -545,14 +682,14 @@ func (c *Cache) staleIfErrorAllows(l *lookup) bool {
 // serveConditional serves the entry decoded into s as a Hit, answering the
 // caller's own If-None-Match or If-Modified-Since with a 304 built from it
 // when they say the caller's copy is current (see notModified).
-func (c *Cache) serveConditional(ctx context.Context, req *http.Request, l *lookup, s *served, cacheStatus string, withBody bool) error {
-	if l.callerIf && !l.originIf {
-		if r := c.notModified(req, l.entry, l.key, l.now, s, cacheStatus); r != nil {
-			l.act, l.resp = Hit, r
+func (c *Cache) serveConditional(ctx context.Context, req *http.Request, x *exchange, s *served, cacheStatus string, withBody bool) error {
+	if x.callerIf && !x.originIf {
+		if r := c.notModified(req, x.entry, x.key, x.now, s, cacheStatus); r != nil {
+			x.act, x.resp = Hit, r
 			return nil
 		}
 	}
-	return c.serve(ctx, req, l, s, Hit, cacheStatus, withBody)
+	return c.serve(ctx, req, x, s, Hit, cacheStatus, withBody)
 }
 
 // notModifiedFields are the fields of a stored response a 304 built from it
@@ -605,18 +742,18 @@ func (c *Cache) notModified(req *http.Request, e *Entry, key string, now time.Ti
 }
 
 // notModifiedSelects reports whether a 304 with header h selects the stored
-// response l.entry for update (RFC 9111 §4.3.4; see
+// response x.entry for update (RFC 9111 §4.3.4; see
 // rfc9111.NotModifiedSelects). For a conditional request the cache made
-// from that response's own validators (l.cond), a 304 without any validator
+// from that response's own validators (x.cond), a 304 without any validator
 // selects it too: the request nominated that one response, and RFC 9110
 // §15.4.5 makes the 304 mean "the representation you named"; origins that
 // leave the ETag out of their 304s are common. Validators in the 304 that
 // contradict the stored ones never select it.
-func notModifiedSelects(l *lookup, h http.Header, now time.Time) bool {
-	if rfc9111.NotModifiedSelects(l.entry.Header, h, now) {
+func notModifiedSelects(x *exchange, h http.Header, now time.Time) bool {
+	if rfc9111.NotModifiedSelects(x.entry.Header, h, now) {
 		return true
 	}
-	return l.cond && len(h["Etag"]) == 0 && len(h["Last-Modified"]) == 0
+	return x.cond && len(h["Etag"]) == 0 && len(h["Last-Modified"]) == 0
 }
 
 var errValidatorMismatch = errors.New("core: 304 does not match the stored response's validators")

@@ -17,7 +17,7 @@ func (c *Cache) Delete(ctx context.Context, req *http.Request) error {
 		return fmt.Errorf("core: Delete: %w", ErrClosed)
 	}
 	req = canonicalRequest(req)
-	l := new(lookup)
+	l := new(exchange)
 	if err := c.lookup(WithoutOptions(ctx), req, l); err != nil {
 		return err
 	}
@@ -25,7 +25,7 @@ func (c *Cache) Delete(ctx context.Context, req *http.Request) error {
 	if l.resp != nil {
 		l.resp.Body.Close()
 	}
-	if l.fwd == fwdClosed {
+	if l.detail == detailClosed {
 		return fmt.Errorf("core: Delete: %w", ErrClosed)
 	}
 	if l.primary == "" {
@@ -134,7 +134,7 @@ func (c *Cache) deleteKeys(ctx context.Context, keys []string) error {
 // not a plain false.
 func (c *Cache) Contains(ctx context.Context, req *http.Request) (bool, error) {
 	req = canonicalRequest(req)
-	l := new(lookup)
+	l := new(exchange)
 	ctx = WithoutOptions(ctx)
 	if err := c.lookup(OnlyIfCached(ctx), req, l); err != nil {
 		return false, err
@@ -143,7 +143,7 @@ func (c *Cache) Contains(ctx context.Context, req *http.Request) (bool, error) {
 	if l.resp != nil {
 		defer l.resp.Body.Close()
 	}
-	if l.fwd == fwdClosed {
+	if l.detail == detailClosed {
 		return false, fmt.Errorf("core: Contains: %w", ErrClosed)
 	}
 	if l.entry == nil && l.storeErr != nil {

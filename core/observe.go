@@ -143,7 +143,8 @@ func (f ObserverFunc) Observe(ctx context.Context, ev *Event) { f(ctx, ev) }
 //     refresh ends; the caller's request was already reported as
 //     OutcomeStale.
 //
-// The hooks (Lookup, Store, Revalidate) used directly emit no event: an
+// The hooks (Lookup, Join, Store, Revalidate) used directly emit no event
+// (RevalidateInBackground emits its refresh's, as above): an
 // adapter built on them observes what it orchestrates itself.
 func WithObserver(o Observer) Option {
 	return optionFunc(func(c *config) error {
@@ -326,14 +327,11 @@ func (c *Cache) observedDo(req *http.Request, send func(*http.Request) (*http.Re
 }
 
 // lookedUp records what the lookup decided, for the event.
-func (o *observed) lookedUp(l *lookup) {
+func (o *observed) lookedUp(lr *LookupResult) {
 	if o == nil {
 		return
 	}
-	o.act = l.act
-	if o.ev.Key = l.key; o.ev.Key == "" {
-		o.ev.Key = l.primary
-	}
+	o.act, o.ev.Key = lr.State, lr.Key
 }
 
 // ErrorType classifies op.Err for metrics, with few values: "" (no error),

@@ -37,7 +37,7 @@ func (c *Cache) respDirectives(h http.Header) rfc9111.Directives {
 
 // storable decides whether resp (to req) may be stored, apart from its body
 // size. It returns a reason when it may not.
-func (c *Cache) storable(req *http.Request, resp *http.Response, l *lookup, cc rfc9111.Directives) string {
+func (c *Cache) storable(req *http.Request, resp *http.Response, l *exchange, cc rfc9111.Directives) string {
 	switch {
 	case c.cfg.readOnly:
 		return "read-only"

@@ -47,12 +47,15 @@ func (c *Cache) storePOSTAsGET(ctx context.Context, req *http.Request, resp *htt
 		Method: http.MethodGet, URL: req.URL, Host: req.Host, Header: req.Header,
 		Proto: req.Proto, ProtoMajor: req.ProtoMajor, ProtoMinor: req.ProtoMinor,
 	}).WithContext(ctx)
-	l := new(lookup)
-	if err := c.lookupForStore(ctx, get, l); err != nil || l.act == Bypass {
+	x := new(exchange)
+	if err := c.lookup(ctx, get, x); err != nil || x.act == Bypass {
 		return nil, false
 	}
-	l.reqTime, l.fwd = reqTime, "method"
-	out, _, _, _ := c.storeResponse(ctx, get, resp, l)
+	if x.resp != nil && x.resp.Body != nil {
+		x.resp.Body.Close() // a GET's stored response, not served
+	}
+	x.reqTime, x.fwd = reqTime, ForwardMethod
+	out := c.storeResponse(ctx, get, resp, x).resp
 	// The response answers the caller's POST; its context carries the Info.
 	out.Request = req.WithContext(out.Request.Context())
 	return out, true

@@ -269,7 +269,7 @@ func TestRegressionStoreHookPOSTKeyLosesBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := c.Store(ctx, lr.Request, resp)
+	out, err := c.Store(ctx, &lr, resp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,3 +73,44 @@ func ExpireAfter(ctx context.Context, d time.Duration) context.Context {
 func Disable(ctx context.Context) context.Context {
 	return withReqOpts(ctx, func(o *reqOpts) { o.disabled = true })
 }
+
+// ContextRequest is a client library's request type R that carries a
+// context and sets it in a chaining style, as *resty.Request and
+// *req.Request do: SetContext replaces the context and returns the request.
+type ContextRequest[R any] interface {
+	Context() context.Context
+	SetContext(ctx context.Context) R
+}
+
+// RequestOptions sets hoard's per-request options (ForceRefresh, Refresh,
+// OnlyIfCached, ExpireAfter, Disable) on a request of a client library whose
+// request type R carries its context (see ContextRequest). Each method
+// derives a context from r.Context() with the function of the same name,
+// sets it with r.SetContext and returns what SetContext returns, so the
+// options chain with the library's own setters and nest. An adapter exposes
+// them as a variable in its library's idiom, as restycache.Options and
+// reqcache.Options do:
+//
+//	var Options core.RequestOptions[*somelib.Request]
+//	resp, err := Options.OnlyIfCached(client.R()).Get(url)
+//
+// Because they derive from the request's current context, set them after
+// any call that replaces it (SetContext). The zero value is ready to use.
+type RequestOptions[R ContextRequest[R]] struct{}
+
+// ForceRefresh sets ForceRefresh on r's context.
+func (RequestOptions[R]) ForceRefresh(r R) R { return r.SetContext(ForceRefresh(r.Context())) }
+
+// Refresh sets Refresh on r's context.
+func (RequestOptions[R]) Refresh(r R) R { return r.SetContext(Refresh(r.Context())) }
+
+// OnlyIfCached sets OnlyIfCached on r's context.
+func (RequestOptions[R]) OnlyIfCached(r R) R { return r.SetContext(OnlyIfCached(r.Context())) }
+
+// ExpireAfter sets ExpireAfter(d) on r's context.
+func (RequestOptions[R]) ExpireAfter(r R, d time.Duration) R {
+	return r.SetContext(ExpireAfter(r.Context(), d))
+}
+
+// Disable sets Disable on r's context.
+func (RequestOptions[R]) Disable(r R) R { return r.SetContext(Disable(r.Context())) }

@@ -19,7 +19,7 @@ const (
 	csOnlyIfCached = CacheStatusName + "; detail=only-if-cached"
 	csBypass       = CacheStatusName + "; fwd=bypass"
 	csMethod       = CacheStatusName + "; fwd=method"
-	csBodyTooLarge = CacheStatusName + "; fwd=bypass; detail=" + detailBodyTooLarge
+	csBodyTooLarge = CacheStatusName + "; fwd=bypass; detail=body-too-large"
 	csClosed       = CacheStatusName + "; fwd=bypass; detail=closed"
 )
 
@@ -146,11 +146,15 @@ func infoFromStatus(cs string) Info {
 }
 
 // fwdStatus formats the Cache-Status for a forwarded request.
-func fwdStatus(fwd string, fwdStatus int, stored, collapsed bool) string {
+func fwdStatus(fwd Forward, d detail, fwdStatus int, stored, collapsed bool) string {
 	var b strings.Builder
 	b.WriteString(CacheStatusName)
 	b.WriteString("; fwd=")
-	b.WriteString(fwd)
+	b.WriteString(fwd.String())
+	if d != detailNone {
+		b.WriteString("; detail=")
+		b.WriteString(d.String())
+	}
 	if fwdStatus > 0 {
 		b.WriteString("; fwd-status=")
 		b.WriteString(strconv.Itoa(fwdStatus))

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -28,97 +29,110 @@ import (
 //
 // A 304 to the cache's own conditional request that does not select the
 // stored response (§4.3.4: a strong validator that is not the stored one,
-// weak ones that contradict it) cannot be used; Revalidate then returns an
-// error and the caller should send the request again without validators. A
-// 304 without any validator selects it (see notModifiedSelects).
-func (c *Cache) Revalidate(ctx context.Context, req *http.Request, lr *LookupResult, resp *http.Response, err error) (*http.Response, error) {
-	req = canonicalRequest(req)
-	if lr == nil || lr.l == nil || lr.l.entry == nil {
-		if err != nil {
-			return nil, err
-		}
-		return c.Store(ctx, req, resp)
+// weak ones that contradict it) cannot be used, nor can a 304 for a stored
+// body that has meanwhile gone from the store; Revalidate then returns
+// ErrResend, having turned lr into a Miss whose Request is the request
+// without validators: send that once and pass the outcome to Store. A 304
+// without any validator selects it (see notModifiedSelects).
+//
+// Like Store, Revalidate applies §4.4 first, reads nothing from the store
+// but what Lookup found, and gives the waiting requests of a flight lr
+// leads (see Join) the stored response. For a LookupResult without a stored
+// response (a Miss, a Bypass) it is Store.
+func (c *Cache) Revalidate(ctx context.Context, lr *LookupResult, resp *http.Response, err error) (*http.Response, error) {
+	x := lr.x
+	if x == nil || x.entry == nil {
+		return c.Store(ctx, lr, resp, err)
 	}
-	out, _, _, _, rerr := c.revalidate(ctx, req, lr.l, resp, err)
-	return out, rerr
+	if err == nil {
+		c.invalidateOnce(ctx, x, resp)
+	}
+	o, err := c.revalidate(ctx, x.req, x, resp, err)
+	if errors.Is(err, errValidatorMismatch) || errors.Is(err, errStreamGone) {
+		// The 304 is for another representation, or the stored body is
+		// gone: the request must be sent again, unconditionally.
+		x.act, x.cond, x.send = Miss, false, x.plain
+		if x.plain.GetBody != nil {
+			x.plain.Body, _ = x.plain.GetBody()
+		}
+		lr.State, lr.Request = Miss, x.plain
+		return nil, ErrResend
+	}
+	c.settle(x, o)
+	return o.resp, err
 }
 
-// revalidate implements Revalidate and also returns the entry now stored (for
-// collapsed waiters), its key, and whether a streamed body is still being
-// stored (see storeResponse).
-func (c *Cache) revalidate(ctx context.Context, req *http.Request, l *lookup, resp *http.Response, err error) (*http.Response, *Entry, string, bool, error) {
+// revalidate implements Revalidate for the exchange's stored response.
+func (c *Cache) revalidate(ctx context.Context, req *http.Request, x *exchange, resp *http.Response, err error) (outcome, error) {
 	if c.gate.closed() {
 		if err != nil {
-			return nil, nil, "", false, err
+			return outcome{}, err
 		}
 		c.markForwarded(req, resp, csClosed, nil, "")
-		return resp, nil, "", false, nil
+		return outcome{resp: resp}, nil
 	}
 	c.stats.revalidations.Add(1)
-	withBody := l.method != http.MethodHead
+	withBody := x.method != http.MethodHead
 	if err != nil {
-		if ctx.Err() == nil && c.staleIfErrorAllows(l) {
-			if r := c.serveLookup(ctx, req, l, csStaleIfError, withBody); r != nil {
+		if ctx.Err() == nil && c.staleIfErrorAllows(x) {
+			if r := c.serveLookup(ctx, req, x, csStaleIfError, withBody); r != nil {
 				c.stats.staleHits.Add(1)
-				return r, nil, "", false, nil
+				return outcome{resp: r}, nil
 			}
 		}
-		return nil, nil, "", false, err
+		return outcome{}, err
 	}
 	canonicalResponse(resp)
 	switch {
-	case resp.StatusCode == http.StatusNotModified && l.cond:
+	case resp.StatusCode == http.StatusNotModified && x.cond:
 		drain(resp)
-		if !notModifiedSelects(l, resp.Header, c.cfg.now()) {
-			return nil, nil, "", false, errValidatorMismatch
+		if !notModifiedSelects(x, resp.Header, c.cfg.now()) {
+			return outcome{}, errValidatorMismatch
 		}
-		ne := c.freshen(ctx, req, l, resp.Header)
+		ne := c.freshen(ctx, req, x, resp.Header)
 		c.stats.notModified.Add(1)
-		l.entry = ne
-		r := c.serveLookup(ctx, req, l, fwdStatus(l.fwd, http.StatusNotModified, false, false), withBody)
+		x.entry = ne
+		r := c.serveLookup(ctx, req, x, fwdStatus(x.fwd, detailNone, http.StatusNotModified, false, false), withBody)
 		if r == nil {
-			return nil, nil, "", false, errStreamGone // fetch it again, unconditionally
+			return outcome{}, errStreamGone // fetch it again, unconditionally
 		}
-		return r, ne, l.key, false, nil
-	case resp.StatusCode == http.StatusNotModified && l.callerIf:
+		return outcome{resp: r, entry: ne, key: x.key}, nil
+	case resp.StatusCode == http.StatusNotModified && x.callerIf:
 		// The caller's own conditional request: the 304 is the caller's
 		// answer. When it selects the stored response (RFC 9111 §4.3.4) it
 		// also freshens it; the Cache-Status says so with fwd-status=304.
 		drain(resp)
 		resp.Body = http.NoBody
-		if !notModifiedSelects(l, resp.Header, c.cfg.now()) {
-			c.markForwarded(req, resp, fwdStatus(l.fwd, 0, false, false), nil, "")
-			return resp, nil, "", false, nil
+		if !notModifiedSelects(x, resp.Header, c.cfg.now()) {
+			c.markForwarded(req, resp, fwdStatus(x.fwd, detailNone, 0, false, false), nil, "")
+			return outcome{resp: resp}, nil
 		}
-		ne := c.freshen(ctx, req, l, resp.Header)
+		ne := c.freshen(ctx, req, x, resp.Header)
 		c.stats.notModified.Add(1)
-		c.markForwarded(req, resp, fwdStatus(l.fwd, http.StatusNotModified, false, false), ne, l.key)
-		return resp, nil, "", false, nil
-	case rfc9111.StaleIfErrorStatus(resp.StatusCode) && c.staleIfErrorAllows(l):
-		if r := c.serveLookup(ctx, req, l, csStaleIfError+"; fwd-status="+strconv.Itoa(resp.StatusCode), withBody); r != nil {
+		c.markForwarded(req, resp, fwdStatus(x.fwd, detailNone, http.StatusNotModified, false, false), ne, x.key)
+		return outcome{resp: resp}, nil
+	case rfc9111.StaleIfErrorStatus(resp.StatusCode) && c.staleIfErrorAllows(x):
+		if r := c.serveLookup(ctx, req, x, csStaleIfError+"; fwd-status="+strconv.Itoa(resp.StatusCode), withBody); r != nil {
 			drain(resp)
 			c.stats.staleHits.Add(1)
-			return r, nil, "", false, nil
+			return outcome{resp: r}, nil
 		}
-	case l.fromGET && l.method == http.MethodHead:
-		c.headUpdate(ctx, req, l, resp)
-		l.index, l.indexDeletion = nil, time.Time{}
-		out, e, key, pending := c.storeResponse(ctx, req, resp, l)
-		return out, e, key, pending, nil
+	case x.fromGET && x.method == http.MethodHead:
+		c.headUpdate(ctx, req, x, resp)
+		x.index, x.indexDeletion = nil, time.Time{}
 	}
-	out, e, key, pending := c.storeResponse(ctx, req, resp, l)
-	return out, e, key, pending, nil
+	return c.storeResponse(ctx, req, resp, x), nil
 }
 
 // freshen merges the header of a 304 (or of a HEAD response) that selected
 // the stored entry (RFC 9111 §4.3.4, §4.3.5) into it, recomputes its age and
 // lifetime, and writes it with ctx (unless read-only).
-func (c *Cache) freshen(ctx context.Context, req *http.Request, l *lookup, h http.Header) *Entry {
-	old := l.entry
+func (c *Cache) freshen(ctx context.Context, req *http.Request, x *exchange, h http.Header) *Entry {
+	old := x.entry
 	now := c.cfg.now()
 	ne := *old
 	ne.Header = c.mergeHeader(old.Header, h)
-	ne.RequestTime = l.reqTime
+	ne.RequestTime = x.reqTime
 	if ne.RequestTime.IsZero() || ne.RequestTime.After(now) {
 		ne.RequestTime = now
 	}
@@ -133,40 +147,40 @@ func (c *Cache) freshen(ctx context.Context, req *http.Request, l *lookup, h htt
 	}
 	ne.InitialAge = rfc9111.CorrectedInitialAge(ageHeader, ne.RequestTime, now)
 	cc := c.respDirectives(ne.Header)
-	if !c.applyPolicy(req, &ne, cc, l.ro) {
+	if !c.applyPolicy(req, &ne, cc, x.ro) {
 		ne.Expires, ne.Deletion = now, now
 	}
 	if !c.cfg.readOnly {
-		c.writeEntry(ctx, l.key, &ne)
-		c.extendIndex(ctx, l, &ne)
+		c.writeEntry(ctx, x.key, &ne)
+		c.extendIndex(ctx, x, &ne)
 	}
 	return &ne
 }
 
 // extendIndex rewrites the variant index when an updated variant now
 // outlives it.
-func (c *Cache) extendIndex(ctx context.Context, l *lookup, e *Entry) {
-	if l.index == nil || l.indexDeletion.IsZero() || (!e.Deletion.IsZero() && !e.Deletion.After(l.indexDeletion)) {
+func (c *Cache) extendIndex(ctx context.Context, x *exchange, e *Entry) {
+	if x.index == nil || x.indexDeletion.IsZero() || (!e.Deletion.IsZero() && !e.Deletion.After(x.indexDeletion)) {
 		return
 	}
-	primary := l.primary
-	if l.fromGET {
-		primary = l.getKey
+	primary := x.primary
+	if x.fromGET {
+		primary = x.getKey
 	}
-	ie := &Entry{Method: e.Method, URL: e.URL, Created: e.Created, Deletion: e.Deletion, Variants: l.index}
+	ie := &Entry{Method: e.Method, URL: e.URL, Created: e.Created, Deletion: e.Deletion, Variants: x.index}
 	if c.writeEntry(ctx, primary, ie) {
-		l.indexDeletion = e.Deletion
+		x.indexDeletion = e.Deletion
 	}
 }
 
 // headUpdate applies RFC 9111 §4.3.5 to the stored GET response a HEAD was
 // answered from: matching validators (and Content-Length) freshen it,
 // anything else means the stored GET is outdated and it is deleted.
-func (c *Cache) headUpdate(ctx context.Context, req *http.Request, l *lookup, resp *http.Response) {
+func (c *Cache) headUpdate(ctx context.Context, req *http.Request, x *exchange, resp *http.Response) {
 	if resp.StatusCode != http.StatusOK || c.cfg.readOnly {
 		return
 	}
-	old := l.entry
+	old := x.entry
 	match := true
 	for _, f := range []string{"Etag", "Last-Modified", "Content-Length"} {
 		if v := resp.Header.Get(f); v != "" && v != old.Header.Get(f) {
@@ -177,10 +191,10 @@ func (c *Cache) headUpdate(ctx context.Context, req *http.Request, l *lookup, re
 		match = false
 	}
 	if !match {
-		c.deleteKey(ctx, l.key)
+		c.deleteKey(ctx, x.key)
 		return
 	}
-	c.freshen(ctx, req, l, resp.Header)
+	c.freshen(ctx, req, x, resp.Header)
 }
 
 // serveEntry builds a caller's response from an entry that may be shared.
@@ -199,8 +213,8 @@ func (c *Cache) serveEntry(ctx context.Context, req *http.Request, e *Entry, key
 }
 
 // serveLookup serves the lookup's entry (nil when its stream is gone).
-func (c *Cache) serveLookup(ctx context.Context, req *http.Request, l *lookup, cacheStatus string, withBody bool) *http.Response {
-	return c.serveEntry(ctx, req, l.entry, l.key, cacheStatus, withBody)
+func (c *Cache) serveLookup(ctx context.Context, req *http.Request, x *exchange, cacheStatus string, withBody bool) *http.Response {
+	return c.serveEntry(ctx, req, x.entry, x.key, cacheStatus, withBody)
 }
 
 // drain discards a little of a response body so the connection can be

@@ -15,141 +15,174 @@ import (
 	"github.com/hoardhttp/hoard/core/internal/rfc9111"
 )
 
-// Store is the storing hook: when resp (the origin's answer to req) may be
-// stored (RFC 9111 §3 and the settings), it reads the body — committing the
-// entry only after a clean EOF with the expected length, and only up to
-// WithMaxBodySize (WithMaxStreamSize for a body streamed into the store) —
-// writes it, and returns a response whose body replays the bytes read. Otherwise it returns resp with its body untouched. Either way
-// the response carries a Cache-Status field. Store errors fail open.
-func (c *Cache) Store(ctx context.Context, req *http.Request, resp *http.Response) (*http.Response, error) {
-	req = canonicalRequest(req)
-	l := new(lookup)
-	if err := c.lookupForStore(ctx, req, l); err != nil {
+// Store is the storing hook. Given the LookupResult of a Bypass or a Miss and
+// the outcome of sending its Request (the response, or the transport error),
+// it applies RFC 9111 §4.4 (after a non-error response to an unsafe method,
+// the stored responses of the target URI, Location and Content-Location are
+// invalidated) and then, when resp may be stored (RFC 9111 §3 and the
+// settings), reads the body — committing the entry only after a clean EOF
+// with the expected length, and only up to WithMaxBodySize
+// (WithMaxStreamSize for a body streamed into the store) — writes it, and
+// returns a response whose body replays the bytes read. Otherwise it returns
+// resp with its body untouched. Either way the response carries a
+// Cache-Status field. A transport error is returned as it is. When lr leads
+// a flight (see Join), the waiting requests are given the stored response.
+//
+// Store reads nothing from the store: it uses what Lookup found. Store errors
+// fail open. For the LookupResult of a Hit it returns resp and err as they
+// are.
+func (c *Cache) Store(ctx context.Context, lr *LookupResult, resp *http.Response, err error) (*http.Response, error) {
+	x := lr.x
+	if x == nil {
 		return resp, err
 	}
-	if l.act == Bypass {
-		l.release(req)
-		if l.fwd == "method" {
-			if out, ok := c.storePOSTAsGET(ctx, req, resp, l.now); ok {
-				return out, nil
-			}
+	if err != nil {
+		c.settle(x, outcome{})
+		return nil, err
+	}
+	o := c.storeExchange(ctx, x, resp)
+	c.settle(x, o)
+	return o.resp, nil
+}
+
+// outcome is what storing or revalidating produced: the response for the
+// caller, the entry now stored (nil when not stored, or not yet) and its
+// key, and pending when a body streamed into the store is still being
+// written (the entry is then published to the flight when it ends).
+type outcome struct {
+	resp    *http.Response
+	entry   *Entry
+	key     string
+	pending bool
+}
+
+// storeExchange is Store for a response.
+func (c *Cache) storeExchange(ctx context.Context, x *exchange, resp *http.Response) outcome {
+	if x.act != Bypass {
+		c.invalidateOnce(ctx, x, resp)
+		return c.storeResponse(ctx, x.req, resp, x)
+	}
+	if x.detail != detailClosed {
+		c.invalidateOnce(ctx, x, resp)
+	}
+	if x.fwd == ForwardMethod {
+		if out, ok := c.storePOSTAsGET(ctx, x.req, resp, x.reqTime); ok {
+			return outcome{resp: out}
 		}
-		c.markForwarded(req, resp, bypassStatus(l), nil, "")
-		return resp, nil
 	}
-	out, _, _, _ := c.storeResponse(ctx, req, resp, l)
-	return out, nil
+	c.markForwarded(x.req, resp, bypassStatus(x), nil, "")
+	return outcome{resp: resp}
 }
 
-// lookupForStore fills the parts of l that storing needs, without deciding
-// how to serve.
-func (c *Cache) lookupForStore(ctx context.Context, req *http.Request, l *lookup) error {
-	if err := c.lookup(ctx, req, l); err != nil {
-		return err
-	}
-	if l.resp != nil && l.resp.Body != nil {
-		l.resp.Body.Close()
-	}
-	l.reqTime = l.now
-	return nil
-}
-
-// storeResponse stores resp when allowed and returns the response for the
-// caller, the entry written (nil when not stored, or not yet: see below) and
-// its key. A body that is streamed into the store is committed when the
-// caller reads it to a clean EOF; storeResponse then returns pending true and
-// calls l.streamDone (when set) once the entry is committed or abandoned.
-func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http.Response, l *lookup) (out *http.Response, e *Entry, key string, pending bool) {
+// storeResponse stores resp when allowed and returns the outcome. A body
+// that is streamed into the store is committed when the caller reads it to a
+// clean EOF; the outcome is then pending, and the entry is published to the
+// exchange's flight once it is committed or abandoned.
+func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http.Response, x *exchange) outcome {
 	canonicalResponse(resp)
-	fwd := l.fwd
-	if fwd == "" {
-		fwd = "miss"
-	}
-	if l.detail == detailUnavailable {
-		fwd += "; detail=" + detailUnavailable
-	}
-	pass := func() (*http.Response, *Entry, string, bool) {
-		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
-		return resp, nil, "", false
+	fwd := x.fwd
+	if fwd == ForwardNone {
+		fwd = ForwardMiss
 	}
 	if c.gate.closed() {
 		c.markForwarded(req, resp, csClosed, nil, "")
-		return resp, nil, "", false
+		return outcome{resp: resp}
 	}
-	if l.skipWrite() {
-		return pass()
+	if x.skipWrite() {
+		return c.passOn(req, resp, fwd, x)
 	}
 	cc := c.respDirectives(resp.Header)
-	if reason := c.storable(req, resp, l, cc); reason != "" {
-		return pass()
+	if reason := c.storable(req, resp, x, cc); reason != "" {
+		return c.passOn(req, resp, fwd, x)
 	}
-	now := c.cfg.now()
-	e = &Entry{
-		Method:       l.method,
-		URL:          c.requestURL(req),
-		Status:       resp.StatusCode,
-		Proto:        resp.Proto,
-		Header:       c.storedHeader(resp.Header, cc),
-		Uncompressed: resp.Uncompressed,
-		RequestTime:  l.reqTime,
-		ResponseTime: now,
-		InitialAge:   rfc9111.CorrectedInitialAge(resp.Header, l.reqTime, now),
-		Created:      now,
+	e := c.newEntry(req, resp, x, cc)
+	if !c.applyPolicy(req, e, cc, x.ro) {
+		return c.passOn(req, resp, fwd, x)
 	}
-	if e.RequestTime.IsZero() || e.RequestTime.After(now) {
-		e.RequestTime = now
-	}
-	if !c.applyPolicy(req, e, cc, l.ro) {
-		return pass()
-	}
-	t, ok := c.target(req, l, e)
+	t, ok := c.target(req, x, e)
 	if !ok {
-		return pass()
+		return c.passOn(req, resp, fwd, x)
 	}
 	var prefix []byte
-	if st, can := c.store.(Streamer); can && c.streams != nil && l.method != http.MethodHead &&
+	if st, can := c.store.(Streamer); can && c.streams != nil && x.method != http.MethodHead &&
 		(resp.ContentLength < 0 || resp.ContentLength > c.cfg.streamThreshold) {
 		if resp.ContentLength > c.cfg.maxStreamSize {
-			return pass()
+			return c.passOn(req, resp, fwd, x)
 		}
 		if resp.ContentLength >= 0 {
-			return c.streamToStore(ctx, req, resp, l, e, t, st, fwd, nil)
+			return c.streamToStore(ctx, req, resp, x, e, t, st, fwd, nil)
 		}
 		// Unknown length: a small body is cheaper stored whole, so read up
 		// to the threshold before choosing.
 		p, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.streamThreshold+1))
 		if err != nil {
 			resp.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(p), errReader{err}), Closer: resp.Body}
-			return pass()
+			return c.passOn(req, resp, fwd, x)
 		}
 		if int64(len(p)) > c.cfg.streamThreshold {
-			return c.streamToStore(ctx, req, resp, l, e, t, st, fwd, p)
+			return c.streamToStore(ctx, req, resp, x, e, t, st, fwd, p)
 		}
 		prefix = p
 	}
+	return c.storeWhole(ctx, req, resp, x, e, t, fwd, prefix)
+}
+
+// passOn returns resp, not stored, marked as forwarded.
+func (c *Cache) passOn(req *http.Request, resp *http.Response, fwd Forward, x *exchange) outcome {
+	c.markForwarded(req, resp, fwdStatus(fwd, x.detail, 0, false, false), nil, "")
+	return outcome{resp: resp}
+}
+
+// newEntry is the entry that would store resp, before the lifetime policy.
+func (c *Cache) newEntry(req *http.Request, resp *http.Response, x *exchange, cc rfc9111.Directives) *Entry {
+	now := c.cfg.now()
+	e := &Entry{
+		Method:       x.method,
+		URL:          c.requestURL(req),
+		Status:       resp.StatusCode,
+		Proto:        resp.Proto,
+		Header:       c.storedHeader(resp.Header, cc),
+		Uncompressed: resp.Uncompressed,
+		RequestTime:  x.reqTime,
+		ResponseTime: now,
+		InitialAge:   rfc9111.CorrectedInitialAge(resp.Header, x.reqTime, now),
+		Created:      now,
+	}
+	if e.RequestTime.IsZero() || e.RequestTime.After(now) {
+		e.RequestTime = now
+	}
+	return e
+}
+
+// storeWhole reads the body (after prefix, the bytes already read when
+// there are any) and writes e under t in one piece.
+func (c *Cache) storeWhole(ctx context.Context, req *http.Request, resp *http.Response, x *exchange, e *Entry, t target, fwd Forward, prefix []byte) outcome {
 	data := []byte{}
+	ok := true
 	if prefix != nil {
 		data = prefix
 		resp.Body.Close()
-	} else if l.method == http.MethodHead {
+	} else if x.method == http.MethodHead {
 		drain(resp) // a HEAD response has no content, whatever its Content-Length says
 		resp.Body = http.NoBody
 	} else if data, ok = c.readBody(resp); !ok {
-		return pass()
+		return c.passOn(req, resp, fwd, x)
 	}
 	e.Body = data
 	if len(resp.Trailer) > 0 {
 		e.Trailer = resp.Trailer.Clone()
 	}
-	stored := c.writeEntry(ctx, t.key, e) && c.commitIndex(ctx, l, t, e)
+	stored := c.writeEntry(ctx, t.key, e) && c.commitIndex(ctx, x, t, e)
 	resp.Body = &body{data: data}
-	if l.method != http.MethodHead {
+	if x.method != http.MethodHead {
 		// A HEAD response keeps the length its origin announced: it has
 		// no content, but says how long the GET's would be (RFC 9110 §9.3.2).
 		resp.ContentLength = int64(len(data))
 	}
-	c.markForwarded(req, resp, fwdStatus(fwd, 0, stored, false), e, t.key)
-	return resp, e, t.key, false
+	c.markForwarded(req, resp, fwdStatus(fwd, x.detail, 0, stored, false), e, t.key)
+	// Waiting requests share e even when the write failed: it is a
+	// complete, storable response to the same request.
+	return outcome{resp: resp, entry: e, key: t.key}
 }
 
 // streamToStore hands the caller a body that tees into a store stream,
@@ -160,26 +193,54 @@ func (c *Cache) storeResponse(ctx context.Context, req *http.Request, resp *http
 //
 // prefix holds bytes already read from resp.Body (a body of unknown length
 // longer than the stream threshold); they are passed on first.
-func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http.Response, l *lookup, e *Entry, t target, st Streamer, fwd string, prefix []byte) (*http.Response, *Entry, string, bool) {
+func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http.Response, x *exchange, e *Entry, t target, st Streamer, fwd Forward, prefix []byte) outcome {
 	e.Streamed = true
 	src := resp.Body
 	if prefix != nil {
 		src = &replayBody{Reader: io.MultiReader(bytes.NewReader(prefix), resp.Body), Closer: resp.Body}
 	}
-	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Created: e.Created}
 	e.StreamID = newStreamID()
+	w, sw, err := c.createStream(ctx, st, t.key, e)
+	if err != nil {
+		resp.Body = src
+		cs := csClosed
+		if !errors.Is(err, ErrClosed) {
+			cs = fwdStatus(fwd, x.detail, 0, false, false)
+		}
+		c.markForwarded(req, resp, cs, nil, "")
+		return outcome{resp: resp}
+	}
+	tb := &teeBody{src: src, w: sw, gate: c.gate, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
+	tb.onEnd = func(n int64, clean bool) {
+		stored := c.endStream(ctx, x, resp, e, t, w, n, clean)
+		tb.committed = stored != nil
+		if stored != nil {
+			c.publish(x, stored, t.key)
+		} else {
+			c.publish(x, nil, "")
+		}
+	}
+	c.markForwarded(req, resp, fwdStatus(fwd, x.detail, 0, false, false), e, t.key)
+	tb.info = InfoOf(resp) // before the body is replaced: InfoOf reads a teeBody's info first
+	resp.Body = tb
+	return outcome{resp: resp, pending: true}
+}
+
+// createStream opens the store stream for e under key, with the sealing
+// writer over it. The writer lives on a context derived from ctx (the
+// request's): the store timeout bounds its creation and then each Write and
+// the Commit (see boundedWriter), so a store that hangs mid-stream delays
+// the caller's reads by the timeout at most.
+func (c *Cache) createStream(ctx context.Context, st Streamer, key string, e *Entry) (StreamWriter, *sealWriter, error) {
+	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Created: e.Created}
 	var sw *sealWriter
 	var w StreamWriter
-	// The writer lives on wctx, derived from the request's: the store
-	// timeout bounds its creation and then each Write and the Commit (see
-	// boundedWriter), so a store that hangs mid-stream delays the caller's
-	// reads by the timeout at most.
 	wctx, wcancel := context.WithCancel(ctx)
-	err := c.call(ctx, "create stream", t.key, onRequest, func(context.Context) (err error) {
+	err := c.call(ctx, "create stream", key, onRequest, func(context.Context) (err error) {
 		var sw0 StreamWriter
-		if sw0, err = st.CreateStream(wctx, t.key, meta); err == nil {
-			w = &boundedWriter{w: sw0, c: c, ctx: ctx, key: t.key, cancel: wcancel}
-			if sw, err = c.streams.newWriter(w, t.key, e.StreamID); err != nil {
+		if sw0, err = st.CreateStream(wctx, key, meta); err == nil {
+			w = &boundedWriter{w: sw0, c: c, ctx: ctx, key: key, cancel: wcancel}
+			if sw, err = c.streams.newWriter(w, key, e.StreamID); err != nil {
 				w.Abort()
 			}
 		}
@@ -187,64 +248,52 @@ func (c *Cache) streamToStore(ctx context.Context, req *http.Request, resp *http
 	})
 	if err != nil {
 		wcancel()
+		return nil, nil, err
 	}
-	if errors.Is(err, ErrClosed) {
-		resp.Body = src
-		c.markForwarded(req, resp, csClosed, nil, "")
-		return resp, nil, "", false
+	return w, sw, nil
+}
+
+// endStream commits (clean) or abandons the store stream w of e once the
+// caller's reading of the body has ended after n bytes, and returns the
+// entry stored (nil when it was not).
+func (c *Cache) endStream(ctx context.Context, x *exchange, resp *http.Response, e *Entry, t target, w StreamWriter, n int64, clean bool) *Entry {
+	key := t.key
+	var err error
+	if clean {
+		// Commit is bounded, and its failure counted, by boundedWriter.
+		if err = c.admit(ctx); err == nil {
+			err = w.Commit()
+			c.gate.leave()
+		}
+		// After Close (or with the breaker open) the stream is given
+		// up: Abort only releases the writer, it stores nothing.
+		clean = !errors.Is(err, ErrClosed) && !errors.Is(err, errBreakerOpen)
+	}
+	if !clean {
+		if err := w.Abort(); err != nil {
+			c.storeFailed(ctx, "abort stream", key, err)
+		}
+		return nil
 	}
 	if err != nil {
-		resp.Body = src
-		c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), nil, "")
-		return resp, nil, "", false
+		return nil
 	}
-	done := l.streamDone
+	e.BodySize = n
+	if len(resp.Trailer) > 0 {
+		e.Trailer = resp.Trailer.Clone()
+	}
 	detached := context.WithoutCancel(ctx)
-	tb := &teeBody{src: src, w: sw, gate: c.gate, expected: resp.ContentLength, max: c.cfg.maxStreamSize}
-	tb.onEnd = func(n int64, clean bool) {
-		var stored *Entry
-		var err error
-		if clean {
-			// Commit is bounded, and its failure counted, by boundedWriter.
-			if err = c.admit(ctx); err == nil {
-				err = w.Commit()
-				c.gate.leave()
-			}
-			// After Close (or with the breaker open) the stream is given
-			// up: Abort only releases the writer, it stores nothing.
-			clean = !errors.Is(err, ErrClosed) && !errors.Is(err, errBreakerOpen)
-		}
-		if clean {
-			if err == nil {
-				e.BodySize = n
-				if resp.Trailer != nil && len(resp.Trailer) > 0 {
-					e.Trailer = resp.Trailer.Clone()
-				}
-				if !c.writeEntry(detached, t.key, e) {
-					// The new stream is committed but the entry describing it
-					// is not: remove both rather than leave the old entry
-					// pointing at a body that is not its own.
-					c.deleteKey(detached, t.key)
-				} else if c.commitIndex(detached, l, t, e) {
-					stored = e
-				}
-			}
-		} else if err := w.Abort(); err != nil {
-			c.storeFailed(ctx, "abort stream", t.key, err)
-		}
-		tb.committed = stored != nil
-		if done != nil {
-			if stored != nil {
-				done(stored, t.key)
-			} else {
-				done(nil, "")
-			}
-		}
+	if !c.writeEntry(detached, key, e) {
+		// The new stream is committed but the entry describing it is
+		// not: remove both rather than leave the old entry pointing at a
+		// body that is not its own.
+		c.deleteKey(detached, key)
+		return nil
 	}
-	c.markForwarded(req, resp, fwdStatus(fwd, 0, false, false), e, t.key)
-	tb.info = InfoOf(resp) // before the body is replaced: InfoOf reads a teeBody's info first
-	resp.Body = tb
-	return resp, nil, "", true
+	if !c.commitIndex(detached, x, t, e) {
+		return nil
+	}
+	return e
 }
 
 // boundedWriter bounds each Write and the Commit of a store stream writer by
@@ -479,19 +528,19 @@ type target struct {
 	idx *Variants
 }
 
-// target computes where e is stored for req: directly under l.primary, or
+// target computes where e is stored for req: directly under x.primary, or
 // under a variant key of the URL's variant index (Vary and matched headers),
 // recording the selecting header values in e. ok is false when e must not be
 // stored (it varies on an ignored header the request carries).
-func (c *Cache) target(req *http.Request, l *lookup, e *Entry) (target, bool) {
+func (c *Cache) target(req *http.Request, x *exchange, e *Entry) (target, bool) {
 	names, _ := rfc9111.VaryNames(e.Header)
 	names = append(names, c.cfg.matchHeaders...)
 	slices.Sort(names)
 	names = slices.Compact(names)
 	if len(names) == 0 && !c.cfg.matchAll {
-		return target{key: l.primary}, true
+		return target{key: x.primary}, true
 	}
-	idx := l.index
+	idx := x.index
 	if idx == nil || idx.AllHeaders != c.cfg.matchAll || !slices.Equal(idx.Names, names) {
 		idx = &Variants{Names: names, AllHeaders: c.cfg.matchAll, Generation: rand.Uint64()}
 	}
@@ -500,23 +549,23 @@ func (c *Cache) target(req *http.Request, l *lookup, e *Entry) (target, bool) {
 		return target{}, false
 	}
 	e.VaryHeader = rec
-	return target{key: variantKey(l.primary, idx, sel), idx: idx}, true
+	return target{key: variantKey(x.primary, idx, sel), idx: idx}, true
 }
 
 // commitIndex writes the variant index for a variant just written, when it
 // is new or must now outlive the variant; it reports success.
-func (c *Cache) commitIndex(ctx context.Context, l *lookup, t target, e *Entry) bool {
+func (c *Cache) commitIndex(ctx context.Context, x *exchange, t target, e *Entry) bool {
 	if t.idx == nil {
 		return true
 	}
-	extend := !l.indexDeletion.IsZero() && (e.Deletion.IsZero() || e.Deletion.After(l.indexDeletion))
-	if t.idx == l.index && !extend {
+	extend := !x.indexDeletion.IsZero() && (e.Deletion.IsZero() || e.Deletion.After(x.indexDeletion))
+	if t.idx == x.index && !extend {
 		return true
 	}
 	ie := &Entry{Method: e.Method, URL: e.URL, Created: e.Created, Deletion: e.Deletion, Variants: t.idx}
-	if !c.writeEntry(ctx, l.primary, ie) {
+	if !c.writeEntry(ctx, x.primary, ie) {
 		return false
 	}
-	l.index, l.indexDeletion = t.idx, ie.Deletion
+	x.index, x.indexDeletion = t.idx, ie.Deletion
 	return true
 }

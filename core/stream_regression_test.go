@@ -228,9 +228,9 @@ func TestRegressionStreamedReaderBetweenCommitAndValue(t *testing.T) {
 	}
 }
 
-// TestRegressionStoreHookLeaksStream: Cache.Store looks the request up first;
-// for a stale streamed entry (state Revalidate) the lookup opens the entry's
-// stream and nobody ever closes it.
+// TestRegressionStoreHookLeaksStream: for a stale streamed entry (state
+// Revalidate) Lookup must not leave the entry's stream open, whether its
+// result goes to Store or to Revalidate.
 func TestRegressionStoreHookLeaksStream(t *testing.T) {
 	st := newReviewStore(t)
 	clk := newReviewClock()
@@ -254,8 +254,12 @@ func TestRegressionStoreHookLeaksStream(t *testing.T) {
 	version.Store("B")
 	t.Run("Store", func(t *testing.T) {
 		before := st.opened.Load() - st.closed.Load()
-		origin, _ := send(req)
-		out, err := c.Store(context.Background(), req, origin)
+		lr, err := c.Lookup(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		origin, _ := send(lr.Request)
+		out, err := c.Store(context.Background(), &lr, origin, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -277,7 +281,7 @@ func TestRegressionStoreHookLeaksStream(t *testing.T) {
 			t.Fatalf("state %v, want revalidate", lr.State)
 		}
 		origin, err := send(lr.Request)
-		out, err := c.Revalidate(context.Background(), req, lr, origin, err)
+		out, err := c.Revalidate(context.Background(), &lr, origin, err)
 		if err != nil {
 			t.Fatal(err)
 		}

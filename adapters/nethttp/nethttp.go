@@ -7,6 +7,16 @@
 // Install and Uninstall put the cache under http.DefaultTransport, the
 // analogue of requests-cache's install_cache, for code that uses
 // http.DefaultClient or http.Get.
+//
+// # Where the cache goes
+//
+// net/http has one middleware point, the http.RoundTripper of an
+// *http.Client, and it is the place for a cache: it can return a response
+// without touching the network, and everything http.Client does above it
+// (redirects, cookies, timeouts) applies to hits as to misses. Transport
+// wraps the base transport and calls core.Cache.Do. Per-request options
+// travel in the request's context (core.ForceRefresh(ctx) and the others);
+// core.InfoOf(resp) tells how the cache produced a response.
 package nethttpcache
 
 import (

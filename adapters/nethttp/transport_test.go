@@ -13,13 +13,14 @@ import (
 	"testing"
 
 	nethttpcache "github.com/hoardhttp/hoard/adapters/nethttp"
+	"github.com/hoardhttp/hoard/conformance"
 	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/stores/memstore"
 )
 
 func newCache(t *testing.T, opts ...core.Option) *core.Cache {
 	t.Helper()
-	st, err := memstore.New(nil)
+	st, err := memstore.New(&memstore.Options{MaxBytes: conformance.ScenarioMemBytes}) // small bodies: a small, cheap store
 	if err != nil {
 		t.Fatal(err)
 	}

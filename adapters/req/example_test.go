@@ -65,7 +65,7 @@ func ExampleOnlyIfCached() {
 	reqcache.Install(client, cache)
 
 	// Nothing stored: the cache answers 504 itself, without the network.
-	resp, err := reqcache.OnlyIfCached(client.R()).Get("http://example.test/report")
+	resp, err := reqcache.Options.OnlyIfCached(client.R()).Get("http://example.test/report")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func ExampleRetryCondition() {
 	reqcache.Install(client, cache)
 
 	// The cache's own 504 is not retried.
-	resp, err := reqcache.OnlyIfCached(client.R()).Get("http://example.test/report")
+	resp, err := reqcache.Options.OnlyIfCached(client.R()).Get("http://example.test/report")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -7,11 +7,16 @@
 //
 // # Where the cache goes
 //
-// Install adds the cache as a transport-level round-trip wrapper
-// (client.GetTransport().WrapRoundTripFunc), directly above req's network
-// round trip. Everything req does around its transport therefore runs on
-// hits exactly as on misses: the client's and the request's middlewares,
-// auto-reading the body, SetSuccessResult / SetErrorResult unmarshalling,
+// req v3 has request middleware (OnBeforeRequest, OnAfterResponse), which
+// returns only an error and so cannot answer a request, and two layers of
+// round-trip wrappers that can: the client level (Client.WrapRoundTripFunc,
+// over *req.Request and *req.Response) and the transport level
+// (Transport.WrapRoundTripFunc, over *http.Request and *http.Response).
+// Install adds the cache as a transport-level wrapper
+// (client.GetTransport().WrapRoundTripFunc), which calls core.Cache.Do
+// directly above req's network round trip. Everything req does around its
+// transport therefore runs on hits exactly as on misses: the client's and
+// the request's middlewares, auto-reading the body, SetSuccessResult / SetErrorResult unmarshalling,
 // charset decoding to UTF-8, download callbacks, response dumps and debug
 // logs. The stored bytes are the ones the network returned (in their
 // original charset), so a store shared with other clients holds the same
@@ -33,11 +38,12 @@
 //
 // # Per-request options
 //
-// Options travel in the request's context: ForceRefresh, Refresh,
-// OnlyIfCached, ExpireAfter and Disable set them with Request.SetContext,
-// and can be chained with req's own setters:
+// Options travel in the request's context: Options.ForceRefresh, Refresh,
+// OnlyIfCached, ExpireAfter and Disable (the core.RequestOptions methods)
+// set them with Request.SetContext, and can be chained with req's own
+// setters:
 //
-//	resp, err := reqcache.ForceRefresh(client.R()).Get(url)
+//	resp, err := reqcache.Options.ForceRefresh(client.R()).Get(url)
 //
 // Request.SetContext and Request.Do(ctx) replace the request's context:
 // call them first, or put the options in the ctx you pass (core.ForceRefresh(ctx)).
@@ -53,7 +59,6 @@ package reqcache
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/hoardhttp/hoard/core"
 	"github.com/imroc/req/v3"
@@ -87,35 +92,14 @@ func Info(resp *req.Response) core.Info {
 	return core.InfoOf(resp.Response)
 }
 
-// ForceRefresh makes r skip the stored response and fetch a new one, which
-// is stored (core.ForceRefresh). It returns r.
-func ForceRefresh(r *req.Request) *req.Request {
-	return r.SetContext(core.ForceRefresh(r.Context()))
-}
-
-// Refresh makes r revalidate the stored response even when it is fresh
-// (core.Refresh). It returns r.
-func Refresh(r *req.Request) *req.Request {
-	return r.SetContext(core.Refresh(r.Context()))
-}
-
-// OnlyIfCached makes r answer from the cache alone: a usable stored
-// response, otherwise a synthetic 504 (core.OnlyIfCached). It returns r.
-func OnlyIfCached(r *req.Request) *req.Request {
-	return r.SetContext(core.OnlyIfCached(r.Context()))
-}
-
-// ExpireAfter sets the lifetime of what r stores and bounds the age of what
-// it accepts (core.ExpireAfter). It returns r.
-func ExpireAfter(r *req.Request, d time.Duration) *req.Request {
-	return r.SetContext(core.ExpireAfter(r.Context(), d))
-}
-
-// Disable makes r bypass the cache: nothing is read or written
-// (core.Disable). It returns r.
-func Disable(r *req.Request) *req.Request {
-	return r.SetContext(core.Disable(r.Context()))
-}
+// Options sets hoard's per-request options on a *req.Request, chained with
+// req's own setters: each method derives a context from r.Context() with the
+// core function of the same name (core.ForceRefresh, core.Refresh,
+// core.OnlyIfCached, core.ExpireAfter, core.Disable), sets it with
+// r.SetContext and returns r:
+//
+//	resp, err := reqcache.Options.ForceRefresh(client.R()).SetSuccessResult(&user).Get(url)
+var Options core.RequestOptions[*req.Request]
 
 // RetryCondition wraps a req retry condition so that a response the cache
 // made (a hit, a stale or revalidated response, the synthetic 504 of
@@ -124,7 +108,7 @@ func Disable(r *req.Request) *req.Request {
 // default.
 func RetryCondition(next req.RetryConditionFunc) req.RetryConditionFunc {
 	return func(resp *req.Response, err error) bool {
-		if in := Info(resp); err == nil && (in.FromCache || in.Synthetic) {
+		if err == nil && Info(resp).MadeByCache() {
 			return false
 		}
 		if next == nil {

@@ -65,7 +65,7 @@ func TestConformance(t *testing.T) {
 
 func newCache(t testing.TB, opts ...core.Option) *core.Cache {
 	t.Helper()
-	st, err := memstore.New(nil)
+	st, err := memstore.New(&memstore.Options{MaxBytes: conformance.ScenarioMemBytes}) // small bodies: a small, cheap store
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,16 +311,16 @@ func TestPerRequestOptions(t *testing.T) {
 		fromCache bool
 		hits      int64
 	}{
-		{"only-if-cached miss", func() *req.Request { return reqcache.OnlyIfCached(client.R()) }, 504, "", false, 0},
+		{"only-if-cached miss", func() *req.Request { return reqcache.Options.OnlyIfCached(client.R()) }, 504, "", false, 0},
 		{"miss", func() *req.Request { return client.R() }, 200, "v1", false, 1},
 		{"hit", func() *req.Request { return client.R() }, 200, "v1", true, 1},
-		{"only-if-cached hit", func() *req.Request { return reqcache.OnlyIfCached(client.R()) }, 200, "v1", true, 1},
-		{"refresh", func() *req.Request { return reqcache.Refresh(client.R()) }, 200, "v1", true, 2},
-		{"force refresh", func() *req.Request { return reqcache.ForceRefresh(client.R()) }, 200, "v3", false, 3},
-		{"disabled", func() *req.Request { return reqcache.Disable(client.R()) }, 200, "v4", false, 4},
-		{"expire after 0", func() *req.Request { return reqcache.ExpireAfter(client.R(), 0) }, 200, "v3", true, 5},
+		{"only-if-cached hit", func() *req.Request { return reqcache.Options.OnlyIfCached(client.R()) }, 200, "v1", true, 1},
+		{"refresh", func() *req.Request { return reqcache.Options.Refresh(client.R()) }, 200, "v1", true, 2},
+		{"force refresh", func() *req.Request { return reqcache.Options.ForceRefresh(client.R()) }, 200, "v3", false, 3},
+		{"disabled", func() *req.Request { return reqcache.Options.Disable(client.R()) }, 200, "v4", false, 4},
+		{"expire after 0", func() *req.Request { return reqcache.Options.ExpireAfter(client.R(), 0) }, 200, "v3", true, 5},
 		{"with SetContext first", func() *req.Request {
-			return reqcache.ForceRefresh(client.R().SetContext(t.Context()))
+			return reqcache.Options.ForceRefresh(client.R().SetContext(t.Context()))
 		}, 200, "v6", false, 6},
 	}
 	for _, st := range steps {
@@ -419,7 +419,7 @@ func TestRetryCondition(t *testing.T) {
 				SetCommonRetryFixedInterval(0).
 				SetCommonRetryCondition(tc.cond).
 				SetCommonRetryHook(func(*req.Response, error) { retried.Add(1) })
-			resp, err := reqcache.OnlyIfCached(client.R()).Get("http://127.0.0.1:1/never")
+			resp, err := reqcache.Options.OnlyIfCached(client.R()).Get("http://127.0.0.1:1/never")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -517,7 +517,7 @@ func TestContextCancel(t *testing.T) {
 	if hits.Load() != 1 {
 		t.Errorf("origin requests %d, want 1", hits.Load())
 	}
-	resp, err := reqcache.OnlyIfCached(client.R()).Get(origin.URL + "/c")
+	resp, err := reqcache.Options.OnlyIfCached(client.R()).Get(origin.URL + "/c")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func ExampleOnlyIfCached() {
 		AddRetryCondition(restycache.RetryCondition) // never retries the cache's own 504
 
 	for range 2 {
-		resp, err := restycache.OnlyIfCached(client.R()).Get(origin.URL)
+		resp, err := restycache.Options.OnlyIfCached(client.R()).Get(origin.URL)
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -2,49 +2,25 @@ package restycache
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/go-resty/resty/v2"
 	"github.com/hoardhttp/hoard/core"
 )
 
-// Each option below wraps the request's current context (r.Context()) with
-// the core function of the same name and sets the result with r.SetContext.
-// They return r, so they chain with resty's own setters, and they nest:
-// restycache.Refresh(restycache.ExpireAfter(client.R(), time.Minute)).
-
-// ForceRefresh makes r skip the stored response and fetch a new one
-// unconditionally, storing it (core.ForceRefresh).
-func ForceRefresh(r *resty.Request) *resty.Request {
-	return r.SetContext(core.ForceRefresh(r.Context()))
-}
-
-// Refresh makes r revalidate the stored response even if it is fresh
-// (core.Refresh).
-func Refresh(r *resty.Request) *resty.Request {
-	return r.SetContext(core.Refresh(r.Context()))
-}
-
-// OnlyIfCached makes r answer from the cache alone: a usable stored response,
-// otherwise a synthetic 504 Gateway Timeout that the origin never saw
-// (core.OnlyIfCached). Info(resp).Synthetic tells the two apart; RetryCondition
-// never retries the synthetic 504.
-func OnlyIfCached(r *resty.Request) *resty.Request {
-	return r.SetContext(core.OnlyIfCached(r.Context()))
-}
-
-// ExpireAfter sets the lifetime of what r stores and bounds the age of a
-// stored response r accepts (core.ExpireAfter; core.NeverExpire,
-// core.ExpireImmediately and core.DoNotCache have their usual meaning).
-func ExpireAfter(r *resty.Request, d time.Duration) *resty.Request {
-	return r.SetContext(core.ExpireAfter(r.Context(), d))
-}
-
-// Disable makes r bypass the cache: nothing read, nothing written; unsafe
-// methods still invalidate (core.Disable).
-func Disable(r *resty.Request) *resty.Request {
-	return r.SetContext(core.Disable(r.Context()))
-}
+// Options sets hoard's per-request options on a *resty.Request, in resty's
+// chaining style: each method derives a context from r.Context() with the
+// core function of the same name (core.ForceRefresh, core.Refresh,
+// core.OnlyIfCached, core.ExpireAfter, core.Disable), sets it with
+// r.SetContext and returns r, so they chain with resty's own setters and
+// nest:
+//
+//	resp, err := restycache.Options.OnlyIfCached(client.R()).Get(url)
+//	r := restycache.Options.Refresh(restycache.Options.ExpireAfter(client.R(), time.Minute))
+//
+// OnlyIfCached answers from the cache alone or with a synthetic 504 Gateway
+// Timeout that the origin never saw: Info(resp).Synthetic tells the two
+// apart, and RetryCondition never retries it.
+var Options core.RequestOptions[*resty.Request]
 
 var _ resty.RetryConditionFunc = RetryCondition
 
@@ -64,7 +40,7 @@ func RetryCondition(resp *resty.Response, err error) bool {
 	if resp.RawResponse == nil {
 		return err != nil
 	}
-	if in := Info(resp); err != nil || in.FromCache || in.Synthetic {
+	if err != nil || Info(resp).MadeByCache() {
 		return false
 	}
 	code := resp.StatusCode()
@@ -78,7 +54,7 @@ func RetryCondition(resp *resty.Response, err error) bool {
 // retries every 5xx.
 func SkipCached(cond resty.RetryConditionFunc) resty.RetryConditionFunc {
 	return func(resp *resty.Response, err error) bool {
-		if in := Info(resp); in.FromCache || in.Synthetic {
+		if Info(resp).MadeByCache() {
 			return false
 		}
 		return cond(resp, err)

@@ -5,13 +5,21 @@
 //	client := restycache.Install(resty.New(), cache)
 //	resp, err := client.R().SetResult(&user).Get(url)
 //
-// # Placement
+// # Where the cache goes
 //
-// resty's request middleware cannot return a response, so a cache cannot
-// answer from there. Install puts the cache where it can: as the
-// http.RoundTripper of the client's *http.Client, wrapping the transport the
-// client already has. Everything resty does above the transport runs on hits
-// as on misses: request middleware, gunzipping, reading the body,
+// resty v2 offers four places to hook into a request: request middleware
+// (OnBeforeRequest), the pre-request hook (SetPreRequestHook), response
+// middleware (OnAfterResponse) and the client's http.RoundTripper
+// (SetTransport). Only the last can answer a request: request middleware
+// and the pre-request hook return only an error, which aborts the request,
+// so they cannot hand back a stored response; and response middleware runs
+// after the network, on a body resty has already read, gunzipped and
+// closed while Content-Encoding still says gzip, so it can neither save a
+// request nor store the bytes the origin sent. Install therefore puts the
+// cache in the transport: as the http.RoundTripper of the client's
+// *http.Client, wrapping the transport the client already has, and calls
+// core.Cache.Do there. Everything resty does above the transport runs on
+// hits as on misses: request middleware, gunzipping, reading the body,
 // SetResult/SetError unmarshalling, response middleware, debug logs and
 // retries.
 //
@@ -40,11 +48,12 @@
 //
 // # Per-request options
 //
-// ForceRefresh, Refresh, OnlyIfCached, ExpireAfter and Disable set hoard's
-// per-request options on a *resty.Request through its context, in resty's
-// chaining style; they are never sent to the origin:
+// Options.ForceRefresh, Refresh, OnlyIfCached, ExpireAfter and Disable (the
+// core.RequestOptions methods) set hoard's per-request options on a
+// *resty.Request through its context, in resty's chaining style; they are
+// never sent to the origin:
 //
-//	resp, err := restycache.OnlyIfCached(client.R()).Get(url)
+//	resp, err := restycache.Options.OnlyIfCached(client.R()).Get(url)
 //
 // They derive from the context the request already has, so call them after
 // SetContext, or pass a context built with the core functions to SetContext.
@@ -91,6 +100,7 @@ import (
 	"net/http"
 
 	"github.com/go-resty/resty/v2"
+	nethttpcache "github.com/hoardhttp/hoard/adapters/nethttp"
 	"github.com/hoardhttp/hoard/core"
 )
 
@@ -102,41 +112,12 @@ var ErrNotInstalled = errors.New("restycache: cache not installed on this client
 // the cache is not an *http.Transport.
 var ErrNotHTTPTransport = errors.New("restycache: transport below the cache is not an *http.Transport")
 
-// Transport is the http.RoundTripper that Install puts in a resty client: it
-// answers from Cache and sends everything else to Base. It never modifies
-// the request, closes the request body on every path, and is safe for
-// concurrent use.
-type Transport struct {
-	// Cache is the cache consulted for every request.
-	Cache *core.Cache
-	// Base sends requests to the network; nil means http.DefaultTransport.
-	Base http.RoundTripper
-}
-
-var _ http.RoundTripper = (*Transport)(nil)
-
-// RoundTrip implements http.RoundTripper.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	return t.Cache.Do(req, base.RoundTrip)
-}
-
-// CloseIdleConnections closes the idle connections of Base (or of
-// http.DefaultTransport when Base is nil) if it has a CloseIdleConnections
-// method, so that the client's CloseIdleConnections keeps working with the
-// cache in place.
-func (t *Transport) CloseIdleConnections() {
-	var base http.RoundTripper = http.DefaultTransport
-	if t.Base != nil {
-		base = t.Base
-	}
-	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
+// Transport is the http.RoundTripper that Install puts in a resty client:
+// the net/http adapter's transport, which answers from Cache and sends
+// everything else to Base (nil: http.DefaultTransport). It never modifies
+// the request, closes the request body on every path, is safe for
+// concurrent use, and passes CloseIdleConnections on to Base.
+type Transport = nethttpcache.Transport
 
 // Install makes c answer from cache, wrapping the transport c already has
 // (resty.New gives every client its own *http.Transport) so that its proxy

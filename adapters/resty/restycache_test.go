@@ -50,7 +50,7 @@ func newWorld(t *testing.T, h func(w http.ResponseWriter, r *http.Request, n int
 		h(w, r, n)
 	}))
 	t.Cleanup(wd.origin.Close)
-	st, err := memstore.New(nil)
+	st, err := memstore.New(&memstore.Options{MaxBytes: conformance.ScenarioMemBytes}) // small bodies: a small, cheap store
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestPerRequestOptions(t *testing.T) {
 				t.Errorf("FromCache = false, want a hit")
 			}
 		}},
-		{"ForceRefresh", true, restycache.ForceRefresh, 2, 200, func(t *testing.T, in core.Info, h http.Header) {
+		{"ForceRefresh", true, restycache.Options.ForceRefresh, 2, 200, func(t *testing.T, in core.Info, h http.Header) {
 			if in.FromCache || !in.Stored {
 				t.Errorf("Info = %+v, want a stored miss", in)
 			}
@@ -241,7 +241,7 @@ func TestPerRequestOptions(t *testing.T) {
 				t.Errorf("force refresh sent If-None-Match %q, want an unconditional request", h.Get("If-None-Match"))
 			}
 		}},
-		{"Refresh", true, restycache.Refresh, 2, 200, func(t *testing.T, in core.Info, h http.Header) {
+		{"Refresh", true, restycache.Options.Refresh, 2, 200, func(t *testing.T, in core.Info, h http.Header) {
 			if !in.Revalidated {
 				t.Errorf("Info = %+v, want revalidated", in)
 			}
@@ -249,22 +249,22 @@ func TestPerRequestOptions(t *testing.T) {
 				t.Errorf("If-None-Match = %q, want %q", h.Get("If-None-Match"), `"v1"`)
 			}
 		}},
-		{"OnlyIfCachedMiss", false, restycache.OnlyIfCached, 0, http.StatusGatewayTimeout, func(t *testing.T, in core.Info, _ http.Header) {
+		{"OnlyIfCachedMiss", false, restycache.Options.OnlyIfCached, 0, http.StatusGatewayTimeout, func(t *testing.T, in core.Info, _ http.Header) {
 			if !in.Synthetic {
 				t.Errorf("Info = %+v, want the synthetic 504", in)
 			}
 		}},
-		{"OnlyIfCachedHit", true, restycache.OnlyIfCached, 1, 200, func(t *testing.T, in core.Info, _ http.Header) {
+		{"OnlyIfCachedHit", true, restycache.Options.OnlyIfCached, 1, 200, func(t *testing.T, in core.Info, _ http.Header) {
 			if !in.FromCache || in.Synthetic {
 				t.Errorf("Info = %+v, want a hit", in)
 			}
 		}},
-		{"ExpireAfterZero", true, func(r *resty.Request) *resty.Request { return restycache.ExpireAfter(r, 0) }, 2, 200, func(t *testing.T, in core.Info, h http.Header) {
+		{"ExpireAfterZero", true, func(r *resty.Request) *resty.Request { return restycache.Options.ExpireAfter(r, 0) }, 2, 200, func(t *testing.T, in core.Info, h http.Header) {
 			if !in.Revalidated {
 				t.Errorf("Info = %+v, want revalidated (the entry is older than 0s)", in)
 			}
 		}},
-		{"Disable", true, restycache.Disable, 2, 200, func(t *testing.T, in core.Info, _ http.Header) {
+		{"Disable", true, restycache.Options.Disable, 2, 200, func(t *testing.T, in core.Info, _ http.Header) {
 			if in.FromCache || in.Stored {
 				t.Errorf("Info = %+v, want a bypass", in)
 			}
@@ -297,7 +297,7 @@ func TestPerRequestOptionsNest(t *testing.T) {
 	url := wd.origin.URL + "/nest"
 	// ExpireAfter gives the response a lifetime; Refresh on top of it still
 	// stores (a full request: no validator).
-	r := restycache.Refresh(restycache.ExpireAfter(c.R().SetContext(t.Context()), time.Hour))
+	r := restycache.Options.Refresh(restycache.Options.ExpireAfter(c.R().SetContext(t.Context()), time.Hour))
 	if in := restycache.Info(mustGet(t, r, url)); !in.Stored {
 		t.Errorf("Info = %+v, want stored", in)
 	}
@@ -428,7 +428,7 @@ func TestRetryConditionCacheMade(t *testing.T) {
 				SetRetryWaitTime(time.Millisecond).
 				SetRetryMaxWaitTime(2 * time.Millisecond).
 				AddRetryCondition(tc.cond)
-			resp := mustGet(t, restycache.OnlyIfCached(c.R()), wd.origin.URL+"/504")
+			resp := mustGet(t, restycache.Options.OnlyIfCached(c.R()), wd.origin.URL+"/504")
 			if resp.StatusCode() != http.StatusGatewayTimeout || !restycache.Info(resp).Synthetic {
 				t.Errorf("status %d Info %+v, want the synthetic 504", resp.StatusCode(), restycache.Info(resp))
 			}

@@ -3,8 +3,15 @@
 //
 // # Where the cache goes
 //
-// A retryablehttp.Client runs its retry loop around its HTTPClient, so the
-// cache can sit on either side of the loop:
+// go-retryablehttp's own hooks cannot answer a request: RequestLogHook,
+// ResponseLogHook, CheckRetry, Backoff and PrepareRetry observe or steer
+// the retry loop, and ErrorHandler, the one that can substitute a response,
+// runs only after the last attempt and is not given the request. The cache
+// is therefore an http.RoundTripper calling core.Cache.Do, and since a
+// retryablehttp.Client runs its retry loop around an *http.Client, that
+// transport can sit on either side of the loop; the adapter offers both,
+// because each gives a different answer to a failing origin with a stale
+// entry, and both are reasonable:
 //
 //   - Below the retries (Install, the default): the cache is the transport of
 //     rc.HTTPClient, and every attempt of the loop goes through it. A fresh
@@ -39,7 +46,8 @@
 // # Per-request options
 //
 // Per-request options travel in the request's context, built with the core
-// helpers:
+// helpers (a retryablehttp.Request has no chaining setter, so
+// core.RequestOptions has nothing to add here):
 //
 //	ctx := core.ForceRefresh(ctx)
 //	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -171,7 +179,7 @@ func CheckRetry(next retryablehttp.CheckRetry) retryablehttp.CheckRetry {
 		next = retryablehttp.DefaultRetryPolicy
 	}
 	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-		if in := core.InfoOf(resp); err == nil && resp != nil && (in.FromCache || in.Synthetic) {
+		if err == nil && core.InfoOf(resp).MadeByCache() {
 			return false, nil
 		}
 		return next(ctx, resp, err)

@@ -102,7 +102,7 @@ func TestConformance(t *testing.T) {
 
 func newCache(t testing.TB, opts ...core.Option) *core.Cache {
 	t.Helper()
-	st, err := memstore.New(nil)
+	st, err := memstore.New(&memstore.Options{MaxBytes: conformance.ScenarioMemBytes}) // small bodies: a small, cheap store
 	if err != nil {
 		t.Fatal(err)
 	}

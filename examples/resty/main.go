@@ -139,14 +139,14 @@ func run(ctx context.Context, w io.Writer, n int, delay time.Duration) (err erro
 	fmt.Fprintf(w, "without the cache: about %v\n\n", (time.Duration(total) * delay).Round(time.Millisecond))
 
 	// Per-request options, in resty's chaining style.
-	resp, err := restycache.OnlyIfCached(client.R().SetContext(ctx)).Get(srv.URL + "/users/99")
+	resp, err := restycache.Options.OnlyIfCached(client.R().SetContext(ctx)).Get(srv.URL + "/users/99")
 	if err != nil {
 		return err
 	}
 	in := restycache.Info(resp)
 	fmt.Fprintf(w, "OnlyIfCached, never fetched: %d (synthetic %v, attempts %d: not retried)\n", resp.StatusCode(), in.Synthetic, resp.Request.Attempt)
 	before := hits.Load()
-	resp, err = restycache.ForceRefresh(client.R().SetContext(ctx)).Get(srv.URL + "/users/1")
+	resp, err = restycache.Options.ForceRefresh(client.R().SetContext(ctx)).Get(srv.URL + "/users/1")
 	if err != nil {
 		return err
 	}

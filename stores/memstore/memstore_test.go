@@ -18,6 +18,11 @@ type harness struct{}
 
 func (harness) MakeStore(context.Context) (core.Store, error) { return memstore.New(nil) }
 
+// MakeScenarioStore gives the HTTP scenarios a store of their size.
+func (harness) MakeScenarioStore(context.Context) (core.Store, error) {
+	return memstore.New(&memstore.Options{MaxBytes: conformance.ScenarioMemBytes})
+}
+
 func (harness) Capabilities() conformance.Capabilities {
 	return conformance.Capabilities{NativeTTL: true, List: true, Clear: true, MaxValueSize: 16 << 20}
 }

@@ -19,6 +19,8 @@
 //   - sweep_interval: how often expired rows are deleted (default 1m; off).
 //   - stream_timeout: the bound of each chunk read or write (default 30s).
 //   - lazy: true to open without contacting the server.
+//   - notify: true to send every change on a NOTIFY channel and enable
+//     Subscribe (see Invalidations below).
 //
 // Every other parameter goes to the driver: libpq's (sslmode,
 // connect_timeout, application_name, ...) and pgxpool's (pool_max_conns,
@@ -68,4 +70,18 @@
 // ListFilter (core.FilterLister) turns URL prefixes, the method and the
 // status codes into an SQL WHERE, so a filtered listing reads only the
 // matching rows. Clear and DropTables touch only this store's tables.
+//
+// # Invalidations
+//
+// With Options.Notify (notify=true), every Set, Delete, DeleteURL and Clear
+// also calls pg_notify in its own transaction, so the notification is
+// delivered once the change is committed and visible, and never for a
+// change that rolled back. The channel is the table's name followed by
+// "_invalidations" (InvalidationChannel). Subscribe implements
+// core.Invalidator on a dedicated LISTEN connection: a tiered store
+// (package stores/tiered) in front of this one drops its in-process copy
+// of a key another process changed. A change of more keys than fit in one
+// notification (8000 bytes) is reported as "every key may have changed";
+// a lost listener connection is reported at once, and reopened with a
+// backoff from 50 ms to 5 s; an idle one is pinged every 5 s.
 package pgstore

@@ -33,7 +33,7 @@ func init() {
 // dsnParams lists the hoard parameters of a DSN, each mirroring an Options
 // field; every other parameter goes to the driver (libpq's, such as
 // sslmode or connect_timeout, and pgxpool's, such as pool_max_conns).
-var dsnParams = []string{"lazy", "max_bytes", "stream_timeout", "sweep_interval", "table"}
+var dsnParams = []string{"lazy", "max_bytes", "notify", "stream_timeout", "sweep_interval", "table"}
 
 // secretParams are driver parameters whose values never appear in errors.
 var secretParams = []string{"password", "sslpassword"}
@@ -149,10 +149,15 @@ func configFromURL(u *url.URL) (*Options, *pgxpool.Config, error) {
 			}
 		case "stream_timeout":
 			opts.StreamTimeout, err = parseDuration(v)
-		case "lazy":
-			opts.Lazy, err = strconv.ParseBool(v)
+		case "lazy", "notify":
+			var b bool
+			b, err = strconv.ParseBool(v)
 			if err != nil {
 				err = fmt.Errorf("want true or false, got %q", v)
+			} else if name == "lazy" {
+				opts.Lazy = b
+			} else {
+				opts.Notify = b
 			}
 		}
 		if err != nil {

@@ -39,3 +39,15 @@ func ExampleParseDSN() {
 	fmt.Println(opts.Table, opts.MaxBytes, opts.SweepInterval)
 	// Output: cache.http 4294967296 -1ns
 }
+
+// With notify=true every change is also sent on the table's LISTEN/NOTIFY
+// channel, and a tiered store in front (tiered://?l2=<this DSN, escaped>)
+// drops the in-process copies other processes change.
+func ExampleParseDSN_notify() {
+	opts, err := pgstore.ParseDSN("postgres://app@db.internal/app?table=http_cache&notify=true")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(opts.Table, opts.Notify)
+	// Output: http_cache true
+}

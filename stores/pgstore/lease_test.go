@@ -13,24 +13,35 @@ import (
 )
 
 // TestCrossProcessCoalescing: 4 processes × 25 goroutines on one cold URL
-// through one PostgreSQL cost one origin request; a crashed holder's lease
+// through one PostgreSQL (waiters polling, and woken by LISTEN/NOTIFY)
+// cost one origin request; a crashed holder's lease
 // delays a request by the wait bound at most. The figures go to
 // BENCHMARKS.md ("Coalescing across processes").
 func TestCrossProcessCoalescing(t *testing.T) {
-	var pool *pgxpool.Pool
-	tg := conformance.CrossProcessTarget{
-		Name: "PostgreSQL",
-		Open: func(ctx context.Context, t *testing.T, ns string) (core.Store, error) {
-			p := newPool(t)
-			if pool == nil {
-				pool = p // the first, closed after Drop
+	for _, tc := range []struct {
+		name   string
+		notify bool
+	}{
+		{"PostgreSQL", false},
+		{"PostgreSQL_Notify", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var pool *pgxpool.Pool
+			tg := conformance.CrossProcessTarget{
+				Name: tc.name,
+				Open: func(ctx context.Context, t *testing.T, ns string) (core.Store, error) {
+					p := newPool(t)
+					if pool == nil {
+						pool = p // the first, closed after Drop
+					}
+					return pgstore.New(ctx, p, &pgstore.Options{Table: ns, Notify: tc.notify})
+				},
+				Drop: func(_ context.Context, ns string) error { return dropTableSet(pool, ns) },
 			}
-			return pgstore.New(ctx, p, &pgstore.Options{Table: ns})
-		},
-		Drop: func(_ context.Context, ns string) error { return dropTableSet(pool, ns) },
-	}
-	if rep := conformance.RunCrossProcessCoalescing(t, tg, conformance.DefaultCrossProcessLoad()); rep.Name != "" {
-		t.Log(rep)
+			if rep := conformance.RunCrossProcessCoalescing(t, tg, conformance.DefaultCrossProcessLoad()); rep.Name != "" {
+				t.Log(rep)
+			}
+		})
 	}
 }
 

@@ -127,6 +127,14 @@ type Options struct {
 	// until the server answers.
 	// DSN parameter: lazy=true.
 	Lazy bool
+	// Notify makes every Set, Delete, DeleteURL and Clear also send a
+	// notification (pg_notify, in the same transaction) on the channel
+	// InvalidationChannel names, and enables Subscribe (core.Invalidator),
+	// with which a tiered store in front of this one drops the copies
+	// another process changed. Set it in every process that writes the
+	// tables, or a subscriber misses their changes.
+	// DSN parameter: notify=true.
+	Notify bool
 }
 
 // Store is a core.Store in PostgreSQL tables. It also implements
@@ -161,6 +169,11 @@ type Store struct {
 	bgDone    chan struct{}
 	flushKick chan struct{}
 	gcKick    chan struct{}
+
+	notify    bool      // Options.Notify
+	channel   string    // the NOTIFY channel (notify.go)
+	id        string    // this Store value's id in its notifications
+	listeners listeners // the Subscribe listeners, ended by Close
 }
 
 var (
@@ -292,6 +305,9 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts *Options, cfg config
 		bgDone:        make(chan struct{}),
 		flushKick:     make(chan struct{}, 1),
 		gcKick:        make(chan struct{}, 1),
+		notify:        o.Notify,
+		channel:       channelName(n.table),
+		id:            newID(),
 	}
 	if !o.Lazy {
 		if err := s.open(ctx); err != nil {
@@ -462,17 +478,14 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	b.Queue(s.q.set, kb, value, meta.URL, meta.Method, meta.Status, ts(meta.Created), exp, size, now,
 		valueSum(kb, micros(meta.Expires), value))
 	b.Queue(s.q.setStreamExpires, kb, exp)
+	s.queueNotify(b, kb)
 	b.Queue(s.q.bytes)
 	var total int64
 	err := s.batch(ctx, b, func(br pgx.BatchResults) error {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		if _, err := br.Exec(); err != nil {
-			return err
+		for range s.queued(3) {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
 		return br.QueryRow().Scan(&total)
 	})
@@ -592,10 +605,11 @@ func (s *Store) del(ctx context.Context, op, key string) error {
 	b := newBatch()
 	b.Queue(s.q.lock)
 	b.Queue(s.q.delEntry, keys)
+	s.queueNotify(b, keys[0])
 	b.Queue(s.q.delStream, keys, s.now())
 	var streams int64
 	err := s.batch(ctx, b, func(br pgx.BatchResults) error {
-		for range 2 {
+		for range s.queued(2) {
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
@@ -641,8 +655,10 @@ func (s *Store) DeleteURL(ctx context.Context, url string) (int, error) {
 			return err
 		}
 		n = len(keys)
-		_, err = s.deleteKeys(ctx, tx, keys)
-		return err
+		if _, err = s.deleteKeys(ctx, tx, keys); err != nil {
+			return err
+		}
+		return s.notifyTx(ctx, tx, false, keys...)
 	})
 	if err != nil {
 		return 0, s.fail(ctx, "delete URL", url, err)
@@ -780,8 +796,10 @@ func (s *Store) Clear(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+s.n.entries); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE `+s.n.streams+` SET state = 2, key = NULL, touched = $1 WHERE state = 1`, s.now())
-		return err
+		if _, err := tx.Exec(ctx, `UPDATE `+s.n.streams+` SET state = 2, key = NULL, touched = $1 WHERE state = 1`, s.now()); err != nil {
+			return err
+		}
+		return s.notifyTx(ctx, tx, true)
 	})
 	if err != nil {
 		return s.fail(ctx, "clear", "", err)
@@ -857,6 +875,7 @@ func (s *Store) stop() bool {
 	}
 	s.bgCancel()
 	<-s.bgDone
+	s.listeners.close()
 	return true
 }
 

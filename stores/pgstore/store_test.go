@@ -363,13 +363,14 @@ func TestParseDSN(t *testing.T) {
 		wantErr string
 	}{
 		{dsn: "postgres://u@h/db", want: pgstore.Options{}},
-		{dsn: "postgresql://u@h:5433/db?sslmode=disable&table=c.http&max_bytes=64MiB&sweep_interval=30s&stream_timeout=1m&lazy=true",
-			want: pgstore.Options{Table: "c.http", MaxBytes: 64 << 20, SweepInterval: 30 * time.Second, StreamTimeout: time.Minute, Lazy: true}},
+		{dsn: "postgresql://u@h:5433/db?sslmode=disable&table=c.http&max_bytes=64MiB&sweep_interval=30s&stream_timeout=1m&lazy=true&notify=true",
+			want: pgstore.Options{Table: "c.http", MaxBytes: 64 << 20, SweepInterval: 30 * time.Second, StreamTimeout: time.Minute, Lazy: true, Notify: true}},
 		{dsn: "postgres://h/db?sweep_interval=off", want: pgstore.Options{SweepInterval: -1}},
 		{dsn: "redis://h/0", wantErr: `scheme "redis"`},
 		{dsn: "postgres://h/db?max_bytes=lots", wantErr: "max_bytes"},
 		{dsn: "postgres://h/db?sweep_interval=-1s", wantErr: "negative"},
 		{dsn: "postgres://h/db?lazy=maybe", wantErr: "want true or false"},
+		{dsn: "postgres://h/db?notify=yes", wantErr: "parameter notify: want true or false"},
 		{dsn: "postgres://h/db?table=a&table=b", wantErr: "given 2 times"},
 		{dsn: "postgres://h/db?table=no-dash", wantErr: "not a name"},
 		{dsn: "postgres://h/db?sslmode=sometimes", wantErr: "hoard parameters: lazy, max_bytes"},

@@ -14,13 +14,15 @@
 // invalidator, an L1 copy lives at most Options.MaxL1Age (DefaultMaxL1Age,
 // one second): that is the bound on serving a value another process has
 // overwritten or deleted. An Invalidator that is not set up to publish (a
-// redisstore without Options.Publish) says core.ErrNotSupported from
-// Subscribe, and counts as none.
+// redisstore without Options.Publish, a pgstore without Options.Notify)
+// says core.ErrNotSupported from Subscribe, and counts as none.
 //
 // A value read from L2 has no known deletion time (Get does not return its
 // Meta), so its L1 copy lives MaxL1Age; a value written through the Store
 // keeps its Meta.Expires in L1, capped at MaxL1Age.
 //
 // Streams (core.Streamer) go to L2 only; listing, clearing and the timeout
-// hint are L2's.
+// hint are L2's. A Store implements core.LocalGetter over an in-process L1:
+// the Cache serves an L1 hit without a store timeout context, while every
+// read that reaches L2 keeps L2's timeout.
 package tiered

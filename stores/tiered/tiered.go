@@ -47,6 +47,9 @@ type Options struct {
 type Store struct {
 	l1      core.Store
 	l1Clear core.Clearer
+	// l1Local reads L1 without I/O: set when L1 is in-process (see
+	// GetLocal), nil otherwise.
+	l1Local func(key string) ([]byte, bool)
 	l2      core.Store
 	maxAge  time.Duration
 	log     *slog.Logger
@@ -82,6 +85,7 @@ var (
 	_ core.FilterLister  = (*Store)(nil)
 	_ core.Clearer       = (*Store)(nil)
 	_ core.TimeoutHinter = (*Store)(nil)
+	_ core.LocalGetter   = (*Store)(nil)
 	_ io.Closer          = (*Store)(nil)
 	_ core.Streamer      = (*StreamStore)(nil)
 )
@@ -123,6 +127,7 @@ func newStore(l1, l2 core.Store, opts *Options) (*Store, error) {
 		o.Logger = slog.Default()
 	}
 	s := &Store{l1: l1, l1Clear: cl, l2: l2, maxAge: o.MaxL1Age, log: o.Logger, seed: maphash.MakeSeed()}
+	s.l1Local = localReader(l1)
 	invalidates := false
 	if inv, ok := l2.(core.Invalidator); ok {
 		// An L2 that can invalidate but is not set up to says
@@ -176,6 +181,36 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	s.keep(ctx, key, v, core.Meta{}, i, ver)
 	return v, nil
+}
+
+// localReader returns a reader of l1 that does no I/O: l1's GetLocal when
+// it implements core.LocalGetter, its Get when it hints a zero store timeout
+// (core.TimeoutHinter: an in-process store, such as memstore), nil
+// otherwise.
+func localReader(l1 core.Store) func(string) ([]byte, bool) {
+	if lg, ok := l1.(core.LocalGetter); ok {
+		return lg.GetLocal
+	}
+	if h, ok := l1.(core.TimeoutHinter); ok && h.StoreTimeout() == 0 {
+		ctx := context.Background()
+		return func(key string) ([]byte, bool) {
+			v, err := l1.Get(ctx, key)
+			return v, err == nil
+		}
+	}
+	return nil
+}
+
+// GetLocal implements core.LocalGetter: it returns L1's copy of key, when
+// L1 is in-process (it implements core.LocalGetter itself, or hints a zero
+// store timeout, as memstore does) and the invalidation subscription is not
+// lost. The Cache then serves a hit from L1 without a store timeout of its
+// own, while L2's (StoreTimeout) still bounds every read that goes to L2.
+func (s *Store) GetLocal(key string) ([]byte, bool) {
+	if s.l1Local == nil || s.bypass.Load() {
+		return nil, false
+	}
+	return s.l1Local(key)
 }
 
 // keep writes value in L1 unless shard i's version moved from ver, the

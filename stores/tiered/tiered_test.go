@@ -24,8 +24,16 @@ type harness struct {
 	file bool
 }
 
-func (h harness) MakeStore(context.Context) (core.Store, error) {
-	l1, err := memstore.New(nil)
+func (h harness) MakeStore(context.Context) (core.Store, error) { return h.makeStore(nil) }
+
+// MakeScenarioStore gives the HTTP scenarios an L1 of their size.
+func (h harness) MakeScenarioStore(context.Context) (core.Store, error) {
+	return h.makeStore(&memstore.Options{MaxBytes: conformance.ScenarioMemBytes})
+}
+
+// makeStore returns a tiered store whose memstore L1 has l1 options.
+func (h harness) makeStore(l1opts *memstore.Options) (core.Store, error) {
+	l1, err := memstore.New(l1opts)
 	if err != nil {
 		return nil, err
 	}
@@ -468,5 +476,51 @@ func TestClose(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestGetLocal: GetLocal answers from an in-process L1 only, and not while
+// the subscription is lost.
+func TestGetLocal(t *testing.T) {
+	b := newBus(t)
+	s, p, _ := b.process(t, nil)
+	set(t, s, "k", "v1")
+	if v, ok := s.GetLocal("k"); !ok || string(v) != "v1" {
+		t.Errorf("GetLocal after Set = %q, %v; want v1 from L1", v, ok)
+	}
+	if _, ok := s.GetLocal("absent"); ok {
+		t.Error("GetLocal of a key L1 does not hold reported true")
+	}
+	p.tell(core.Invalidation{Kind: core.InvalidateKey, Key: "k"})
+	if _, ok := s.GetLocal("k"); ok {
+		t.Error("GetLocal after the key's invalidation reported true")
+	}
+	get(t, s, "k") // L1 keeps L2's copy again
+	p.tell(core.Invalidation{Kind: core.SubscriptionLost})
+	set(t, s, "k", "v2")
+	get(t, s, "k")
+	if _, ok := s.GetLocal("k"); ok {
+		t.Error("GetLocal while the subscription is lost reported true")
+	}
+	p.tell(core.Invalidation{Kind: core.SubscriptionRestored})
+	get(t, s, "k")
+	if v, ok := s.GetLocal("k"); !ok || string(v) != "v2" {
+		t.Errorf("GetLocal once restored = %q, %v; want v2", v, ok)
+	}
+
+	// An L1 that may do I/O (a filestore hints a store timeout) is never
+	// read by GetLocal.
+	l1, err := filestore.New(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := tiered.New(l1, mem(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.(*tiered.Store).Close() })
+	set(t, fs, "k", "v")
+	if _, ok := fs.(core.LocalGetter).GetLocal("k"); ok {
+		t.Error("GetLocal over a filestore L1 reported true")
 	}
 }

@@ -1,0 +1,138 @@
+package core_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hoardhttp/hoard/core"
+	"github.com/hoardhttp/hoard/stores/memstore"
+)
+
+// newSmallCache returns a cache over a 1 MiB memstore closed by the test's
+// cleanup.
+func newSmallCache(t *testing.T) *core.Cache {
+	t.Helper()
+	st, err := memstore.New(&memstore.Options{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c, err := core.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestRequestOptions checks that each RequestOptions method has the effect
+// of the core function of the same name on a request sent with the context
+// it sets, and that it returns the request it was given.
+func TestRequestOptions(t *testing.T) {
+	var opts core.RequestOptions[*apiRequest]
+	tests := []struct {
+		name  string
+		set   func(*apiRequest) *apiRequest
+		wantN int64 // origin requests after a cached first one
+		want  int   // status of the second response
+		from  bool  // second response FromCache
+	}{
+		{name: "none", set: func(r *apiRequest) *apiRequest { return r }, wantN: 1, want: 200, from: true},
+		{name: "ForceRefresh", set: opts.ForceRefresh, wantN: 2, want: 200},
+		{name: "Refresh", set: opts.Refresh, wantN: 2, want: 200, from: true},
+		{name: "OnlyIfCached", set: opts.OnlyIfCached, wantN: 1, want: 200, from: true},
+		{name: "ExpireAfter", set: func(r *apiRequest) *apiRequest { return opts.ExpireAfter(r, core.ExpireImmediately) }, wantN: 2, want: 200, from: true},
+		{name: "Disable", set: opts.Disable, wantN: 2, want: 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var n atomic.Int64
+			origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n.Add(1)
+				w.Header().Set("Cache-Control", "max-age=60")
+				w.Header().Set("ETag", `"v1"`)
+				if r.Header.Get("If-None-Match") == `"v1"` {
+					w.WriteHeader(http.StatusNotModified)
+					return
+				}
+				_, _ = w.Write([]byte("hello"))
+			}))
+			defer origin.Close()
+			c := newSmallCache(t)
+			get := func(ctx context.Context) *http.Response {
+				t.Helper()
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, origin.URL, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp, err := c.Do(req, http.DefaultTransport.RoundTrip)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp
+			}
+			get(t.Context())
+			r := &apiRequest{ctx: t.Context()}
+			if got := tc.set(r); got != r {
+				t.Fatalf("%s returned %p, want the request it was given %p", tc.name, got, r)
+			}
+			resp := get(r.Context())
+			if n := n.Load(); n != tc.wantN {
+				t.Errorf("origin requests = %d, want %d", n, tc.wantN)
+			}
+			if resp.StatusCode != tc.want {
+				t.Errorf("status = %d, want %d", resp.StatusCode, tc.want)
+			}
+			if got := core.InfoOf(resp).FromCache; got != tc.from {
+				t.Errorf("FromCache = %v, want %v", got, tc.from)
+			}
+		})
+	}
+}
+
+// TestRequestOptionsNest checks that options set one after the other on the
+// same request all hold: OnlyIfCached over ExpireAfter answers a synthetic 504
+// without the origin.
+func TestRequestOptionsNest(t *testing.T) {
+	var opts core.RequestOptions[*apiRequest]
+	r := opts.OnlyIfCached(opts.ExpireAfter(&apiRequest{ctx: t.Context()}, time.Minute))
+	c := newSmallCache(t)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://127.0.0.1:1/none", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req, func(*http.Request) (*http.Response, error) {
+		t.Fatal("only-if-cached sent the request")
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout || !core.InfoOf(resp).Synthetic {
+		t.Errorf("status %d, Synthetic %v; want the synthetic 504", resp.StatusCode, core.InfoOf(resp).Synthetic)
+	}
+}
+
+func TestInfoMadeByCache(t *testing.T) {
+	tests := []struct {
+		in   core.Info
+		want bool
+	}{
+		{core.Info{}, false},
+		{core.Info{Stored: true}, false},
+		{core.Info{FromCache: true}, true},
+		{core.Info{FromCache: true, Stale: true}, true},
+		{core.Info{FromCache: true, Revalidated: true}, true},
+		{core.Info{Synthetic: true}, true},
+	}
+	for _, tc := range tests {
+		if got := tc.in.MadeByCache(); got != tc.want {
+			t.Errorf("%+v.MadeByCache() = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
