@@ -607,3 +607,69 @@ func TestLeaseOtherVariantEndsTheWait(t *testing.T) {
 		t.Errorf("origin requests = %d, want 2 (one per variant)", hits.Load())
 	}
 }
+
+// Through the hooks: the leader of a miss's flight gets its response from
+// Join when another process holds the lease and stores the entry, and a
+// leader that fetches holds the lease until Store has stored the response.
+func TestLeaseThroughTheHooks(t *testing.T) {
+	srv := newLeaseServer(t)
+	origin, hits := leaseOrigin(t, 0, "max-age=60")
+	a := newLeaseCache(t, srv.view(true), core.WithLeaseWait(5*time.Second))
+	b := newLeaseCache(t, srv.view(true), core.WithLeaseWait(5*time.Second))
+	url := origin.URL + "/hooks"
+	ctx := t.Context()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+
+	// a leads and takes the lease: Join returns nil, nil.
+	la, err := a.Lookup(ctx, req)
+	if err != nil || la.State != core.Miss {
+		t.Fatalf("a: Lookup = %v, %v; want a miss", la.State, err)
+	}
+	if resp, err := a.Join(ctx, &la); resp != nil || err != nil {
+		t.Fatalf("a: Join = %v, %v; want nil, nil (lead)", resp, err)
+	}
+	if !srv.held(la.Key) {
+		t.Fatal("a leads but holds no lease")
+	}
+	// b, in another process, waits in Join until a stores.
+	type joined struct {
+		resp *http.Response
+		err  error
+	}
+	got := make(chan joined, 1)
+	go func() {
+		lb, err := b.Lookup(ctx, req)
+		if err != nil {
+			got <- joined{nil, err}
+			return
+		}
+		resp, err := b.Join(ctx, &lb)
+		got <- joined{resp, err}
+	}()
+	resp, err := http.DefaultTransport.RoundTrip(la.Request)
+	resp, err = a.Store(ctx, &la, resp, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if srv.held(la.Key) {
+		t.Error("the lease is still held after Store")
+	}
+	select {
+	case j := <-got:
+		if j.err != nil || j.resp == nil {
+			t.Fatalf("b: Join = %v, %v; want the response a stored", j.resp, j.err)
+		}
+		bb, _ := io.ReadAll(j.resp.Body)
+		j.resp.Body.Close()
+		if string(bb) != string(body) || !core.InfoOf(j.resp).FromCache {
+			t.Errorf("b: body %q (from cache %v), want %q from the store", bb, core.InfoOf(j.resp).FromCache, body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("b's Join did not return")
+	}
+	if hits.Load() != 1 {
+		t.Errorf("origin requests = %d, want 1", hits.Load())
+	}
+}
