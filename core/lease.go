@@ -307,7 +307,14 @@ func (c *Cache) awaitLeased(ctx context.Context, x *exchange, bound time.Duratio
 		if w := c.storedNow(ctx, x); w.resp != nil || w.done {
 			return w, nil
 		}
-		token, ok, err := c.takeLease(ctx, x.primary)
+		if time.Until(deadline) <= 0 {
+			return waited{}, nil
+		}
+		// The lease attempt ends with the wait (a slow store must not
+		// stretch it); a lookup may not, its response living on ctx.
+		lctx, cancel := context.WithDeadline(ctx, deadline)
+		token, ok, err := c.takeLease(lctx, x.primary)
+		cancel()
 		if err != nil {
 			return waited{}, nil
 		}

@@ -91,7 +91,9 @@ func takeTable(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 		DO $$ BEGIN
 			IF to_regclass('`+table+`_meta') IS NOT NULL THEN
 				DELETE FROM `+table+`; DELETE FROM `+table+`_streams; DELETE FROM `+table+`_chunks;
-				DELETE FROM `+table+`_leases;
+				IF to_regclass('`+table+`_leases') IS NOT NULL THEN
+					DELETE FROM `+table+`_leases;
+				END IF;
 				UPDATE `+table+`_meta SET bytes = 0;
 			END IF;
 		END $$`, pgx.QueryExecModeSimpleProtocol)

@@ -15,7 +15,8 @@ import (
 )
 
 // Leases (core.Leaser, for core.WithLeaseWait) are rows of the UNLOGGED
-// table Options.Table + "_leases": key (primary key), token, expires. Taking
+// table Options.Table + "_leases" (created by the first Lease, dropped with
+// the other tables): key (primary key), token, expires. Taking
 // a lease is one INSERT … ON CONFLICT DO UPDATE … WHERE the present row has
 // lapsed, so at most one holder's row is live per key; expiry is measured
 // by the server's clock (clock_timestamp()), which every process shares.
@@ -37,8 +38,10 @@ const leaseSweepEvery = time.Minute
 
 var _ core.Leaser = (*Store)(nil)
 
-// leaseDDL creates the leases table (with the rest of the layout, and on
-// the first Lease over tables made before leases existed).
+// leaseDDL creates the leases table, on the first Lease (a store that never
+// leases has none). It is not part of the layout's creating transaction:
+// that commits asynchronously, and with an UNLOGGED table in it a server
+// crash soon after lost the whole layout (TestFaultServerStopped).
 func (n names) leaseDDL() string {
 	return `CREATE UNLOGGED TABLE IF NOT EXISTS ` + n.leases + ` (
 			key     bytea       NOT NULL PRIMARY KEY,
@@ -90,8 +93,8 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 	return nil
 }
 
-// withLeaseTable runs fn, and when the leases table is missing (tables made
-// before leases existed) creates it and runs fn again.
+// withLeaseTable runs fn, and when the leases table is missing (the first
+// Lease of these tables) creates it and runs fn again.
 func (s *Store) withLeaseTable(ctx context.Context, fn func() error) error {
 	err := fn()
 	if !undefinedTable(err) {

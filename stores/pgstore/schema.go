@@ -182,7 +182,6 @@ func (n names) ddl() []string {
 		`CREATE TRIGGER count_update AFTER UPDATE ON ` + n.streams + ` REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ` + n.fnStr + `()`,
 		`CREATE TRIGGER count_delete AFTER DELETE ON ` + n.streams + ` REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ` + n.fnStr + `()`,
 		`COMMENT ON TABLE ` + n.meta + ` IS 'hoard HTTP cache (stores/pgstore): schema version and stored bytes'`,
-		n.leaseDDL(), // lease.go
 	}
 }
 
