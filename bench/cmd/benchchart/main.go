@@ -29,6 +29,7 @@ var rows = []struct{ id, title string }{
 	{"hoard-file", "hoard filestore"},
 	{"hoard-sqlite", "hoard sqlitestore"},
 	{"bare-sqlite", "bare SQLite SELECT"},
+	{"bare-sqlite-deadline", "bare SELECT, 2 s deadline"},
 	{"hoard-redis", "hoard redisstore"},
 	{"bare-redis", "bare go-redis GET"},
 	{"hoard-pg", "hoard pgstore"},
