@@ -9,8 +9,10 @@
 //
 //	make bench-peers
 //
-// which runs BenchmarkPeers five times (each run goes through every case
-// and contender, so the contenders are interleaved) and feeds the output to
+// which runs the test binary five times, each a run of BenchmarkPeers through
+// every case and contender (so the contenders are interleaved; go test
+// -count would repeat each contender in a row instead), and feeds the
+// output to
 // cmd/benchtable (the table with medians and ratios, written into
 // BENCHMARKS.md) and cmd/benchchart (the SVG chart next to it).
 //

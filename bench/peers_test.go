@@ -480,9 +480,11 @@ func onlyKey(b *testing.B, st core.Lister) string {
 }
 
 // BenchmarkPeers runs every case for every contender: BenchmarkPeers/<case>/<contender>.
-// Run it with -count N: each count goes through all contenders, so they are
-// interleaved and load from elsewhere weighs on all alike. cmd/benchtable
-// turns the output into the table of BENCHMARKS.md.
+// Run the test binary N times with -count 1 rather than once with -count N
+// (which repeats each contender N times in a row): then each run goes
+// through all contenders, they are interleaved, and load from elsewhere
+// weighs on all alike. make bench-peers does that; cmd/benchtable turns the
+// output into the table of BENCHMARKS.md.
 func BenchmarkPeers(b *testing.B) {
 	all := []contender{floor, gregjones, bartventer, hoardMem, hoardFile, hoardSQLite, hoardRedis, hoardPG}
 	peersAndStores := all[1:]

@@ -7,7 +7,7 @@
 //
 // Usage:
 //
-//	go test -run '^$' -bench Peers -benchmem -count 5 . | tee peers.txt
+//	go test -c -o bench.test . && for i in 1 2 3 4 5; do ./bench.test -test.run '^$' -test.bench Peers -test.benchmem; done | tee peers.txt
 //	go run ./cmd/benchtable [-update ../BENCHMARKS.md] [-chart peers.svg] [-command CMD] peers.txt
 //
 // Without -update the tables go to standard output; with it, the part of
