@@ -142,6 +142,7 @@ bench-peers: ## Run BenchmarkPeers (bench/: hoard vs the floor and the Go peers,
 	$(GO) test -c -o "$$tmp/bench.test" .; \
 	: > peers.txt; \
 	for i in $$(seq $(PEERS_COUNT)); do \
+		if [ -r /proc/loadavg ]; then echo "loadavg: $$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a peers.txt; fi; \
 		"$$tmp/bench.test" -test.run '^$$' -test.bench '^BenchmarkPeers$$' -test.benchmem \
 			-test.benchtime $(PEERS_TIME) -test.timeout 30m | tee -a peers.txt; \
 	done; \

@@ -22,6 +22,10 @@ type Set struct {
 	Samples map[string][]Sample
 	// Header holds the goos/goarch/pkg/cpu lines of the first run.
 	Header map[string]string
+	// Loads holds the value of every "loadavg: " line, in order: the
+	// machine's load averages, which make bench-peers records before each
+	// run.
+	Loads []string
 }
 
 // Parse reads go test -bench output from r. Lines that are not results are
@@ -38,6 +42,10 @@ func Parse(r io.Reader) (*Set, error) {
 					s.Header[k] = strings.TrimSpace(v)
 				}
 			}
+		}
+		if v, ok := strings.CutPrefix(line, "loadavg: "); ok {
+			s.Loads = append(s.Loads, strings.TrimSpace(v))
+			continue
 		}
 		name, sample, ok := parseLine(line)
 		if !ok {

@@ -9,6 +9,7 @@ const sample = `goos: linux
 goarch: amd64
 pkg: github.com/hoardhttp/hoard/bench
 cpu: Test CPU
+loadavg: 1.50 1.20 0.90
 BenchmarkPeers/hit-1KiB/floor-2   	  300	  1500 ns/op	 470.50 MB/s	  1288 B/op	  12 allocs/op
 BenchmarkPeers/hit-1KiB/floor-2   	  300	  1000 ns/op	 470.50 MB/s	  1288 B/op	  12 allocs/op
 BenchmarkPeers/hit-1KiB/floor-2   	  300	  9000 ns/op	 470.50 MB/s	  1288 B/op	  12 allocs/op
@@ -45,6 +46,9 @@ func TestParse(t *testing.T) {
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("Median(%s, %s) = %v, %v; want %v, %v", tc.name, tc.unit, got, ok, tc.want, tc.ok)
 		}
+	}
+	if len(s.Loads) != 1 || s.Loads[0] != "1.50 1.20 0.90" {
+		t.Errorf("Loads = %q", s.Loads)
 	}
 	if n := s.Count("BenchmarkPeers/hit-1KiB/floor"); n != 3 {
 		t.Errorf("Count = %d, want 3", n)
