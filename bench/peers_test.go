@@ -189,15 +189,34 @@ func newRedisStore(b *testing.B) *redisstore.Store {
 		b.Fatal(err)
 	}
 	client := redis.NewClient(opts)
-	st, err := redisstore.New(context.Background(), client, &redisstore.Options{KeyPrefix: "hoard-bench:" + suffix(b) + ":"})
+	prefix := "hoard-bench:" + suffix(b) + ":"
+	st, err := redisstore.New(context.Background(), client, &redisstore.Options{KeyPrefix: prefix})
 	if err != nil {
 		client.Close()
 		b.Fatal(err)
 	}
+	// The cache closes the store when it is closed (before this runs), so
+	// the keys are removed through the client: every key under the prefix.
 	b.Cleanup(func() {
-		st.Clear(context.Background())
-		st.Close()
-		client.Close()
+		defer client.Close()
+		ctx := context.Background()
+		var cursor uint64
+		for {
+			keys, next, err := client.Scan(ctx, cursor, prefix+"*", 1000).Result()
+			if err != nil {
+				b.Errorf("removing the keys under %s: %v", prefix, err)
+				return
+			}
+			if len(keys) > 0 {
+				if err := client.Unlink(ctx, keys...).Err(); err != nil {
+					b.Errorf("removing the keys under %s: %v", prefix, err)
+					return
+				}
+			}
+			if cursor = next; cursor == 0 {
+				return
+			}
+		}
 	})
 	return st
 }
