@@ -169,3 +169,26 @@ vet: ## Run go vet in every module
 .PHONY: tidy
 tidy: ## Run go mod tidy in every module
 	@$(call each_module,$(GO) mod tidy)
+
+PEERS_COUNT ?= 5
+PEERS_TIME ?= 0.5s
+
+.PHONY: bench-peers
+bench-peers: ## Run BenchmarkPeers (bench/: hoard vs the floor and the Go peers, PEERS_COUNT interleaved runs) and rewrite the peers section of BENCHMARKS.md and its chart
+	@if [ -x scripts/services.sh ]; then \
+		scripts/services.sh up; \
+		set -a; eval "$$(scripts/services.sh env)"; set +a; \
+	fi; \
+	cd bench; \
+	tmp=$$(mktemp -d); \
+	$(GO) test -c -o "$$tmp/bench.test" .; \
+	: > peers.txt; \
+	for i in $$(seq $(PEERS_COUNT)); do \
+		if [ -r /proc/loadavg ]; then echo "loadavg: $$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a peers.txt; fi; \
+		"$$tmp/bench.test" -test.run '^$$' -test.bench '^BenchmarkPeers$$' -test.benchmem \
+			-test.benchtime $(PEERS_TIME) -test.timeout 30m | tee -a peers.txt; \
+	done; \
+	rm -rf "$$tmp"; \
+	$(GO) run ./cmd/benchchart -o ../BENCHMARKS-peers.svg peers.txt; \
+	$(GO) run ./cmd/benchtable -update ../BENCHMARKS.md -chart BENCHMARKS-peers.svg \
+		-command "make bench-peers PEERS_COUNT=$(PEERS_COUNT) PEERS_TIME=$(PEERS_TIME)" peers.txt
