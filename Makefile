@@ -63,8 +63,9 @@ TEST_JOBS ?= 3
 TEST_MODULES := $(shell $(GO) list -m -f '{{.Dir}}' | xargs realpath --relative-to=.)
 TEST_RACE_JOBS := $(addprefix test-race/,$(TEST_MODULES))
 TEST_NORACE_JOBS := $(addprefix test-norace/,$(NORACE_GROUPS))
-TEST_SLOW ?= test-race/stores/sqlitestore test-race/stores/dynamostore \
-	test-race/stores/mongostore test-race/stores/redisstore test-norace/LARGEBODY
+TEST_SLOW ?= test-race/stores/sqlitestore test-norace/LARGEBODY test-race/. \
+	test-race/stores/redisstore test-race/stores/pgstore \
+	test-race/stores/dynamostore test-race/stores/mongostore
 TEST_ALL_JOBS := $(TEST_RACE_JOBS) $(TEST_NORACE_JOBS) test-fuzz
 TEST_JOB_ORDER := $(filter $(TEST_ALL_JOBS),$(TEST_SLOW)) $(filter-out $(TEST_SLOW),$(TEST_ALL_JOBS))
 
