@@ -58,13 +58,16 @@ NORACE_CODEC_PKGS := ./core ./codecs/... $(patsubst %/go.mod,./%/...,$(wildcard 
 # after `scripts/services.sh up` for the stores). Every
 # job runs even when one fails (-k); make test then lists the failed jobs and
 # fails. TEST_SLOW are started first, so that the longest jobs do not start
-# last and end alone.
+# last and end alone: measured one module at a time (go test -race ./... in
+# the module, 2 vCPUs shared with other work, load 4 to 12), redisstore took
+# 295 s, the root module 236 s, sqlitestore 226 s, dynamostore 225 s,
+# mongostore 128 s, pgstore 66 s, the three adapter modules 10 to 30 s.
 TEST_JOBS ?= 3
 TEST_MODULES := $(shell $(GO) list -m -f '{{.Dir}}' | xargs realpath --relative-to=.)
 TEST_RACE_JOBS := $(addprefix test-race/,$(TEST_MODULES))
 TEST_NORACE_JOBS := $(addprefix test-norace/,$(NORACE_GROUPS))
-TEST_SLOW ?= test-race/stores/sqlitestore test-race/stores/dynamostore \
-	test-race/stores/mongostore test-race/stores/redisstore test-norace/LARGEBODY
+TEST_SLOW ?= test-race/stores/redisstore test-race/. test-race/stores/sqlitestore \
+	test-race/stores/dynamostore test-race/stores/mongostore test-norace/LARGEBODY
 TEST_ALL_JOBS := $(TEST_RACE_JOBS) $(TEST_NORACE_JOBS) test-fuzz
 TEST_JOB_ORDER := $(filter $(TEST_ALL_JOBS),$(TEST_SLOW)) $(filter-out $(TEST_SLOW),$(TEST_ALL_JOBS))
 
