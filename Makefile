@@ -58,13 +58,18 @@ NORACE_CODEC_PKGS := ./core ./codecs/... $(patsubst %/go.mod,./%/...,$(wildcard 
 # after `scripts/services.sh up` for the stores). Every
 # job runs even when one fails (-k); make test then lists the failed jobs and
 # fails. TEST_SLOW are started first, so that the longest jobs do not start
-# last and end alone.
+# last and end alone, in the order of their wall times in one full make test
+# (three jobs at a time on 2 vCPUs shared with other work): LARGEBODY 498 s
+# (mongostore's 1 GiB check is 420 s of it), sqlitestore 346 s, the root
+# module 201 s, mongostore 187 s, dynamostore 128 s, pgstore 126 s,
+# redisstore 90 s; the whole of make test took 12 min.
 TEST_JOBS ?= 3
 TEST_MODULES := $(shell $(GO) list -m -f '{{.Dir}}' | xargs realpath --relative-to=.)
 TEST_RACE_JOBS := $(addprefix test-race/,$(TEST_MODULES))
 TEST_NORACE_JOBS := $(addprefix test-norace/,$(NORACE_GROUPS))
-TEST_SLOW ?= test-race/stores/sqlitestore test-race/stores/dynamostore \
-	test-race/stores/mongostore test-race/stores/redisstore test-norace/LARGEBODY
+TEST_SLOW ?= test-norace/LARGEBODY test-race/stores/sqlitestore test-race/. \
+	test-race/stores/mongostore test-race/stores/redisstore \
+	test-race/stores/dynamostore test-race/stores/pgstore
 TEST_ALL_JOBS := $(TEST_RACE_JOBS) $(TEST_NORACE_JOBS) test-fuzz
 TEST_JOB_ORDER := $(filter $(TEST_ALL_JOBS),$(TEST_SLOW)) $(filter-out $(TEST_SLOW),$(TEST_ALL_JOBS))
 
@@ -106,7 +111,11 @@ test-fuzz:
 	@$(call test_job,$(call run_fuzz,$(FUZZ_SMOKE)))
 
 # Fuzz targets, as directory:FuzzName. `make test` runs each for FUZZ_SMOKE;
-# `make fuzz` for FUZZ_TIME.
+# `make fuzz` for FUZZ_TIME. FUZZ_SMOKE is a count of inputs, not a time:
+# go1.26's fuzz coordinator can fail a target with "context deadline
+# exceeded" at the end of a -fuzztime duration when the machine is loaded
+# (golang/go#75804, fixed in go1.27; seen in make test), and a count has no
+# deadline to race.
 FUZZ_TARGETS := \
 	core:FuzzBinaryCodecDecode \
 	core:FuzzStreamDecode \
@@ -118,7 +127,7 @@ FUZZ_TARGETS := \
 	codecs/bsoncodec:FuzzBSONDecode \
 	codecs/zstdcodec:FuzzZstdDecode \
 	codecs/yamlcodec:FuzzYAMLDecode
-FUZZ_SMOKE ?= 3s
+FUZZ_SMOKE ?= 30000x
 FUZZ_TIME ?= 5m
 
 define run_fuzz
@@ -169,3 +178,26 @@ vet: ## Run go vet in every module
 .PHONY: tidy
 tidy: ## Run go mod tidy in every module
 	@$(call each_module,$(GO) mod tidy)
+
+PEERS_COUNT ?= 5
+PEERS_TIME ?= 0.5s
+
+.PHONY: bench-peers
+bench-peers: ## Run BenchmarkPeers (bench/: hoard vs the floor and the Go peers, PEERS_COUNT interleaved runs) and rewrite the peers section of BENCHMARKS.md and its chart
+	@if [ -x scripts/services.sh ]; then \
+		scripts/services.sh up; \
+		set -a; eval "$$(scripts/services.sh env)"; set +a; \
+	fi; \
+	cd bench; \
+	tmp=$$(mktemp -d); \
+	$(GO) test -c -o "$$tmp/bench.test" .; \
+	: > peers.txt; \
+	for i in $$(seq $(PEERS_COUNT)); do \
+		if [ -r /proc/loadavg ]; then echo "loadavg: $$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a peers.txt; fi; \
+		"$$tmp/bench.test" -test.run '^$$' -test.bench '^BenchmarkPeers$$' -test.benchmem \
+			-test.benchtime $(PEERS_TIME) -test.timeout 30m | tee -a peers.txt; \
+	done; \
+	rm -rf "$$tmp"; \
+	$(GO) run ./cmd/benchchart -o ../BENCHMARKS-peers.svg peers.txt; \
+	$(GO) run ./cmd/benchtable -update ../BENCHMARKS.md -chart BENCHMARKS-peers.svg \
+		-command "make bench-peers PEERS_COUNT=$(PEERS_COUNT) PEERS_TIME=$(PEERS_TIME)" peers.txt

@@ -199,7 +199,10 @@ func (s h4OutageStore) Unwrap() core.Store { return s.Store }
 func testFailOpenBreaker(t *testing.T, s *suite) {
 	down, calls := new(atomic.Bool), new(atomic.Int64)
 	e := s.newEnvStore(t, func(st core.Store) core.Store { return h4OutageStore{st, down, calls} },
-		core.WithBreaker(core.BreakerSettings{Failures: 3, Backoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}))
+		// The backoff outlasts the failing misses below even on a loaded
+		// machine: with 20 ms, a probe ran (and failed, reopening) before
+		// the checks, and Opens was 2.
+		core.WithBreaker(core.BreakerSettings{Failures: 3, Backoff: 300 * time.Millisecond, MaxBackoff: 600 * time.Millisecond}))
 	o, _ := h4FlexOrigin(e)
 	down.Store(true)
 	for i := 0; i < 3; i++ { // a miss costs a Get and a Set: 6 failures

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -21,7 +22,7 @@ func (s *Store) ensureTable(ctx context.Context) error {
 	if err := s.checkCredentials(ctx); err != nil {
 		return err
 	}
-	out, err := s.api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
+	out, err := s.api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table}, openRetry)
 	if err == nil {
 		if out.Table != nil && out.Table.TableStatus == types.TableStatusActive {
 			return nil
@@ -76,6 +77,21 @@ func (s *Store) checkCredentials(ctx context.Context) error {
 	return nil
 }
 
+// openBackoff bounds the SDK's wait between the attempts of the check New
+// makes. With the SDK's default (up to 20 s, growing with each attempt), an
+// endpoint that refuses connections outlasted the open timeout on a loaded
+// machine, and the open then failed with the timeout instead of the
+// refusal that is its cause.
+const openBackoff = 100 * time.Millisecond
+
+// openRetry is the DescribeTable option of New's check: the client's
+// retryer, with its backoff bounded by openBackoff.
+func openRetry(o *dynamodb.Options) {
+	if o.Retryer != nil {
+		o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, openBackoff)
+	}
+}
+
 // checkTable checks, for a store that does not create its table, that the
 // table exists and waits until it is ACTIVE (or UPDATING, which serves
 // requests).
@@ -83,7 +99,7 @@ func (s *Store) checkTable(ctx context.Context) error {
 	if err := s.checkCredentials(ctx); err != nil {
 		return err
 	}
-	out, err := s.api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table})
+	out, err := s.api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &s.table}, openRetry)
 	switch {
 	case isNotFound(err):
 		return fmt.Errorf("dynamostore: table %s does not exist%s; create it (partition key %q, a string, no sort key) or set CreateTable (create_table=true): %w",

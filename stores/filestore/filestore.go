@@ -384,7 +384,13 @@ func (s *Store) path(h [sha256.Size]byte, kind byte) string {
 	if kind == kindStream {
 		n += len(streamSuffix)
 	}
-	b := make([]byte, 0, n)
+	// Built on the stack when it fits, so that the string is the only
+	// allocation.
+	var buf [512]byte
+	b := buf[:0]
+	if n > len(buf) {
+		b = make([]byte, 0, n)
+	}
 	b = append(b, s.dir...)
 	b = append(b, os.PathSeparator)
 	b = hex.AppendEncode(b, h[:1])

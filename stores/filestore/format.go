@@ -193,7 +193,16 @@ func expired(expires, now time.Time) bool {
 }
 
 // hashKey is the SHA-256 of key, which names its files.
-func hashKey(key string) [sha256.Size]byte { return sha256.Sum256([]byte(key)) }
+func hashKey(key string) [sha256.Size]byte {
+	// The conversion of a key longer than the compiler's 32-byte temporary
+	// would allocate on every call; a key of usual length (core's are about
+	// 70 bytes) is copied to the stack instead.
+	var buf [256]byte
+	if len(key) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], key...))
+	}
+	return sha256.Sum256([]byte(key))
+}
 
 // Names of files: the 64 hex digits of the key's hash, in the subdirectory
 // named by the first two, with streamSuffix for a stream. Temporary files

@@ -52,10 +52,14 @@
 //
 // # Concurrency
 //
-// A *Store is safe for concurrent use. Writes to the same key are serialised
-// and each Set waits until ristretto has applied it, so a Set is visible to
-// every Get that starts after it returns (unless the entry was rejected or
-// evicted). Get returns the stored slice itself, without a copy: neither the
+// A *Store is safe for concurrent use. Writes to the same key are serialised.
+// ristretto applies writes from its own goroutine, and Set does not wait for
+// it: until then Get finds the entry in the store's index, so a Set is
+// visible to every Get that starts after it returns (unless the entry is
+// later rejected by ristretto's admission policy or evicted), and a Delete or
+// overwrite is never undone by an earlier write applied late. List waits for
+// the queued writes and lists exactly what ristretto holds. Get returns the
+// stored slice itself, without a copy: neither the
 // store nor the caller may modify it, as the core.Store contract requires.
 //
 // Store also implements core.Lister, core.Clearer and io.Closer. After Close

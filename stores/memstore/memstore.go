@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -67,12 +68,17 @@ type Store struct {
 }
 
 // entry is the value kept in ristretto. It carries its key so that the
-// eviction callback can find the index entry, and is never modified after
-// it is created.
+// eviction callback can find the index entry. Only gone changes after it is
+// created.
 type entry struct {
 	key   string
 	value []byte
 	meta  core.Meta
+	// gone is set when the entry is deleted or overwritten. ristretto
+	// applies writes in order but later than Set returns, so an entry
+	// written before a Delete or an overwrite can still appear in it for a
+	// moment afterwards; Get ignores it then.
+	gone atomic.Bool
 }
 
 const (
@@ -152,17 +158,40 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	// rules out a collision for the price of a string comparison. ristretto
 	// itself does not return an item past its TTL (Set gives every entry
 	// with a deletion time one), so no second clock read is needed here.
-	if !ok || e == nil || e.key != key {
-		return nil, errNotFound
+	if ok && e != nil && e.key == key && !e.gone.Load() {
+		return e.value, nil
 	}
-	return e.value, nil
+	// ristretto applies a new entry from its own goroutine, some time after
+	// SetWithTTL returns, and Set does not wait for it. Until then the entry
+	// is in the index only: read it there, so that a Get after a Set sees
+	// the value written.
+	if e := s.pending(key); e != nil {
+		return e.value, nil
+	}
+	return nil, errNotFound
+}
+
+// pending returns the live entry the index holds for key, or nil: the entry
+// of a Set that ristretto has not applied yet (or has just evicted, which
+// is as good as a hit a moment earlier). Only a miss in ristretto pays for
+// the lock and, for an entry with an expiry, the clock read.
+func (s *Store) pending(key string) *entry {
+	s.mu.Lock()
+	e := s.index[key]
+	s.mu.Unlock()
+	if e == nil || (!e.meta.Expires.IsZero() && expired(e.meta.Expires, time.Now())) {
+		return nil
+	}
+	return e
 }
 
 // Set stores value under key, replacing any previous value, and takes
 // ownership of value (it is not copied). A non-zero meta.Expires becomes the
 // entry's TTL; one that is not in the future deletes the key. meta.Size is
 // recorded as len(value). When the admission policy rejects the entry, or it
-// is larger than MaxBytes, Set returns nil and the key holds no value.
+// is larger than MaxBytes, Set returns nil and the key holds no value. Set
+// does not wait for ristretto to apply the write, yet a Get that follows it
+// sees the value (until the entry is evicted or rejected).
 func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Meta) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: set: %w", err)
@@ -183,6 +212,12 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	if value == nil {
 		value = []byte{} // an empty value is a hit, and Get says so with a non-nil slice
 	}
+	if cost(value) > s.maxBytes {
+		// ristretto would reject it when applying it; since Set does not
+		// wait for that, Get must not find it meanwhile.
+		s.delete(key)
+		return nil
+	}
 	meta.Size = int64(len(value))
 	e := &entry{key: key, value: value, meta: meta}
 
@@ -194,6 +229,17 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	old := s.index[key]
 	s.index[key] = e
 	s.mu.Unlock()
+	if old != nil {
+		old.gone.Store(true)
+		// ristretto's policy rejects a new entry whose key it already
+		// tracks. When the previous write is still queued, this one would
+		// reach the policy as a second new key and be dropped: let the queue
+		// drain first. Rewrites of an applied entry (the common case, as
+		// after a revalidation) do not wait.
+		if _, applied := s.cache.GetTTL(key); !applied {
+			s.cache.Wait()
+		}
+	}
 
 	// ristretto replaces an existing value in place and only adjusts the
 	// cost, without evicting anything. That is fine when the value does not
@@ -208,9 +254,10 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 		s.forget(e)
 		return nil
 	}
-	// Make the write visible to the next Get (ristretto applies new entries
-	// asynchronously), and let a rejection reach forget before we return.
-	s.cache.Wait()
+	// ristretto applies the entry asynchronously. Set does not wait for it
+	// (a wait is a round trip to ristretto's goroutine, most of the cost of
+	// a miss): Get finds the entry in the index meanwhile, and a rejection
+	// by the admission policy reaches forget when ristretto decides it.
 	return nil
 }
 
@@ -264,6 +311,9 @@ func (s *Store) Clear(ctx context.Context) error {
 	}
 	s.cache.Clear()
 	s.mu.Lock()
+	for _, e := range s.index {
+		e.gone.Store(true)
+	}
 	clear(s.index)
 	s.mu.Unlock()
 	return nil
@@ -292,8 +342,12 @@ func (s *Store) delete(key string) {
 	kl.Lock()
 	defer kl.Unlock()
 	s.mu.Lock()
+	e := s.index[key]
 	delete(s.index, key)
 	s.mu.Unlock()
+	if e != nil {
+		e.gone.Store(true) // in case ristretto has not applied it yet
+	}
 	s.cache.Del(key) // immediate for Get; ristretto updates its policy later
 }
 
@@ -308,6 +362,10 @@ func (s *Store) snapshot(ctx context.Context) ([]core.Listed, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
+	// Let ristretto apply the writes it has queued, so that the index
+	// holds exactly what ristretto admitted (rejections and evictions
+	// reach forget before Wait returns).
+	s.cache.Wait()
 	now := time.Now()
 	var stale []*entry
 	s.mu.Lock()
@@ -340,6 +398,7 @@ func (s *Store) prune(e *entry) {
 	}
 	s.mu.Unlock()
 	if current {
+		e.gone.Store(true)
 		s.cache.Del(e.key)
 	}
 }

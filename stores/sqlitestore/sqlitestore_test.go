@@ -1,6 +1,7 @@
 package sqlitestore_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -676,4 +677,32 @@ func TestClosed(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close = %v, want nil", err)
 	}
+}
+
+// TestGetCopiesOnce checks that a Get allocates about one copy of the
+// value (the driver's, out of SQLite's memory), not two: database/sql's
+// clone of a []byte scan is gone. Streams' chunk reads scan the same way.
+func TestGetCopiesOnce(t *testing.T) {
+	const size = 64 << 10
+	s := open(t, &sqlitestore.Options{SweepInterval: -1})
+	value := payload("copies", size)
+	set(t, s, "k", value, core.Meta{})
+	if got := get(t, s, "k"); !bytes.Equal(got, value) {
+		t.Fatal("Get returned other bytes than were set")
+	}
+	const n = 50
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range n {
+		if got := get(t, s, "k"); len(got) != size {
+			t.Fatalf("Get: %d bytes, want %d", len(got), size)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	perGet := (after.TotalAlloc - before.TotalAlloc) / n
+	if limit := uint64(size + 8<<10); perGet > limit {
+		t.Errorf("a Get of %d bytes allocates %d bytes, want at most %d (one copy and change)", size, perGet, limit)
+	}
+	t.Logf("a Get of %d bytes allocates %d bytes", size, perGet)
 }

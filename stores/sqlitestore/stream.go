@@ -246,11 +246,11 @@ func (s *Store) load(ctx context.Context, key string, id, seq, max int64) ([]byt
 		return nil, ErrClosed
 	}
 	var (
-		data []byte
+		data blob
 		sum  int64
 	)
 	err := s.read(ctx, func() error {
-		return s.r.QueryRowContext(ctx, `SELECT sum, data FROM chunks WHERE stream_id = ? AND seq = ?`, id, seq).Scan(&sum, &data)
+		return s.chunkStmt.QueryRowContext(ctx, id, seq).Scan(&sum, &data)
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
