@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +46,14 @@ import (
 //     and entry keys do not collide.
 //   - Both methods are safe for concurrent use and honour ctx like the
 //     Store methods.
+//
+// A store that implements Leaser only in some configurations (a wrapper
+// such as stores/tiered, which leases through its L2 when L2 can) answers
+// Lease with an error wrapping ErrNotSupported when it cannot lease. A
+// Cache takes the first such answer for good: from then on it takes no
+// leases over that store (its misses do not coalesce across processes),
+// and the answer is neither counted nor logged as a store error. The
+// request that received it goes to the origin, as without WithLeaseWait.
 type Leaser interface {
 	Lease(ctx context.Context, key string, ttl time.Duration) (token string, ok bool, err error)
 	Release(ctx context.Context, key, token string) error
@@ -82,6 +91,10 @@ type leases struct {
 	leaser Leaser
 	wait   time.Duration
 	inv    Invalidator // nil when the store has no notifications
+
+	// unsupported is set by the first Lease that said ErrNotSupported:
+	// the Cache then takes no leases (see Leaser).
+	unsupported atomic.Bool
 
 	mu      sync.Mutex
 	waiters map[string]map[chan struct{}]struct{} // store key → wake channels
@@ -141,7 +154,7 @@ type heldLease struct {
 // during the wait. Without leases, or for a request they do not apply to,
 // it returns nil, nil at once.
 func (c *Cache) leased(ctx context.Context, x *exchange) (*http.Response, error) {
-	if c.leases == nil || !c.leaseApplies(x) {
+	if c.leases == nil || c.leases.unsupported.Load() || !c.leaseApplies(x) {
 		return nil, nil
 	}
 	key := x.primary
@@ -210,12 +223,26 @@ func (c *Cache) leaseBound(ctx context.Context) time.Duration {
 }
 
 // takeLease takes the store's lease on key for the WithLeaseWait duration.
-// An error (logged and counted by call) means the request fails open.
+// An error (logged and counted by call) means the request fails open. An
+// error wrapping ErrNotSupported is returned too, but not counted or
+// logged: it turns the Cache's leases off for good (see Leaser).
 func (c *Cache) takeLease(ctx context.Context, key string) (token string, ok bool, err error) {
+	var unsupported error
 	err = c.call(ctx, "lease", key, onRequest, func(ctx context.Context) (err error) {
 		token, ok, err = c.leases.leaser.Lease(ctx, key, c.leases.wait)
+		if errors.Is(err, ErrNotSupported) {
+			// The store answered: not a failure (call records a success).
+			unsupported, err = err, nil
+		}
 		return err
 	})
+	if unsupported != nil {
+		if !c.leases.unsupported.Swap(true) {
+			c.cfg.logger.LogAttrs(context.WithoutCancel(ctx), slog.LevelDebug,
+				"hoard: lease waits off: the store cannot lease", slog.Any("error", unsupported))
+		}
+		return "", false, unsupported
+	}
 	return token, ok, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -417,6 +418,61 @@ func TestLeaseErrorFailsOpen(t *testing.T) {
 	}
 	if n := c.Stats().StoreErrors; n != 1 {
 		t.Errorf("StoreErrors = %d, want 1 (the failed lease)", n)
+	}
+}
+
+// unleasable is a store that implements core.Leaser but cannot lease here
+// (as stores/tiered over an L2 without leases): Lease says
+// core.ErrNotSupported.
+type unleasable struct {
+	core.Store
+	leases, releases atomic.Int64
+}
+
+func (s *unleasable) Lease(ctx context.Context, key string, ttl time.Duration) (string, bool, error) {
+	s.leases.Add(1)
+	return "", false, fmt.Errorf("unleasable: %w", core.ErrNotSupported)
+}
+
+func (s *unleasable) Release(ctx context.Context, key, token string) error {
+	s.releases.Add(1)
+	return fmt.Errorf("unleasable: %w", core.ErrNotSupported)
+}
+
+// A Leaser whose Lease says core.ErrNotSupported turns the Cache's leases
+// off: the request goes to the origin, no store error is counted or logged
+// above debug, and no later miss asks the store for a lease again.
+func TestLeaseNotSupportedTurnsLeasesOff(t *testing.T) {
+	ms, err := memstore.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &unleasable{Store: ms}
+	var logged strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	origin, hits := leaseOrigin(t, 0, "max-age=60")
+	c := newLeaseCache(t, st, core.WithLeaseWait(time.Second), core.WithLogger(logger))
+	for i := range 5 {
+		url := fmt.Sprintf("%s/unleasable/%d", origin.URL, i)
+		body, _, err := leaseGet(t.Context(), c, url)
+		if want := fmt.Sprintf("answer %d", i+1); err != nil || body != want {
+			t.Fatalf("GET %s: body %q, error %v; want %q", url, body, err, want)
+		}
+	}
+	if n := hits.Load(); n != 5 {
+		t.Errorf("origin requests = %d, want 5 (one per cold URL)", n)
+	}
+	if n := st.leases.Load(); n != 1 {
+		t.Errorf("Lease calls = %d, want 1 (the first answer turns leases off)", n)
+	}
+	if n := st.releases.Load(); n != 0 {
+		t.Errorf("Release calls = %d, want 0 (no lease was taken)", n)
+	}
+	if n := c.Stats().StoreErrors; n != 0 {
+		t.Errorf("StoreErrors = %d, want 0 (ErrNotSupported is not a failure)", n)
+	}
+	if logged.Len() != 0 {
+		t.Errorf("logged at info or above:\n%s", logged.String())
 	}
 }
 
