@@ -55,8 +55,10 @@ func runLeaseTests(t *testing.T, newHarness StoreHarnessMaker) {
 	})
 }
 
-// storesLease reports whether the harness's stores implement core.Leaser,
-// opening one store (and closing it and its harness again).
+// storesLease reports whether the harness's stores implement core.Leaser
+// and can lease (a wrapper, such as stores/tiered over an L2 without
+// leases, says core.ErrNotSupported), opening one store and taking and
+// releasing one lease (and closing it and its harness again).
 func storesLease(t *testing.T, newHarness StoreHarnessMaker) bool {
 	t.Helper()
 	h, err := newHarness(t.Context(), t)
@@ -68,7 +70,21 @@ func storesLease(t *testing.T, newHarness StoreHarnessMaker) bool {
 	if err != nil {
 		t.Fatalf("MakeStore: %v", err)
 	}
-	_, ok := st.(core.Leaser)
+	l, ok := st.(core.Leaser)
+	if ok {
+		const probe = "conformance-lease-probe"
+		tok, held, err := l.Lease(t.Context(), probe, time.Second)
+		switch {
+		case errors.Is(err, core.ErrNotSupported):
+			ok = false
+		case err != nil:
+			t.Fatalf("Lease: %v", err)
+		case held:
+			if err := l.Release(t.Context(), probe, tok); err != nil {
+				t.Fatalf("Release: %v", err)
+			}
+		}
+	}
 	if c, isCloser := st.(io.Closer); isCloser {
 		c.Close()
 	}

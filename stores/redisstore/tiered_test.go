@@ -334,3 +334,92 @@ func BenchmarkTieredHit(b *testing.B) {
 		})
 	}
 }
+
+// A tiered store's lease is its L2's: over the shared Redis, two processes'
+// tiered stores (each with its own L1) and a plain redisstore under the
+// same prefix see one exclusive lease on a key, and Release reaches L2.
+func TestTieredLease(t *testing.T) {
+	prefix := testPrefix(t)
+	client := testClient(t)
+	t.Cleanup(func() { dropLeases(context.Background(), client, prefix); dropPrefix(client, prefix) })
+	a, b := newProcess(t, prefix), newProcess(t, prefix)
+	direct, err := redisstore.New(t.Context(), client, &redisstore.Options{KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	la, lb := a.store.(core.Leaser), b.store.(core.Leaser)
+	ctx := t.Context()
+	tok, ok, err := la.Lease(ctx, "k", time.Minute)
+	if err != nil || !ok || tok == "" {
+		t.Fatalf("process a: Lease = %q, %v, %v; want the lease", tok, ok, err)
+	}
+	for _, tc := range []struct {
+		name string
+		l    core.Leaser
+	}{{"process b (tiered)", lb}, {"redisstore", direct}, {"process a again", la}} {
+		if tok2, ok, err := tc.l.Lease(ctx, "k", time.Minute); err != nil || ok {
+			t.Errorf("%s: Lease = %q, %v, %v while a holds it; want ok false, no error", tc.name, tok2, ok, err)
+		}
+	}
+	if keys := rawKeys(t, client, prefix); !slices.Contains(keys, prefix+"~lease~k") {
+		t.Errorf("raw keys %q; want L2's lease key %q", keys, prefix+"~lease~k")
+	}
+	if err := lb.Release(ctx, "k", "not-the-token"); err != nil {
+		t.Errorf("Release with another token: %v", err)
+	}
+	if _, ok, _ := direct.Lease(ctx, "k", time.Minute); ok {
+		t.Error("a Release with another token ended a's lease")
+	}
+	if err := la.Release(ctx, "k", tok); err != nil {
+		t.Fatalf("process a: Release: %v", err)
+	}
+	tokB, ok, err := lb.Lease(ctx, "k", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("process b: Lease after a's Release = %v, %v; want the lease", ok, err)
+	}
+	if err := lb.Release(ctx, "k", tokB); err != nil {
+		t.Errorf("process b: Release: %v", err)
+	}
+}
+
+// TestTieredCrossProcessCoalescing: the recommended multi-replica setup,
+// tiered(memstore, redisstore) in every process, coalesces a cold URL's
+// misses across 4 processes × 25 goroutines into one origin request
+// through L2's lease, with waiters that poll and with waiters woken by
+// L2's invalidations (Publish, which tiered also subscribes to).
+func TestTieredCrossProcessCoalescing(t *testing.T) {
+	for _, publish := range []bool{false, true} {
+		name := "Tiered"
+		if publish {
+			name = "Tiered_Publish"
+		}
+		t.Run(name, func(t *testing.T) {
+			var client redis.UniversalClient
+			tg := conformance.CrossProcessTarget{
+				Name: "tiered(memstore, Redis) " + name,
+				Open: func(ctx context.Context, t *testing.T, ns string) (core.Store, error) {
+					c := testClient(t)
+					if client == nil {
+						client = c // the first, closed after Drop
+					}
+					l2, err := redisstore.New(ctx, c, &redisstore.Options{KeyPrefix: "hoardtest:" + ns + ":", Publish: publish})
+					if err != nil {
+						return nil, err
+					}
+					l1, err := memstore.New(nil)
+					if err != nil {
+						return nil, err
+					}
+					return tiered.New(l1, l2, nil)
+				},
+				Drop: func(ctx context.Context, ns string) error {
+					prefix := "hoardtest:" + ns + ":"
+					return errors.Join(dropPrefix(client, prefix), dropLeases(ctx, client, prefix))
+				},
+			}
+			if rep := conformance.RunCrossProcessCoalescing(t, tg, conformance.DefaultCrossProcessLoad()); rep.Name != "" {
+				t.Log(rep)
+			}
+		})
+	}
+}

@@ -21,6 +21,12 @@
 // Meta), so its L1 copy lives MaxL1Age; a value written through the Store
 // keeps its Meta.Expires in L1, capped at MaxL1Age.
 //
+// Leases (core.Leaser) are L2's: with core.WithLeaseWait, processes that
+// share L2 (each with its own L1) coalesce identical misses into one origin
+// request through L2's lease on the key, as they would over L2 alone
+// (redisstore and pgstore implement core.Leaser). Over an L2 without
+// leases, Lease says core.ErrNotSupported and the Cache takes no leases.
+//
 // Streams (core.Streamer) go to L2 only; listing, clearing and the timeout
 // hint are L2's. A Store implements core.LocalGetter over an in-process L1:
 // the Cache serves an L1 hit without a store timeout context, while every

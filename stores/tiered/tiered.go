@@ -42,7 +42,8 @@ type Options struct {
 
 // Store is a core.Store made of an in-process L1 in front of a shared L2.
 // Create it with New. It implements core.Lister, core.FilterLister,
-// core.Clearer, core.TimeoutHinter and io.Closer by way of L2; New returns
+// core.Clearer, core.Leaser, core.TimeoutHinter and io.Closer by way of L2
+// (each says core.ErrNotSupported when L2 does not implement it); New returns
 // a *StreamStore, which adds core.Streamer, when L2 implements it.
 type Store struct {
 	l1      core.Store
@@ -86,6 +87,7 @@ var (
 	_ core.Clearer       = (*Store)(nil)
 	_ core.TimeoutHinter = (*Store)(nil)
 	_ core.LocalGetter   = (*Store)(nil)
+	_ core.Leaser        = (*Store)(nil)
 	_ io.Closer          = (*Store)(nil)
 	_ core.Streamer      = (*StreamStore)(nil)
 )
@@ -329,6 +331,28 @@ func (s *Store) Clear(ctx context.Context) error {
 	}
 	err := cl.Clear(ctx)
 	return errors.Join(err, s.clearL1(context.WithoutCancel(ctx)))
+}
+
+// Lease implements core.Leaser by way of L2: the lease on key is L2's, so
+// that processes sharing L2 (each with its own L1) coalesce their misses
+// (core.WithLeaseWait). When L2 does not implement core.Leaser it returns an
+// error wrapping core.ErrNotSupported, which a Cache takes as "no leases".
+func (s *Store) Lease(ctx context.Context, key string, ttl time.Duration) (string, bool, error) {
+	l, ok := s.l2.(core.Leaser)
+	if !ok {
+		return "", false, fmt.Errorf("tiered: Lease: %w (L2 %T does not implement core.Leaser)", core.ErrNotSupported, s.l2)
+	}
+	return l.Lease(ctx, key, ttl)
+}
+
+// Release implements core.Leaser by way of L2 (an error wrapping
+// core.ErrNotSupported when L2 does not implement core.Leaser).
+func (s *Store) Release(ctx context.Context, key, token string) error {
+	l, ok := s.l2.(core.Leaser)
+	if !ok {
+		return fmt.Errorf("tiered: Release: %w (L2 %T does not implement core.Leaser)", core.ErrNotSupported, s.l2)
+	}
+	return l.Release(ctx, key, token)
 }
 
 // StoreTimeout returns L2's timeout hint, or core.DefaultStoreTimeout: an

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -522,5 +524,61 @@ func TestGetLocal(t *testing.T) {
 	set(t, fs, "k", "v")
 	if _, ok := fs.(core.LocalGetter).GetLocal("k"); ok {
 		t.Error("GetLocal over a filestore L1 reported true")
+	}
+}
+
+// Over an L2 without leases (memstore), Lease and Release say
+// core.ErrNotSupported, and a Cache with core.WithLeaseWait over the Store
+// serves its misses from the origin without a store error. Leases reaching
+// a leasing L2 are checked over the real Redis (redisstore's
+// TestTieredLease and TestTieredCrossProcessCoalescing).
+func TestLeaseWithoutL2Leases(t *testing.T) {
+	s, err := tiered.New(mem(t), mem(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := s.(core.Leaser)
+	if !ok {
+		t.Fatalf("%T does not implement core.Leaser", s)
+	}
+	ctx := t.Context()
+	if tok, held, err := l.Lease(ctx, "k", time.Second); !errors.Is(err, core.ErrNotSupported) || held || tok != "" {
+		t.Errorf("Lease = %q, %v, %v; want an error wrapping core.ErrNotSupported", tok, held, err)
+	}
+	if err := l.Release(ctx, "k", "t"); !errors.Is(err, core.ErrNotSupported) {
+		t.Errorf("Release = %v; want an error wrapping core.ErrNotSupported", err)
+	}
+	var hits atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "fresh")
+	}))
+	t.Cleanup(origin.Close)
+	c, err := core.New(s, core.WithLeaseWait(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for _, path := range []string{"/a", "/b", "/a"} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, origin.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.Do(req, http.DefaultTransport.RoundTrip)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != "fresh" {
+			t.Fatalf("GET %s: body %q, error %v", path, b, err)
+		}
+	}
+	if n := hits.Load(); n != 2 {
+		t.Errorf("origin requests = %d, want 2 (the second /a is a hit)", n)
+	}
+	if n := c.Stats().StoreErrors; n != 0 {
+		t.Errorf("StoreErrors = %d, want 0", n)
 	}
 }
