@@ -71,6 +71,20 @@
 // status codes into an SQL WHERE, so a filtered listing reads only the
 // matching rows. Clear and DropTables touch only this store's tables.
 //
+// # Leases
+//
+// The Store implements core.Leaser, for core.WithLeaseWait (identical
+// misses in different processes cost one origin request): a lease is a row
+// of the UNLOGGED table named after the entries' table with "_leases"
+// appended (key, token, expiry), created by the first Lease and dropped
+// with the other tables. Lease is one INSERT ... ON CONFLICT DO UPDATE that
+// takes the row only when it has lapsed (by the server's clock_timestamp);
+// Release deletes by token; lapsed rows are swept by Lease, at most once
+// a minute. Rows
+// rather than advisory locks: a row works from any pooled connection and
+// lapses by itself. A tiered store (package stores/tiered) in front of this
+// one leases through it.
+//
 // # Invalidations
 //
 // With Options.Notify (notify=true), every Set, Delete, DeleteURL and Clear

@@ -134,6 +134,17 @@
 // is 'k' (a key) or 'a' (everything), the writing Store value's random id,
 // a space, and the key; a subscriber skips its own Store value's messages.
 //
+// # Leases
+//
+// The Store implements core.Leaser, for core.WithLeaseWait (identical
+// misses in different processes cost one origin request): the lease on key
+// k is the Redis key KeyPrefix+"~lease~"+k, taken with SET NX PX and a
+// random token, and released by a script that deletes it only while it
+// holds that token. Every command is single-key, so a Cluster needs
+// nothing more; a lease lapses after its ttl by the server's clock. List
+// and Clear leave lease keys alone. A tiered store (package stores/tiered)
+// in front of this one leases through it.
+//
 // # Concurrency and errors
 //
 // A *Store is safe for concurrent use; each method is one command or one
