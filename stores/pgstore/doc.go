@@ -80,10 +80,9 @@
 // with the other tables. Lease is one INSERT ... ON CONFLICT DO UPDATE that
 // takes the row only when it has lapsed (by the server's clock_timestamp);
 // Release deletes by token; lapsed rows are swept by Lease, at most once
-// a minute. Rows
-// rather than advisory locks: a row works from any pooled connection and
-// lapses by itself. A tiered store (package stores/tiered) in front of this
-// one leases through it.
+// a minute. Rows rather than advisory locks: a row works from any pooled
+// connection and lapses by itself. A tiered store (package stores/tiered)
+// in front of this one leases through it.
 //
 // # Invalidations
 //
