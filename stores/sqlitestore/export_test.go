@@ -20,3 +20,11 @@ const ChunkSize = chunkSize
 // OrphanGrace is how long ago a stream without a value must have been
 // committed for the sweep to collect it.
 const OrphanGrace = orphanGrace
+
+// DriverDSNs returns the driver DSNs (pragmas, journal mode, transaction
+// lock) New gives the writer and the readers of the file at path, for a
+// benchmark that issues the store's statements straight through the driver.
+func DriverDSNs(path string) (writer, reader string, err error) {
+	s := &Store{busyTimeout: DefaultBusyTimeout}
+	return s.dsns(path)
+}
