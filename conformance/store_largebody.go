@@ -35,7 +35,12 @@ func largeBodySize(t *testing.T) int64 {
 // fetch and hit (issue: under 64 MiB for 1 GiB).
 const maxHeapGrowth = 64 << 20
 
-// patternReader yields n bytes of a fixed, position-dependent pattern.
+// PatternBody returns a reader of n bytes of a fixed, position-dependent
+// pattern: a large body that costs no memory to make, the same on every call
+// (so a replay can be checked against a hash of a second one).
+func PatternBody(n int64) io.Reader { return &patternReader{n: n} }
+
+// patternReader is the reader PatternBody returns.
 type patternReader struct{ off, n int64 }
 
 func (p *patternReader) Read(b []byte) (int, error) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hoardhttp/hoard/codecs"
+	"github.com/hoardhttp/hoard/conformance"
 	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/stores/filestore"
 )
@@ -22,22 +23,6 @@ const benchStreamSize = 256 << 20
 type sink struct{ n int64 }
 
 func (s *sink) Write(p []byte) (int, error) { s.n += int64(len(p)); return len(p), nil }
-
-// patternBody yields n bytes of a position-dependent pattern.
-type patternBody struct{ off, n int64 }
-
-func (p *patternBody) Read(b []byte) (int, error) {
-	if p.off >= p.n {
-		return 0, io.EOF
-	}
-	b = b[:min(int64(len(b)), p.n-p.off)]
-	for i := range b {
-		x := p.off + int64(i)
-		b[i] = byte(x ^ x>>9)
-	}
-	p.off += int64(len(b))
-	return len(b), nil
-}
 
 // BenchmarkStreamHit measures the throughput of a 256 MiB hit streamed from
 // filestore (the file in the page cache) into a plain io.Writer, side by
@@ -65,7 +50,7 @@ func BenchmarkStreamHit(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := io.Copy(w, &patternBody{n: benchStreamSize}); err != nil {
+		if _, err := io.Copy(w, conformance.PatternBody(benchStreamSize)); err != nil {
 			b.Fatal(err)
 		}
 		if err := w.Commit(); err != nil {
@@ -110,7 +95,7 @@ func BenchmarkStreamHit(b *testing.B) {
 				}
 				return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r,
 					Header: http.Header{"Cache-Control": {"max-age=86400"}, "Content-Length": {strconv.Itoa(benchStreamSize)}},
-					Body:   io.NopCloser(&patternBody{n: benchStreamSize}), ContentLength: benchStreamSize}, nil
+					Body:   io.NopCloser(conformance.PatternBody(benchStreamSize)), ContentLength: benchStreamSize}, nil
 			}
 			req, _ := http.NewRequest(http.MethodGet, "http://example.test/large", nil)
 			get := func() {

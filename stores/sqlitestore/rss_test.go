@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hoardhttp/hoard/conformance"
 	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/stores/sqlitestore"
 )
@@ -74,24 +75,6 @@ func procStatus(t *testing.T, field string) int64 {
 	return 0
 }
 
-// patternBody yields n bytes of a position-dependent pattern.
-type patternBody struct{ off, n int64 }
-
-func (p *patternBody) Read(b []byte) (int, error) {
-	if p.off >= p.n {
-		return 0, io.EOF
-	}
-	if rem := p.n - p.off; int64(len(b)) > rem {
-		b = b[:rem]
-	}
-	for i := range b {
-		x := p.off + int64(i)
-		b[i] = byte(x ^ x>>8 ^ x>>16)
-	}
-	p.off += int64(len(b))
-	return len(b), nil
-}
-
 // rssChildEnv marks the child process TestConformanceRSS runs the
 // measurement in.
 const rssChildEnv = "HOARD_SQLITE_RSS_CHILD"
@@ -138,7 +121,7 @@ func measureReplayRSS(t *testing.T) {
 	var want [sha256.Size]byte
 	{
 		h := sha256.New()
-		io.Copy(h, &patternBody{n: size})
+		io.Copy(h, conformance.PatternBody(size))
 		copy(want[:], h.Sum(nil))
 	}
 	storeBase := resetPeakRSS(t)
@@ -146,7 +129,7 @@ func measureReplayRSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.CopyBuffer(w, &patternBody{n: size}, make([]byte, 32<<10)); err != nil {
+	if _, err := io.CopyBuffer(w, conformance.PatternBody(size), make([]byte, 32<<10)); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Commit(); err != nil {
