@@ -124,6 +124,7 @@ type origin struct {
 	mu    sync.Mutex
 	paths map[string]int
 	reqs  []*http.Request // copies of received requests (headers only)
+	down  atomic.Bool
 }
 
 // handlerFunc serves the n-th (1-based) request to the origin.
@@ -133,6 +134,10 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, n int)
 func (e *env) newOrigin(h handlerFunc) *origin {
 	o := &origin{clock: e.clock, paths: map[string]int{}}
 	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o.down.Load() {
+			hangUp(w)
+			return
+		}
 		n := int(o.n.Add(1))
 		o.mu.Lock()
 		o.paths[r.URL.Path]++
@@ -145,8 +150,40 @@ func (e *env) newOrigin(h handlerFunc) *origin {
 		}
 		h(w, r, n)
 	}))
-	e.t.Cleanup(o.Close)
+	// The cache's background refreshes end before the port is freed: one
+	// sent later could reach another test's origin on the same port. (An
+	// origin made before its env's cache is closed after that env's own
+	// cleanup has waited.)
+	e.t.Cleanup(func() {
+		if e.cache != nil {
+			e.cache.Wait()
+		}
+		o.Close()
+	})
 	return o
+}
+
+// Down makes the origin unreachable for the rest of the scenario: every
+// request gets its connection closed without an answer, a transport error.
+// The listener stays open until the scenario ends. Closing the server
+// instead would free its port for another test process's origin while this
+// scenario's client still sends to it, and each would count the other's
+// requests (seen in CI: a scenario answered by another's origin).
+func (o *origin) Down() {
+	o.down.Store(true)
+	o.CloseClientConnections()
+}
+
+// hangUp closes the connection of w's request without writing a response.
+func hangUp(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("conformance: the origin's ResponseWriter cannot be hijacked")
+	}
+	conn, _, err := hj.Hijack()
+	if err == nil {
+		conn.Close()
+	}
 }
 
 // hits is the number of requests the origin received.

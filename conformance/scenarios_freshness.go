@@ -634,7 +634,7 @@ func testDirectivesMustRevalidate(t *testing.T, s *suite) {
 			fmt.Fprintf(w, "v%d", n)
 		})
 		e.expect(e.get(o.URL+"/a"), 200, "v1", false)
-		o.Close()
+		o.Down()
 		e.clock.Advance(20 * time.Second)
 		res, err := e.send(e.req(t.Context(), http.MethodGet, o.URL+"/a", ""))
 		if err == nil {

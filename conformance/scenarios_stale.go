@@ -233,7 +233,7 @@ func testStaleIfErrorMatrix(t *testing.T, s *suite) {
 					}
 					e.expect(e.get(o.URL+"/a"), 200, "v1", false)
 					if failure == "transport" {
-						o.Close()
+						o.Down()
 					}
 					wantStale := src != "none" && !mustReval
 

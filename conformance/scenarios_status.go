@@ -149,7 +149,7 @@ func testStatusStaleIfError(t *testing.T, s *suite) {
 		u := h4Q(o, "/sie", "cc", "max-age=10")
 		e.get(u)
 		e.clock.Advance(20 * time.Second)
-		o.Close()
+		o.Down()
 		r := e.get(u)
 		e.expect(r, 200, "v1", true)
 		if !r.Info.Stale {
