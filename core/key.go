@@ -181,7 +181,7 @@ func (c *Cache) appendQuery(b []byte, raw string, redact bool) []byte {
 		if p == "" {
 			continue
 		}
-		if c.paramIgnored(p) {
+		if !clean && c.paramIgnored(p) {
 			if !redact {
 				continue
 			}
