@@ -32,8 +32,11 @@ type Cache struct {
 	// when the codec authenticates entries but could not protect streams
 	// (no body is streamed then).
 	streams *streamFormat
-	// ignoredSet holds the ignored parameter names, for the key's hot path.
-	ignoredSet map[string]struct{}
+	// ignoredSet holds the ignored parameter names, for the key's hot path;
+	// bit n of ignoredLens is set when one of them is n bytes long (n < 64),
+	// so that most names are ruled out without hashing them.
+	ignoredSet  map[string]struct{}
+	ignoredLens uint64
 	// gate lets Close wait for the store calls in progress and refuse
 	// later ones.
 	gate *gate
@@ -96,6 +99,9 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	c.ignoredSet = make(map[string]struct{}, len(c.cfg.ignored))
 	for _, n := range c.cfg.ignored {
 		c.ignoredSet[n] = struct{}{}
+		if len(n) < 64 {
+			c.ignoredLens |= 1 << len(n)
+		}
 	}
 	return c, nil
 }

@@ -80,19 +80,6 @@ type Variants struct {
 	Generation uint64
 }
 
-// copyTo sets *dst to a copy of e that its user owns as it owns a freshly
-// decoded entry: the header maps and their value slices are its own (the
-// response built from it adds Age and Cache-Status, and its receiver may
-// change what it is handed). What a decoded entry shares with the stored
-// value, or nobody modifies, is shared: the strings, Body (read-only, see
-// Store) and Variants (never modified once decoded).
-func (e *Entry) copyTo(dst *Entry) {
-	*dst = *e
-	dst.Header = cloneHeader(e.Header, 2) // room for Age and Cache-Status
-	dst.Trailer = cloneHeader(e.Trailer, 0)
-	dst.VaryHeader = cloneHeader(e.VaryHeader, 0)
-}
-
 // cloneHeader copies h (nil stays nil) into a map with room for extra more
 // fields, all the values in one backing array, as Decode lays them out.
 func cloneHeader(h http.Header, extra int) http.Header {

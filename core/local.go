@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"net/http"
 	"sync/atomic"
 )
 
@@ -53,10 +54,57 @@ type DecodedSlot struct {
 
 // decodedEntry is a value decoded by the Cache that owns it (a store may be
 // shared by Caches with different codecs). e is never modified once stored
-// in a slot, and never handed out: every read gets a copy (Entry.copyTo).
+// in a slot, and never handed out: every read gets a copy (copyTo).
 type decodedEntry struct {
 	owner *slotOwner
 	e     Entry
+	// header lists e.Header's fields, and nvals counts their values, so
+	// that the copy every hit makes of it does not iterate over a map.
+	header []headerField
+	nvals  int
+}
+
+// headerField is one field of a header.
+type headerField struct {
+	name string
+	vals []string
+}
+
+// newDecodedEntry decodes data with the codec of the Cache owner into a
+// decodedEntry.
+func newDecodedEntry(owner *slotOwner, codec Codec, data []byte) (*decodedEntry, error) {
+	d := &decodedEntry{owner: owner}
+	if err := codec.Decode(data, &d.e); err != nil {
+		return nil, err
+	}
+	d.header = make([]headerField, 0, len(d.e.Header))
+	for k, vs := range d.e.Header {
+		d.header = append(d.header, headerField{k, vs})
+		d.nvals += len(vs)
+	}
+	return d, nil
+}
+
+// copyTo sets *dst to a copy of d.e that its user owns as it owns a freshly
+// decoded entry: the header maps and their value slices are its own (the
+// response built from it adds Age and Cache-Status, and its receiver may
+// change what it is handed). What a decoded entry shares with the stored
+// value, or what nobody modifies, is shared: the strings, Body (read-only,
+// see Store) and Variants (never modified once decoded).
+func (d *decodedEntry) copyTo(dst *Entry) {
+	*dst = d.e
+	if d.e.Header != nil {
+		backing := make([]string, d.nvals)
+		h := make(http.Header, len(d.header)+2) // room for Age and Cache-Status
+		for _, f := range d.header {
+			n := copy(backing, f.vals)
+			h[f.name] = backing[:n:n]
+			backing = backing[n:]
+		}
+		dst.Header = h
+	}
+	dst.Trailer = cloneHeader(d.e.Trailer, 0)
+	dst.VaryHeader = cloneHeader(d.e.VaryHeader, 0)
 }
 
 // slotOwner identifies a Cache in the DecodedSlots it fills. It is not
@@ -115,8 +163,8 @@ func sameStore(a, b Store) (same bool) {
 func (c *Cache) fromSlot(ctx context.Context, key string, data []byte, slot *DecodedSlot, e *Entry) error {
 	d := slot.p.Load()
 	if d == nil || d.owner != c.owner {
-		d = &decodedEntry{owner: c.owner}
-		if err := c.cfg.codec.Decode(data, &d.e); err != nil {
+		var err error
+		if d, err = newDecodedEntry(c.owner, c.cfg.codec, data); err != nil {
 			c.corrupted(ctx, key, err)
 			return ErrNotFound
 		}
@@ -124,6 +172,6 @@ func (c *Cache) fromSlot(ctx context.Context, key string, data []byte, slot *Dec
 		// forms stays: no harm.
 		slot.p.Store(d)
 	}
-	d.e.copyTo(e)
+	d.copyTo(e)
 	return nil
 }
