@@ -179,12 +179,6 @@ func (e *Error) Unwrap() error { return e.Err }
 // counted and reported as ErrNotFound. A value read with its DecodedSlot
 // (SlotGetter) is decoded on its first read only.
 func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
-	return c.readEntryVals(ctx, key, e, nil)
-}
-
-// readEntryVals is readEntry, with room for the header values of an entry
-// copied from a DecodedSlot (see decodedEntry.copyTo).
-func (c *Cache) readEntryVals(ctx context.Context, key string, e *Entry, vals []string) error {
 	data, ok := c.getLocal(ctx, key)
 	var slot *DecodedSlot
 	var err error
@@ -209,7 +203,7 @@ func (c *Cache) readEntryVals(ctx context.Context, key string, e *Entry, vals []
 		return &Error{Op: "get", Key: key, Err: err}
 	}
 	if slot != nil {
-		return c.fromSlot(ctx, key, data, slot, e, vals)
+		return c.fromSlot(ctx, key, data, slot, e)
 	}
 	if err := c.cfg.codec.Decode(data, e); err != nil {
 		c.corrupted(ctx, key, err)

@@ -90,15 +90,11 @@ func newDecodedEntry(owner *slotOwner, codec Codec, data []byte) (*decodedEntry,
 // response built from it adds Age and Cache-Status, and its receiver may
 // change what it is handed). What a decoded entry shares with the stored
 // value, or what nobody modifies, is shared: the strings, Body (read-only,
-// see Store) and Variants (never modified once decoded). The header values
-// are copied into vals when they fit, nothing else uses vals afterwards.
-func (d *decodedEntry) copyTo(dst *Entry, vals []string) {
+// see Store) and Variants (never modified once decoded).
+func (d *decodedEntry) copyTo(dst *Entry) {
 	*dst = d.e
 	if d.e.Header != nil {
-		backing := vals
-		if d.nvals > len(vals) {
-			backing = make([]string, d.nvals)
-		}
+		backing := make([]string, d.nvals)
 		h := make(http.Header, len(d.header)+2) // room for Age and Cache-Status
 		for _, f := range d.header {
 			n := copy(backing, f.vals)
@@ -164,8 +160,7 @@ func sameStore(a, b Store) (same bool) {
 // fromSlot fills e from the decoded form of data, the value read under key
 // with slot, decoding it into the slot first when it holds no form of this
 // Cache's. A value the codec rejects is handled as readEntry handles it.
-// The header values go into vals when they fit (see decodedEntry.copyTo).
-func (c *Cache) fromSlot(ctx context.Context, key string, data []byte, slot *DecodedSlot, e *Entry, vals []string) error {
+func (c *Cache) fromSlot(ctx context.Context, key string, data []byte, slot *DecodedSlot, e *Entry) error {
 	d := slot.p.Load()
 	if d == nil || d.owner != c.owner {
 		var err error
@@ -177,6 +172,6 @@ func (c *Cache) fromSlot(ctx context.Context, key string, data []byte, slot *Dec
 		// forms stays: no harm.
 		slot.p.Store(d)
 	}
-	d.copyTo(e, vals)
+	d.copyTo(e)
 	return nil
 }

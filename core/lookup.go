@@ -173,9 +173,6 @@ type found struct {
 	// storeErr is the first store error a read for this lookup met (the
 	// lookup then fails open as a miss); management calls return it.
 	storeErr error
-	// vals is room for the header values of the entry read (served.hvals),
-	// used when it is read from a DecodedSlot; nil means none.
-	vals []string
 }
 
 // verdict is what the lookup decided.
@@ -267,7 +264,6 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, x *exchange) erro
 	}
 	s := new(served)
 	e := &s.entry
-	x.vals = s.hvals[:]
 	found := false
 	if x.method == http.MethodHead && c.cfg.methods[http.MethodGet] {
 		x.getKey = c.primaryKeyFor(req, http.MethodGet, "")
@@ -464,7 +460,7 @@ func (c *Cache) doNotCache(req *http.Request, ro reqOpts) bool {
 // find reads the entry for primary into e, following a variant index. It
 // records the key found and the index in x.
 func (c *Cache) find(ctx context.Context, req *http.Request, primary string, e *Entry, x *exchange) bool {
-	if err := c.readEntryVals(ctx, primary, e, x.vals); err != nil || !c.belongs(ctx, req, primary, e) {
+	if err := c.readEntry(ctx, primary, e); err != nil || !c.belongs(ctx, req, primary, e) {
 		x.failed(err)
 		return false
 	}
@@ -484,7 +480,7 @@ func (c *Cache) find(ctx context.Context, req *http.Request, primary string, e *
 		return false
 	}
 	vk := variantKey(primary, idx, sel)
-	if err := c.readEntryVals(ctx, vk, e, x.vals); err != nil || e.Variants != nil || !c.belongs(ctx, req, vk, e) {
+	if err := c.readEntry(ctx, vk, e); err != nil || e.Variants != nil || !c.belongs(ctx, req, vk, e) {
 		x.failed(err)
 		x.fwd = ForwardVaryMiss
 		return false

@@ -52,9 +52,6 @@ type served struct {
 	ictx   infoContext
 	vals   [2]string
 	entry  Entry
-	// hvals holds the header values of entry when they fit (a hit copied
-	// from a DecodedSlot), saving an allocation.
-	hvals [8]string
 }
 
 // build fills s.resp from e. e.Header must be owned by this response (a
