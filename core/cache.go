@@ -16,8 +16,12 @@ import (
 // Cache is an RFC 9111 HTTP cache over a Store. It is safe for concurrent use
 // by multiple goroutines; create one per store and share it.
 type Cache struct {
-	store   Store
-	local   LocalGetter // store's, when it implements it (local.go)
+	store Store
+	local LocalGetter // store's, when it implements it (local.go)
+	// slots is the store's SlotGetter, when it implements it, and owner
+	// marks the decoded forms this Cache keeps in its slots (local.go).
+	slots   SlotGetter
+	owner   *slotOwner
 	cfg     config
 	stats   counters
 	flights flightGroup
@@ -28,8 +32,11 @@ type Cache struct {
 	// when the codec authenticates entries but could not protect streams
 	// (no body is streamed then).
 	streams *streamFormat
-	// ignoredSet holds the ignored parameter names, for the key's hot path.
-	ignoredSet map[string]struct{}
+	// ignoredSet holds the ignored parameter names, for the key's hot path;
+	// bit n of ignoredLens is set when one of them is n bytes long (n < 64),
+	// so that most names are ruled out without hashing them.
+	ignoredSet  map[string]struct{}
+	ignoredLens uint64
 	// gate lets Close wait for the store calls in progress and refuse
 	// later ones.
 	gate *gate
@@ -70,6 +77,8 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	c.breaker = newBreaker(c.cfg.breaker)
 	c.timeout = storeTimeout(&c.cfg, store)
 	c.local, _ = store.(LocalGetter)
+	c.slots = slotGetter(store)
+	c.owner = new(slotOwner)
 	c.logLimit.now = time.Now
 	c.flights.m = map[string]*flight{}
 	c.leases = newLeases(c)
@@ -90,6 +99,9 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	c.ignoredSet = make(map[string]struct{}, len(c.cfg.ignored))
 	for _, n := range c.cfg.ignored {
 		c.ignoredSet[n] = struct{}{}
+		if len(n) < 64 {
+			c.ignoredLens |= 1 << len(n)
+		}
 	}
 	return c, nil
 }
@@ -164,12 +176,18 @@ func (e *Error) Unwrap() error { return e.Err }
 // readEntry reads and decodes key into e. A miss returns ErrNotFound; a store
 // error is logged, counted and returned (the caller fails open); a corrupt
 // entry (one the store's integrity check or the codec rejects) is deleted,
-// counted and reported as ErrNotFound.
+// counted and reported as ErrNotFound. A value read with its DecodedSlot
+// (SlotGetter) is decoded on its first read only.
 func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
 	data, ok := c.getLocal(ctx, key)
+	var slot *DecodedSlot
 	var err error
 	if !ok {
 		err = c.call(ctx, "get", key, onRequest, func(ctx context.Context) (err error) {
+			if c.slots != nil {
+				data, slot, err = c.slots.GetSlot(ctx, key)
+				return err
+			}
 			data, err = c.store.Get(ctx, key)
 			return err
 		})
@@ -183,6 +201,9 @@ func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
 		return ErrNotFound
 	default:
 		return &Error{Op: "get", Key: key, Err: err}
+	}
+	if slot != nil {
+		return c.fromSlot(ctx, key, data, slot, e)
 	}
 	if err := c.cfg.codec.Decode(data, e); err != nil {
 		c.corrupted(ctx, key, err)

@@ -79,3 +79,23 @@ type Variants struct {
 	// Generation is chosen at random when the index is created.
 	Generation uint64
 }
+
+// cloneHeader copies h (nil stays nil) into a map with room for extra more
+// fields, all the values in one backing array, as Decode lays them out.
+func cloneHeader(h http.Header, extra int) http.Header {
+	if h == nil {
+		return nil
+	}
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	backing := make([]string, n)
+	out := make(http.Header, len(h)+extra)
+	for k, vs := range h {
+		m := copy(backing, vs)
+		out[k] = backing[:m:m]
+		backing = backing[m:]
+	}
+	return out
+}

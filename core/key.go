@@ -181,7 +181,7 @@ func (c *Cache) appendQuery(b []byte, raw string, redact bool) []byte {
 		if p == "" {
 			continue
 		}
-		if c.paramIgnored(p) {
+		if !clean && c.paramIgnored(p) {
 			if !redact {
 				continue
 			}
@@ -230,6 +230,9 @@ func (c *Cache) paramIgnored(item string) bool {
 // ignoredParam reports whether a query or body parameter is ignored (exact
 // match, as requests-cache).
 func (c *Cache) ignoredParam(name string) bool {
+	if n := len(name); n < 64 && c.ignoredLens&(1<<n) == 0 {
+		return false
+	}
 	_, ok := c.ignoredSet[name]
 	return ok
 }

@@ -1,6 +1,10 @@
 package core
 
-import "context"
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+)
 
 // LocalGetter is implemented by stores that can answer some reads from
 // process memory, without I/O: a two-tier store (package stores/tiered)
@@ -38,4 +42,136 @@ func (c *Cache) getLocal(ctx context.Context, key string) ([]byte, bool) {
 		o.opDone(OpGet, start, nil)
 	}
 	return v, ok
+}
+
+// DecodedSlot is where a Cache keeps its decoded form of one value held by
+// an in-process store (see SlotGetter), so that a hit on that value is not
+// decoded again. The store keeps one with every value it stores (the zero
+// value is ready for use) and never reads or writes it itself.
+type DecodedSlot struct {
+	p atomic.Pointer[decodedEntry]
+}
+
+// decodedEntry is a value decoded by the Cache that owns it (a store may be
+// shared by Caches with different codecs). e is never modified once stored
+// in a slot, and never handed out: every read gets a copy (copyTo).
+type decodedEntry struct {
+	owner *slotOwner
+	e     Entry
+	// header lists e.Header's fields, and nvals counts their values, so
+	// that the copy every hit makes of it does not iterate over a map.
+	header []headerField
+	nvals  int
+}
+
+// headerField is one field of a header.
+type headerField struct {
+	name string
+	vals []string
+}
+
+// newDecodedEntry decodes data with the codec of the Cache owner into a
+// decodedEntry.
+func newDecodedEntry(owner *slotOwner, codec Codec, data []byte) (*decodedEntry, error) {
+	d := &decodedEntry{owner: owner}
+	if err := codec.Decode(data, &d.e); err != nil {
+		return nil, err
+	}
+	d.header = make([]headerField, 0, len(d.e.Header))
+	for k, vs := range d.e.Header {
+		d.header = append(d.header, headerField{k, vs})
+		d.nvals += len(vs)
+	}
+	return d, nil
+}
+
+// copyTo sets *dst to a copy of d.e that its user owns as it owns a freshly
+// decoded entry: the header maps and their value slices are its own (the
+// response built from it adds Age and Cache-Status, and its receiver may
+// change what it is handed). What a decoded entry shares with the stored
+// value, or what nobody modifies, is shared: the strings, Body (read-only,
+// see Store) and Variants (never modified once decoded).
+func (d *decodedEntry) copyTo(dst *Entry) {
+	*dst = d.e
+	if d.e.Header != nil {
+		backing := make([]string, d.nvals)
+		h := make(http.Header, len(d.header)+2) // room for Age and Cache-Status
+		for _, f := range d.header {
+			n := copy(backing, f.vals)
+			h[f.name] = backing[:n:n]
+			backing = backing[n:]
+		}
+		dst.Header = h
+	}
+	dst.Trailer = cloneHeader(d.e.Trailer, 0)
+	dst.VaryHeader = cloneHeader(d.e.VaryHeader, 0)
+}
+
+// slotOwner identifies a Cache in the DecodedSlots it fills. It is not
+// zero-sized, so that every Cache's is a distinct pointer.
+type slotOwner struct{ _ byte }
+
+// SlotGetter is implemented by in-process stores (memstore) that keep a
+// DecodedSlot next to every value: the Cache then decodes a stored value on
+// its first read only, and serves later hits from its decoded form. The
+// codec still runs for every value written and for its first read.
+//
+// Contract:
+//   - GetSlot is Get: the same value, the same errors, the same handling of
+//     ctx; on success it also returns the slot of the value returned,
+//     never nil.
+//   - A slot belongs to one stored value, which never changes: a Set of the
+//     key stores a new value with a new (empty) slot, never reusing one.
+//   - SlotStore returns the store itself, a pointer (comparable). The Cache
+//     reads through GetSlot only when SlotStore is the store it was given:
+//     a store that embeds another and overrides Get (to count, fail or
+//     change reads) gets the promoted GetSlot, which would bypass its Get,
+//     so it is read with its own Get.
+//
+// A store implementing LocalGetter too is read through GetLocal first, as
+// ever; its answers are decoded on every read.
+type SlotGetter interface {
+	GetSlot(ctx context.Context, key string) (value []byte, slot *DecodedSlot, err error)
+	SlotStore() Store
+}
+
+// slotGetter returns store's SlotGetter when store is one itself (see
+// SlotGetter.SlotStore), nil otherwise.
+func slotGetter(store Store) SlotGetter {
+	sg, ok := store.(SlotGetter)
+	if !ok || !sameStore(sg.SlotStore(), store) {
+		return nil
+	}
+	return sg
+}
+
+// sameStore reports whether a and b are the same store. Interface values of
+// different dynamic types are unequal without comparing their values; a
+// value of a type that cannot be compared is taken as different.
+func sameStore(a, b Store) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
+}
+
+// fromSlot fills e from the decoded form of data, the value read under key
+// with slot, decoding it into the slot first when it holds no form of this
+// Cache's. A value the codec rejects is handled as readEntry handles it.
+func (c *Cache) fromSlot(ctx context.Context, key string, data []byte, slot *DecodedSlot, e *Entry) error {
+	d := slot.p.Load()
+	if d == nil || d.owner != c.owner {
+		var err error
+		if d, err = newDecodedEntry(c.owner, c.cfg.codec, data); err != nil {
+			c.corrupted(ctx, key, err)
+			return ErrNotFound
+		}
+		// Two first reads racing each decode, and one of the two equal
+		// forms stays: no harm.
+		slot.p.Store(d)
+	}
+	d.copyTo(e)
+	return nil
 }

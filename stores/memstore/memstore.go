@@ -43,8 +43,9 @@ type Options struct {
 }
 
 // Store is an in-memory core.Store bounded by Options.MaxBytes. It also
-// implements core.Lister, core.Clearer and io.Closer. Create it with New;
-// the zero value is not usable.
+// implements core.SlotGetter (a cache decodes each value once), core.Lister,
+// core.Clearer and io.Closer. Create it with New; the zero value is not
+// usable.
 type Store struct {
 	cache    *ristretto.Cache[string, *entry]
 	maxBytes int64
@@ -79,6 +80,8 @@ type entry struct {
 	// written before a Delete or an overwrite can still appear in it for a
 	// moment afterwards; Get ignores it then.
 	gone atomic.Bool
+	// slot holds the cache's decoded form of value (core.SlotGetter).
+	slot core.DecodedSlot
 }
 
 const (
@@ -92,10 +95,11 @@ const (
 )
 
 var (
-	_ core.Store   = (*Store)(nil)
-	_ core.Lister  = (*Store)(nil)
-	_ core.Clearer = (*Store)(nil)
-	_ io.Closer    = (*Store)(nil)
+	_ core.Store      = (*Store)(nil)
+	_ core.SlotGetter = (*Store)(nil)
+	_ core.Lister     = (*Store)(nil)
+	_ core.Clearer    = (*Store)(nil)
+	_ io.Closer       = (*Store)(nil)
 )
 
 func init() {
@@ -145,6 +149,30 @@ func (s *Store) MaxBytes() int64 { return s.maxBytes }
 // neither the caller nor the store may modify. A missing or expired key
 // gives an error wrapping core.ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	e, err := s.get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return e.value, nil
+}
+
+// GetSlot implements core.SlotGetter: Get, with the slot in which the cache
+// keeps its decoded form of the value returned. Every value stored has a
+// slot of its own.
+func (s *Store) GetSlot(ctx context.Context, key string) ([]byte, *core.DecodedSlot, error) {
+	e, err := s.get(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.value, &e.slot, nil
+}
+
+// SlotStore implements core.SlotGetter: the store itself, so that a store
+// embedding this one is read through its own Get.
+func (s *Store) SlotStore() core.Store { return s }
+
+// get returns the live entry stored under key.
+func (s *Store) get(ctx context.Context, key string) (*entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: get: %w", err)
 	}
@@ -159,14 +187,14 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	// itself does not return an item past its TTL (Set gives every entry
 	// with a deletion time one), so no second clock read is needed here.
 	if ok && e != nil && e.key == key && !e.gone.Load() {
-		return e.value, nil
+		return e, nil
 	}
 	// ristretto applies a new entry from its own goroutine, some time after
 	// SetWithTTL returns, and Set does not wait for it. Until then the entry
 	// is in the index only: read it there, so that a Get after a Set sees
 	// the value written.
 	if e := s.pending(key); e != nil {
-		return e.value, nil
+		return e, nil
 	}
 	return nil, errNotFound
 }
@@ -219,7 +247,13 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 		return nil
 	}
 	meta.Size = int64(len(value))
-	e := &entry{key: key, value: value, meta: meta}
+	// The key and the URL share one allocation: one object fewer per entry
+	// for the garbage collector to mark, which with many entries stored is
+	// a good part of what a hit costs.
+	ku := key + meta.URL
+	e := &entry{key: ku[:len(key)], value: value, meta: meta}
+	e.meta.URL = ku[len(key):]
+	key = e.key
 
 	kl := s.keyLock(key)
 	kl.Lock()
