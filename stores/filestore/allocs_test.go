@@ -16,8 +16,7 @@ import (
 // key's bytes for hashing and a scratch buffer for the path besides), then
 // 6 (the path twice, an *os.File and its FileInfo), which it still is on
 // other Unix systems, where os.Open reads the file. The value is checked
-// too, for a key longer than
-// the stack buffer the hash uses.
+// too, for a key longer than the stack buffer the hash uses.
 func TestGetAllocs(t *testing.T) {
 	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
 		t.Skipf("os.Open allocates differently on %s; the count is pinned for Unix", runtime.GOOS)
