@@ -216,35 +216,63 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	h := hashKey(key)
-	buf, id, err := s.readFile(h, kindValue)
+	var pbuf [512]byte // the path, built on the stack when it fits
+	f, err := s.openFile(h, kindValue, pbuf[:])
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			s.forgetMissing(h, kindValue)
+			return nil, errNotFound
+		}
+		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
+	}
+	defer f.close()
+	buf, hdr, err := f.readChecked(s.indexedSize(h, kindValue), kindValue)
 	switch {
 	case err == nil:
-	case errors.Is(err, fs.ErrNotExist):
-		s.forgetMissing(h, kindValue)
+	case errors.Is(err, errVersion):
 		return nil, errNotFound
 	case err == errCorrupt:
-		s.removeIfSame(h, kindValue, id)
+		s.removeIfSame(h, kindValue, f.id())
 		return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
 	default:
 		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
 	}
-	hdr, err := parseHeader(buf, false)
 	now := s.now()
 	switch {
-	case errors.Is(err, errVersion):
-		return nil, errNotFound
-	case err != nil || hdr.kind != kindValue || int64(hdr.len)+hdr.payloadLen != id.size ||
-		crc32.Checksum(buf[hdr.len:], castagnoli) != hdr.payloadCRC:
-		s.removeIfSame(h, kindValue, id)
-		return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
 	case string(hdr.key) != key:
 		return nil, errNotFound // another key with the same SHA-256
 	case expired(hdr.meta.Expires, now):
-		s.removeIfSame(h, kindValue, id)
+		s.removeIfSame(h, kindValue, f.id())
 		return nil, errNotFound
 	}
-	s.accessed(h, kindValue, id, now)
+	s.accessed(h, kindValue, int64(len(buf)), f.id, now)
 	return buf[hdr.len:], nil
+}
+
+// checkFile decodes the header of b, the whole of a file that should be of
+// kind, and checks it and the payload's CRC-32C. It returns errVersion for a
+// file of a newer format and errCorrupt for one that fails a check.
+func checkFile(b []byte, kind byte) (header, error) {
+	hdr, err := parseHeader(b, false)
+	switch {
+	case errors.Is(err, errVersion):
+		return header{}, errVersion
+	case err != nil || hdr.kind != kind || int64(hdr.len)+hdr.payloadLen != int64(len(b)) ||
+		crc32.Checksum(b[hdr.len:], castagnoli) != hdr.payloadCRC:
+		return header{}, errCorrupt
+	}
+	return hdr, nil
+}
+
+// indexedSize is the length the index knows for the file of kind for h, or
+// 0.
+func (s *Store) indexedSize(h [sha256.Size]byte, kind byte) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.idx.m[h]; e != nil {
+		return e.size[kind]
+	}
+	return 0
 }
 
 // Set stores value under key: it writes a temporary file, syncs it to disk
@@ -459,12 +487,14 @@ func (s *Store) removeKind(h [sha256.Size]byte, kind byte) error {
 }
 
 // fileID identifies a file the store opened, so that a later step can tell
-// whether a path still names it (and not a newer file renamed over it).
+// whether a path still names it (and not a newer file renamed over it). The
+// zero fileID matches no file.
 type fileID struct {
 	size int64
-	// fi describes the file when it was opened as an *os.File; otherwise
-	// (a raw fstat, see readFile) dev and ino identify it.
+	// fi describes the file when it was opened as an *os.File; otherwise,
+	// if raw is set (a raw fstat, see rfile), dev and ino identify it.
 	fi       os.FileInfo
+	raw      bool
 	dev, ino uint64
 }
 
@@ -473,10 +503,13 @@ func idOf(fi os.FileInfo) fileID { return fileID{size: fi.Size(), fi: fi} }
 
 // same reports whether cur describes the file id identifies.
 func (id fileID) same(cur os.FileInfo) bool {
-	if id.fi != nil {
+	switch {
+	case id.fi != nil:
 		return os.SameFile(cur, id.fi)
+	case id.raw:
+		return sameDevIno(cur, id.dev, id.ino)
 	}
-	return sameDevIno(cur, id.dev, id.ino)
+	return false
 }
 
 // removeIfSame removes the file of kind for h if it is still the file id
@@ -525,17 +558,18 @@ func (s *Store) forgetMissing(h [sha256.Size]byte, kind byte) {
 // its file's modification time.
 const touchEvery = time.Minute
 
-// accessed records a read at now of the file of kind for h, which id
-// identifies, in the index, and persists the access time as the file's mtime
-// at most once per touchEvery.
-func (s *Store) accessed(h [sha256.Size]byte, kind byte, id fileID, now time.Time) {
+// accessed records a read at now of the file of kind for h, size bytes long,
+// in the index, and persists the access time as the file's mtime at most
+// once per touchEvery. id identifies the file that was read; it is called
+// only when the index does not know the file.
+func (s *Store) accessed(h [sha256.Size]byte, kind byte, size int64, id func() fileID, now time.Time) {
 	s.mu.Lock()
 	e := s.idx.m[h]
-	if e == nil || e.size[kind] != id.size {
+	if e == nil || e.size[kind] != size {
 		// The index does not know this file (another process wrote it, or
 		// it changed since): learn it, unless it is already replaced.
 		s.mu.Unlock()
-		s.reconcile(h, kind, s.path(h, kind), id)
+		s.reconcile(h, kind, s.path(h, kind), id())
 		s.mu.Lock()
 		if e = s.idx.m[h]; e == nil {
 			s.mu.Unlock()

@@ -10,32 +10,63 @@ import (
 	"os"
 )
 
-// readFile reads the whole file of kind for h into a buffer of the file's
-// exact size. A file shorter than a header, or that ends before its size,
-// gives errCorrupt; a missing one an error wrapping fs.ErrNotExist. The
-// returned fileID identifies the file that was read (also with errCorrupt).
-func (s *Store) readFile(h [sha256.Size]byte, kind byte) ([]byte, fileID, error) {
-	f, err := os.Open(s.path(h, kind))
+// rfile is a file of the store open for reading.
+type rfile struct {
+	f  *os.File
+	fi os.FileInfo
+}
+
+// openFile opens the file of kind for h for reading. A missing file gives
+// an error wrapping fs.ErrNotExist. buf is scratch space for the path.
+func (s *Store) openFile(h [sha256.Size]byte, kind byte, buf []byte) (rfile, error) {
+	f, err := os.Open(string(s.appendPath(buf[:0], h, kind)))
+	return rfile{f: f}, err
+}
+
+// close closes the file.
+func (f *rfile) close() { _ = f.f.Close() }
+
+// stat fills f.fi (once).
+func (f *rfile) stat() error {
+	if f.fi != nil {
+		return nil
+	}
+	fi, err := f.f.Stat()
 	if err != nil {
-		return nil, fileID{}, err
+		return err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fileID{}, err
+	f.fi = fi
+	return nil
+}
+
+// id identifies the open file, or returns the zero fileID (which matches no
+// file) when it cannot be stated.
+func (f *rfile) id() fileID {
+	if f.stat() != nil {
+		return fileID{}
 	}
-	id := idOf(fi)
-	if fi.Size() < fixedLen || fi.Size() > math.MaxInt {
-		return nil, id, errCorrupt
+	return idOf(f.fi)
+}
+
+// readChecked reads the whole file, a file of kind, into a buffer of its
+// exact length, and checks it (see checkFile). size, the length the index
+// knows, is not used here.
+func (f *rfile) readChecked(size int64, kind byte) ([]byte, header, error) {
+	if err := f.stat(); err != nil {
+		return nil, header{}, err
 	}
-	buf := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, buf); err != nil {
+	if f.fi.Size() < fixedLen || f.fi.Size() > math.MaxInt {
+		return nil, header{}, errCorrupt
+	}
+	buf := make([]byte, f.fi.Size())
+	if _, err := io.ReadFull(f.f, buf); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, id, errCorrupt
+			return nil, header{}, errCorrupt
 		}
-		return nil, id, err
+		return nil, header{}, err
 	}
-	return buf, id, nil
+	hdr, err := checkFile(buf, kind)
+	return buf, hdr, err
 }
 
 // sameDevIno is never needed here: every fileID of this platform carries the
