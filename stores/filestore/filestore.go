@@ -225,27 +225,36 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
 	}
-	defer f.close()
-	buf, hdr, err := f.readChecked(s.indexedSize(h, kindValue), kindValue)
+	hint := s.indexedSize(h, kindValue)
+	buf, hdr, err := f.readChecked(hint, kindValue)
+	now := s.now()
+	// The file is closed before anything removes it (Windows cannot remove
+	// an open file). What identifies it is taken first, and only when a
+	// step below needs it: a removal, or an index that did not know its
+	// length.
+	var id fileID
+	if err == errCorrupt || err == nil && string(hdr.key) == key && (expired(hdr.meta.Expires, now) || int64(len(buf)) != hint) {
+		id = f.id()
+	}
+	f.close()
 	switch {
 	case err == nil:
 	case errors.Is(err, errVersion):
 		return nil, errNotFound
 	case err == errCorrupt:
-		s.removeIfSame(h, kindValue, f.id())
+		s.removeIfSame(h, kindValue, id)
 		return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
 	default:
 		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
 	}
-	now := s.now()
 	switch {
 	case string(hdr.key) != key:
 		return nil, errNotFound // another key with the same SHA-256
 	case expired(hdr.meta.Expires, now):
-		s.removeIfSame(h, kindValue, f.id())
+		s.removeIfSame(h, kindValue, id)
 		return nil, errNotFound
 	}
-	s.accessed(h, kindValue, int64(len(buf)), f.id, now)
+	s.accessed(h, kindValue, int64(len(buf)), id, now)
 	return buf[hdr.len:], nil
 }
 
@@ -560,16 +569,17 @@ const touchEvery = time.Minute
 
 // accessed records a read at now of the file of kind for h, size bytes long,
 // in the index, and persists the access time as the file's mtime at most
-// once per touchEvery. id identifies the file that was read; it is called
-// only when the index does not know the file.
-func (s *Store) accessed(h [sha256.Size]byte, kind byte, size int64, id func() fileID, now time.Time) {
+// once per touchEvery. id identifies the file that was read; it is needed
+// only when the index does not know the file (with the zero fileID, the
+// index learns nothing then).
+func (s *Store) accessed(h [sha256.Size]byte, kind byte, size int64, id fileID, now time.Time) {
 	s.mu.Lock()
 	e := s.idx.m[h]
 	if e == nil || e.size[kind] != size {
 		// The index does not know this file (another process wrote it, or
 		// it changed since): learn it, unless it is already replaced.
 		s.mu.Unlock()
-		s.reconcile(h, kind, s.path(h, kind), id())
+		s.reconcile(h, kind, s.path(h, kind), id)
 		s.mu.Lock()
 		if e = s.idx.m[h]; e == nil {
 			s.mu.Unlock()

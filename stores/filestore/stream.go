@@ -91,7 +91,7 @@ func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int6
 		f.Close()
 		return nil, 0, fmt.Errorf("filestore: open stream %q: %w", key, err)
 	}
-	s.accessed(h, kindStream, fi.Size(), func() fileID { return idOf(fi) }, now)
+	s.accessed(h, kindStream, fi.Size(), idOf(fi), now)
 	return &streamReader{f: f, key: key, base: int64(hdr.len), size: hdr.payloadLen, left: hdr.payloadLen, want: hdr.payloadCRC}, hdr.payloadLen, nil
 }
 
