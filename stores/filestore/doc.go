@@ -99,7 +99,9 @@
 // The index only decides what to evict: every read goes to the files, so a
 // directory shared with another process, or changed by hand, never makes the
 // store serve something it should not. Files another process wrote are added
-// to the index when the store meets them (on a read or a sweep).
+// to the index when the store meets them (on a read or a sweep). The indexed
+// length of a file only lets Get read it in one system call: a file of
+// another length is read again by its length on disk, never cut short.
 //
 // # Expiry
 //

@@ -9,7 +9,6 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -217,8 +216,8 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	h := hashKey(key)
-	path := s.path(h, kindValue)
-	f, err := os.Open(path)
+	var pbuf [512]byte // the path, built on the stack when it fits
+	f, err := s.openFile(h, kindValue, pbuf[:])
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			s.forgetMissing(h, kindValue)
@@ -226,43 +225,63 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
+	hint := s.indexedSize(h, kindValue)
+	buf, hdr, err := f.readChecked(hint, kindValue)
+	now := s.now()
+	// The file is closed before anything removes it (Windows cannot remove
+	// an open file). What identifies it is taken first, and only when a
+	// step below needs it: a removal, or an index that did not know its
+	// length.
+	var id fileID
+	if err == errCorrupt || err == nil && string(hdr.key) == key && (expired(hdr.meta.Expires, now) || int64(len(buf)) != hint) {
+		id = f.id()
 	}
-	size := fi.Size()
-	if size < fixedLen || size > math.MaxInt {
-		f.Close()
-		s.removeIfSame(h, kindValue, fi)
-		return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
-	}
-	buf := make([]byte, size)
-	_, err = io.ReadFull(f, buf)
-	f.Close()
-	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			s.removeIfSame(h, kindValue, fi)
-			return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
-		}
-		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
-	}
-	hdr, err := parseHeader(buf, false)
+	f.close()
 	switch {
+	case err == nil:
 	case errors.Is(err, errVersion):
 		return nil, errNotFound
-	case err != nil || hdr.kind != kindValue || int64(hdr.len)+hdr.payloadLen != size ||
-		crc32.Checksum(buf[hdr.len:], castagnoli) != hdr.payloadCRC:
-		s.removeIfSame(h, kindValue, fi)
+	case err == errCorrupt:
+		s.removeIfSame(h, kindValue, id)
 		return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
+	default:
+		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
+	}
+	switch {
 	case string(hdr.key) != key:
 		return nil, errNotFound // another key with the same SHA-256
-	case expired(hdr.meta.Expires, s.now()):
-		s.removeIfSame(h, kindValue, fi)
+	case expired(hdr.meta.Expires, now):
+		s.removeIfSame(h, kindValue, id)
 		return nil, errNotFound
 	}
-	s.accessed(h, kindValue, path, fi)
+	s.accessed(h, kindValue, int64(len(buf)), id, now)
 	return buf[hdr.len:], nil
+}
+
+// checkFile decodes the header of b, the whole of a file that should be of
+// kind, and checks it and the payload's CRC-32C. It returns errVersion for a
+// file of a newer format and errCorrupt for one that fails a check.
+func checkFile(b []byte, kind byte) (header, error) {
+	hdr, err := parseHeader(b, false)
+	switch {
+	case errors.Is(err, errVersion):
+		return header{}, errVersion
+	case err != nil || hdr.kind != kind || int64(hdr.len)+hdr.payloadLen != int64(len(b)) ||
+		crc32.Checksum(b[hdr.len:], castagnoli) != hdr.payloadCRC:
+		return header{}, errCorrupt
+	}
+	return hdr, nil
+}
+
+// indexedSize is the length the index knows for the file of kind for h, or
+// 0.
+func (s *Store) indexedSize(h [sha256.Size]byte, kind byte) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.idx.m[h]; e != nil {
+		return e.size[kind]
+	}
+	return 0
 }
 
 // Set stores value under key: it writes a temporary file, syncs it to disk
@@ -380,17 +399,14 @@ func (s *Store) subdir(i int) string {
 
 // path returns the path of the file of kind for the key hash h.
 func (s *Store) path(h [sha256.Size]byte, kind byte) string {
-	n := len(s.dir) + 1 + 2 + 1 + nameLen
-	if kind == kindStream {
-		n += len(streamSuffix)
-	}
 	// Built on the stack when it fits, so that the string is the only
 	// allocation.
 	var buf [512]byte
-	b := buf[:0]
-	if n > len(buf) {
-		b = make([]byte, 0, n)
-	}
+	return string(s.appendPath(buf[:0], h, kind))
+}
+
+// appendPath appends the path of the file of kind for the key hash h to b.
+func (s *Store) appendPath(b []byte, h [sha256.Size]byte, kind byte) []byte {
 	b = append(b, s.dir...)
 	b = append(b, os.PathSeparator)
 	b = hex.AppendEncode(b, h[:1])
@@ -399,7 +415,7 @@ func (s *Store) path(h [sha256.Size]byte, kind byte) string {
 	if kind == kindStream {
 		b = append(b, streamSuffix...)
 	}
-	return string(b)
+	return b
 }
 
 func (s *Store) keyLock(h [sha256.Size]byte) *sync.Mutex { return &s.keyLocks[h[0]] }
@@ -479,16 +495,42 @@ func (s *Store) removeKind(h [sha256.Size]byte, kind byte) error {
 	return err
 }
 
-// removeIfSame removes the file of kind for h if it is still the file fi
-// describes (not a newer one renamed over it meanwhile).
-func (s *Store) removeIfSame(h [sha256.Size]byte, kind byte, fi os.FileInfo) {
+// fileID identifies a file the store opened, so that a later step can tell
+// whether a path still names it (and not a newer file renamed over it). The
+// zero fileID matches no file.
+type fileID struct {
+	size int64
+	// fi describes the file when it was opened as an *os.File; otherwise,
+	// if raw is set (a raw fstat, see rfile), dev and ino identify it.
+	fi       os.FileInfo
+	raw      bool
+	dev, ino uint64
+}
+
+// idOf is the fileID of the file fi describes.
+func idOf(fi os.FileInfo) fileID { return fileID{size: fi.Size(), fi: fi} }
+
+// same reports whether cur describes the file id identifies.
+func (id fileID) same(cur os.FileInfo) bool {
+	switch {
+	case id.fi != nil:
+		return os.SameFile(cur, id.fi)
+	case id.raw:
+		return sameDevIno(cur, id.dev, id.ino)
+	}
+	return false
+}
+
+// removeIfSame removes the file of kind for h if it is still the file id
+// identifies (not a newer one renamed over it meanwhile).
+func (s *Store) removeIfSame(h [sha256.Size]byte, kind byte, id fileID) {
 	path := s.path(h, kind)
 	kl := s.keyLock(h)
 	kl.Lock()
 	defer kl.Unlock()
 	cur, err := os.Stat(path)
 	switch {
-	case err == nil && os.SameFile(cur, fi):
+	case err == nil && id.same(cur):
 		if os.Remove(path) != nil {
 			return
 		}
@@ -525,18 +567,19 @@ func (s *Store) forgetMissing(h [sha256.Size]byte, kind byte) {
 // its file's modification time.
 const touchEvery = time.Minute
 
-// accessed records a read of the file of kind for h, which fi describes, in
-// the index, and persists the access time as the file's mtime at most once
-// per touchEvery.
-func (s *Store) accessed(h [sha256.Size]byte, kind byte, path string, fi os.FileInfo) {
-	now := s.now()
+// accessed records a read at now of the file of kind for h, size bytes long,
+// in the index, and persists the access time as the file's mtime at most
+// once per touchEvery. id identifies the file that was read; it is needed
+// only when the index does not know the file (with the zero fileID, the
+// index learns nothing then).
+func (s *Store) accessed(h [sha256.Size]byte, kind byte, size int64, id fileID, now time.Time) {
 	s.mu.Lock()
 	e := s.idx.m[h]
-	if e == nil || e.size[kind] != fi.Size() {
+	if e == nil || e.size[kind] != size {
 		// The index does not know this file (another process wrote it, or
 		// it changed since): learn it, unless it is already replaced.
 		s.mu.Unlock()
-		s.reconcile(h, kind, path, fi)
+		s.reconcile(h, kind, s.path(h, kind), id)
 		s.mu.Lock()
 		if e = s.idx.m[h]; e == nil {
 			s.mu.Unlock()
@@ -551,7 +594,7 @@ func (s *Store) accessed(h [sha256.Size]byte, kind byte, path string, fi os.File
 	over := s.idx.total > s.maxBytes
 	s.mu.Unlock()
 	if touch {
-		_ = os.Chtimes(path, now, now)
+		_ = os.Chtimes(s.path(h, kind), now, now)
 	}
 	if over {
 		s.evictIfOver()
@@ -559,14 +602,14 @@ func (s *Store) accessed(h [sha256.Size]byte, kind byte, path string, fi os.File
 }
 
 // reconcile records the size of the file of kind for h in the index, if
-// path still names the file fi describes. Under the key lock, no write of
+// path still names the file id identifies. Under the key lock, no write of
 // this process can change the file between the check and the update.
-func (s *Store) reconcile(h [sha256.Size]byte, kind byte, path string, fi os.FileInfo) {
+func (s *Store) reconcile(h [sha256.Size]byte, kind byte, path string, id fileID) {
 	kl := s.keyLock(h)
 	kl.Lock()
 	defer kl.Unlock()
 	cur, err := os.Stat(path)
-	if err != nil || !os.SameFile(cur, fi) {
+	if err != nil || !id.same(cur) {
 		return
 	}
 	s.mu.Lock()

@@ -728,6 +728,34 @@ func TestSharedDirectory(t *testing.T) {
 	}
 }
 
+// TestGetWhenIndexIsBehind has another store replace a value with a longer
+// and then a shorter one: Get reads a file in one go when it has the length
+// the index knows, and must neither serve a part of the new file nor call
+// it corrupt when the length differs; the index learns the new length.
+func TestGetWhenIndexIsBehind(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	a := newStore(t, dir, &filestore.Options{SweepInterval: -1})
+	b := newStore(t, dir, &filestore.Options{SweepInterval: -1})
+	set(t, a, "k", bytes.Repeat([]byte("a"), 1000), core.Meta{})
+	for _, v := range [][]byte{
+		bytes.Repeat([]byte("b"), 1001),  // one byte longer
+		bytes.Repeat([]byte("c"), 5000),  // longer than twice
+		bytes.Repeat([]byte("d"), 10),    // shorter
+		bytes.Repeat([]byte("e"), 10),    // the same length, other bytes
+		bytes.Repeat([]byte("f"), 1<<20), // large
+	} {
+		set(t, b, "k", v, core.Meta{})
+		got, err := a.Get(ctx, "k")
+		if err != nil || !bytes.Equal(got, v) {
+			t.Fatalf("a.Get after b stored %d bytes of %q = %d bytes, %v; want them", len(v), v[0], len(got), err)
+		}
+		if n := diskBytes(t, dir); a.IndexedBytes() != n {
+			t.Errorf("after a.Get of the value b stored, a indexes %d bytes; the files take %d", a.IndexedBytes(), n)
+		}
+	}
+}
+
 func TestClosed(t *testing.T) {
 	ctx := t.Context()
 	s, err := filestore.New(t.TempDir(), nil)

@@ -70,27 +70,28 @@ func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int6
 		return nil, 0, fmt.Errorf("filestore: open stream %q: %w", key, err)
 	}
 	hdr, err := readHeader(f, fi.Size(), false)
+	now := s.now()
 	switch {
 	case errors.Is(err, errVersion):
 		f.Close()
 		return nil, 0, errNotFound
 	case err != nil || hdr.kind != kindStream || int64(hdr.len)+hdr.payloadLen != fi.Size():
 		f.Close()
-		s.removeIfSame(h, kindStream, fi)
+		s.removeIfSame(h, kindStream, idOf(fi))
 		return nil, 0, fmt.Errorf("filestore: open stream %q: %w", key, errCorrupt)
 	case string(hdr.key) != key:
 		f.Close()
 		return nil, 0, errNotFound
-	case expired(hdr.meta.Expires, s.now()):
+	case expired(hdr.meta.Expires, now):
 		f.Close()
-		s.removeIfSame(h, kindStream, fi)
+		s.removeIfSame(h, kindStream, idOf(fi))
 		return nil, 0, errNotFound
 	}
 	if _, err := f.Seek(int64(hdr.len), io.SeekStart); err != nil {
 		f.Close()
 		return nil, 0, fmt.Errorf("filestore: open stream %q: %w", key, err)
 	}
-	s.accessed(h, kindStream, path, fi)
+	s.accessed(h, kindStream, fi.Size(), idOf(fi), now)
 	return &streamReader{f: f, key: key, base: int64(hdr.len), size: hdr.payloadLen, left: hdr.payloadLen, want: hdr.payloadCRC}, hdr.payloadLen, nil
 }
 

@@ -88,7 +88,7 @@ func (s *Store) listOne(h [32]byte) (core.Listed, bool) {
 	case errors.Is(err, errVersion):
 		return core.Listed{}, false
 	case err != nil || hdr.kind != kindValue || int64(hdr.len)+hdr.payloadLen != fi.Size() || hashKey(string(hdr.key)) != h:
-		s.removeIfSame(h, kindValue, fi)
+		s.removeIfSame(h, kindValue, idOf(fi))
 		return core.Listed{}, false
 	case expired(hdr.meta.Expires, s.now()):
 		return core.Listed{}, false
@@ -258,7 +258,7 @@ func (s *Store) examine(sub string, d int, de fs.DirEntry) {
 	case errors.Is(err, errVersion):
 	case err != nil || hdr.kind != kind || int64(hdr.len)+hdr.payloadLen != fi.Size() || hashKey(string(hdr.key)) != h,
 		expired(hdr.meta.Expires, s.now()):
-		s.removeIfSame(h, kind, fi)
+		s.removeIfSame(h, kind, idOf(fi))
 		return
 	}
 	if kind == kindStream && s.removeIfOrphan(h, fi) {
@@ -269,7 +269,7 @@ func (s *Store) examine(sub string, d int, de fs.DirEntry) {
 	known := e != nil && e.size[kind] == fi.Size()
 	s.mu.Unlock()
 	if !known {
-		s.reconcile(h, kind, sub+string(os.PathSeparator)+name, fi)
+		s.reconcile(h, kind, sub+string(os.PathSeparator)+name, idOf(fi))
 	}
 }
 
