@@ -2,10 +2,7 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
-	"fmt"
-	"io"
 	"sync/atomic"
 )
 
@@ -34,7 +31,6 @@ var errNoRow = errors.New("sqlitestore: no such row")
 // a point query's work is in those), and waiting for a free connection ends
 // with the context.
 type getPool struct {
-	drv  driver.Driver
 	dsn  string
 	max  int32
 	free chan *getConn // idle connections; capacity max
@@ -43,45 +39,16 @@ type getPool struct {
 	closed atomic.Bool
 }
 
-// getConn is one connection of a getPool.
-type getConn struct {
-	conn driver.Conn
-	stmt driver.Stmt
-	q    driver.StmtQueryContext // stmt
-	args [2]driver.NamedValue
-	dest [3]driver.Value
-}
+// getConn is one connection of a getPool: the SQLite library's own handle,
+// with getSQL prepared (see conn.go).
+type getConn = libConn
 
-func newGetPool(drv driver.Driver, dsn string, max int) *getPool {
-	return &getPool{drv: drv, dsn: dsn, max: int32(max), free: make(chan *getConn, max)}
+func newGetPool(dsn string, max int) *getPool {
+	return &getPool{dsn: dsn, max: int32(max), free: make(chan *getConn, max)}
 }
 
 // dial opens a connection and prepares getSQL on it.
-func (p *getPool) dial() (*getConn, error) {
-	conn, err := p.drv.Open(p.dsn)
-	if err != nil {
-		return nil, err
-	}
-	var stmt driver.Stmt
-	if pc, ok := conn.(driver.ConnPrepareContext); ok {
-		stmt, err = pc.PrepareContext(context.Background(), getSQL)
-	} else {
-		stmt, err = conn.Prepare(getSQL)
-	}
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	q, ok := stmt.(driver.StmtQueryContext)
-	if !ok {
-		stmt.Close()
-		conn.Close()
-		return nil, fmt.Errorf("sqlitestore: the driver's statements (%T) do not implement driver.StmtQueryContext", stmt)
-	}
-	c := &getConn{conn: conn, stmt: stmt, q: q}
-	c.args[0].Ordinal, c.args[1].Ordinal = 1, 2
-	return c, nil
-}
+func (p *getPool) dial() (*getConn, error) { return openLibConn(p.dsn, getSQL) }
 
 // take returns an idle connection, opens one while fewer than max are
 // open, or waits for one to be put back until ctx is done.
@@ -129,10 +96,6 @@ func (p *getPool) discard(c *getConn) {
 	_ = c.close()
 }
 
-func (c *getConn) close() error {
-	return errors.Join(c.stmt.Close(), c.conn.Close())
-}
-
 // close closes the idle connections and makes put close those in use.
 func (p *getPool) close() error {
 	p.closed.Store(true)
@@ -154,47 +117,13 @@ func (p *getPool) drain() error {
 }
 
 // lookup runs getSQL for key kb at time now (Unix ns). A missing or expired
-// key gives errNoRow. value is the driver's own copy of the column, which
-// the driver never touches again (TestBlobKeepsDriverBytes).
+// key gives errNoRow; value is a copy of the column of its own.
 func (p *getPool) lookup(ctx context.Context, kb []byte, now int64) (value []byte, exp, sum int64, err error) {
 	c, err := p.take(ctx)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	c.args[0].Value, c.args[1].Value = kb, now
-	// No context that can end: the driver would start a goroutine to watch
-	// it (see getPool).
-	rows, err := c.q.QueryContext(context.Background(), c.args[:])
-	if err == nil {
-		err = rows.Next(c.dest[:])
-		if err == nil {
-			value, exp, sum, err = getRow(c.dest[:])
-		} else if errors.Is(err, io.EOF) {
-			err = errNoRow
-		}
-		err = cmpErr(err, rows.Close())
-	}
-	c.args[0].Value, c.args[1].Value = nil, nil
-	clear(c.dest[:]) // the pool keeps no value alive
-	p.put(c, err != nil && err != errNoRow)
+	value, exp, sum, err = c.get(kb, now)
+	p.put(c, err != nil && err != errNoRow && !isBusy(err))
 	return value, exp, sum, err
-}
-
-// getRow converts a row of getSQL.
-func getRow(dest []driver.Value) (value []byte, exp, sum int64, err error) {
-	exp, ok1 := dest[0].(int64)
-	sum, ok2 := dest[1].(int64)
-	if !ok1 || !ok2 {
-		return nil, 0, 0, fmt.Errorf("sqlitestore: an entry row holds expires %T and sum %T, not integers", dest[0], dest[1])
-	}
-	switch v := dest[2].(type) {
-	case []byte:
-		value = v
-	case string:
-		value = []byte(v)
-	case nil:
-	default:
-		return nil, 0, 0, fmt.Errorf("sqlitestore: a BLOB column holds a %T", v)
-	}
-	return value, exp, sum, nil
 }

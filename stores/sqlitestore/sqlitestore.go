@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"modernc.org/sqlite"
+	_ "modernc.org/sqlite" // the database/sql driver of the writer and the readers
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/hoardhttp/hoard/core"
@@ -260,7 +260,7 @@ func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 	s.r.SetMaxIdleConns(readers)
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
-	s.get = newGetPool(s.r.Driver(), readerDSN, readers)
+	s.get = newGetPool(readerDSN, readers)
 	if c, derr := s.get.dial(); derr != nil {
 		err = derr
 	} else {
@@ -383,9 +383,8 @@ func openClass(err error) error {
 	if isBusy(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return core.Unavailable(err)
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
+	if code, ok := sqliteCode(err); ok {
+		switch code & 0xff {
 		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL:
 			return core.Unavailable(err)
 		}
@@ -891,11 +890,11 @@ func pause(ctx context.Context, backoff *time.Duration) error {
 // isBusy reports whether err is SQLITE_BUSY or SQLITE_LOCKED (in any of
 // their extended forms).
 func isBusy(err error) bool {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
+	code, ok := sqliteCode(err)
+	if !ok {
 		return false
 	}
-	switch se.Code() & 0xff {
+	switch code & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return true
 	}
