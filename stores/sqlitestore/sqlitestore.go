@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"modernc.org/sqlite"
+	_ "modernc.org/sqlite" // the database/sql driver of the writer and the readers
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/hoardhttp/hoard/core"
@@ -152,7 +152,7 @@ type Store struct {
 	w *sql.DB // the writer: one connection
 	r *sql.DB // the readers: a pool
 
-	getStmt   *sql.Stmt // on r
+	get       *getPool  // Get's readers, besides r
 	chunkStmt *sql.Stmt // on r: one chunk of a stream
 	setStmt   *sql.Stmt // on w
 
@@ -260,8 +260,12 @@ func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 	s.r.SetMaxIdleConns(readers)
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
-	if s.getStmt, err = s.r.PrepareContext(ctx,
-		`SELECT expires, sum, value FROM entries WHERE key = ? AND (expires = 0 OR expires > ?)`); err == nil {
+	s.get = newGetPool(readerDSN, readers)
+	if c, derr := s.get.dial(); derr != nil {
+		err = derr
+	} else {
+		s.get.open.Add(1)
+		s.get.put(c, false)
 		s.chunkStmt, err = s.r.PrepareContext(ctx, `SELECT sum, data FROM chunks WHERE stream_id = ? AND seq = ?`)
 	}
 	if err == nil {
@@ -274,6 +278,7 @@ func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 				value = excluded.value`)
 	}
 	if err != nil {
+		s.get.close()
 		s.r.Close()
 		s.w.Close()
 		return nil, s.openErr(ctx, err)
@@ -378,9 +383,8 @@ func openClass(err error) error {
 	if isBusy(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return core.Unavailable(err)
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
+	if code, ok := sqliteCode(err); ok {
+		switch code & 0xff {
 		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL:
 			return core.Unavailable(err)
 		}
@@ -417,14 +421,31 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	now := nanos(s.now())
 	kb := []byte(key)
+	// read's retries, without a closure (whose captured variables would
+	// each cost an allocation).
 	var (
-		v        blob
+		v        []byte
 		exp, sum int64
+		err      error
 	)
-	err := s.read(ctx, func() error {
-		return s.getStmt.QueryRowContext(ctx, kb, now).Scan(&exp, &sum, &v)
-	})
-	if errors.Is(err, sql.ErrNoRows) {
+	backoff := time.Millisecond
+	for attempt := 1; ; attempt++ {
+		v, exp, sum, err = s.get.lookup(ctx, kb, now)
+		if err == nil || attempt == maxAttempts || !isBusy(err) {
+			break
+		}
+		if err = pause(ctx, &backoff); err != nil {
+			break
+		}
+	}
+	if err == nil || err == errNoRow {
+		// The read ran on a context that cannot end (see getPool); one
+		// that ended meanwhile fails it, as the driver's interrupt did.
+		if cerr := ctx.Err(); cerr != nil {
+			err = cerr
+		}
+	}
+	if err == errNoRow {
 		return nil, errNotFound
 	}
 	if err != nil {
@@ -777,7 +798,7 @@ func (s *Store) Close() error {
 	s.bgCancel()
 	<-s.bgDone
 	err := s.flushTouches(s.base)
-	err = errors.Join(err, s.getStmt.Close(), s.chunkStmt.Close(), s.setStmt.Close(), s.r.Close(), s.w.Close())
+	err = errors.Join(err, s.get.close(), s.chunkStmt.Close(), s.setStmt.Close(), s.r.Close(), s.w.Close())
 	if err != nil {
 		return fmt.Errorf("sqlitestore: close %s: %w", s.name(), err)
 	}
@@ -846,25 +867,34 @@ func retry(ctx context.Context, fn func() error) error {
 		if err == nil || attempt == maxAttempts || !isBusy(err) {
 			return err
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := pause(ctx, &backoff); err != nil {
+			return err
 		}
-		backoff = min(2*backoff, 250*time.Millisecond)
 	}
+}
+
+// pause waits *backoff before a retry, then doubles it (up to 250 ms); it
+// returns ctx's error if ctx ends first.
+func pause(ctx context.Context, backoff *time.Duration) error {
+	t := time.NewTimer(*backoff)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	case <-t.C:
+	}
+	*backoff = min(2**backoff, 250*time.Millisecond)
+	return nil
 }
 
 // isBusy reports whether err is SQLITE_BUSY or SQLITE_LOCKED (in any of
 // their extended forms).
 func isBusy(err error) bool {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
+	code, ok := sqliteCode(err)
+	if !ok {
 		return false
 	}
-	switch se.Code() & 0xff {
+	switch code & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return true
 	}
