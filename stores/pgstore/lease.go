@@ -100,10 +100,30 @@ func (s *Store) withLeaseTable(ctx context.Context, fn func() error) error {
 	if !undefinedTable(err) {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, s.n.leaseDDL()); err != nil {
+	if err := s.createLeaseTable(ctx); err != nil {
 		return fmt.Errorf("creating %s_leases: %w", s.n.table, err)
 	}
 	return fn()
+}
+
+// createLeaseTable creates the leases table unless it exists, in a
+// transaction under an advisory lock on its name: CREATE TABLE IF NOT EXISTS
+// alone is not safe against a concurrent creation (the loser fails with a
+// unique violation in pg_type), and the first Leases of a new store often
+// come from several processes at once.
+func (s *Store) createLeaseTable(ctx context.Context) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('hoard pgstore ' || $1, 0))`, s.n.leases); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, s.n.leaseDDL()); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // sweepLeases deletes the rows of lapsed leases, at most once per

@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -80,5 +81,38 @@ func TestLeaseTableCreatedOnFirstUse(t *testing.T) {
 	}
 	if _, ok, _ := st.Lease(ctx, "k", time.Minute); !ok {
 		t.Error("Lease after Release: ok false")
+	}
+}
+
+// The first Leases of a new store, made at once by several processes, all
+// succeed: CREATE TABLE IF NOT EXISTS is not safe against a concurrent
+// creation (it fails with a unique violation in pg_type), so the leases
+// table is created under an advisory lock. Found by the cross-process check
+// (4 processes warming up at once): three lease errors per process.
+func TestLeaseTableCreatedConcurrently(t *testing.T) {
+	table := uniqueTable()
+	const n = 8
+	stores := make([]*pgstore.Store, n)
+	for i := range stores {
+		stores[i] = newStore(t, newPool(t), &pgstore.Options{Table: table}) // a pool each: a process each
+	}
+	errs := make([]error, n)
+	start := make(chan struct{})
+	done := make(chan int, n)
+	for i, st := range stores {
+		go func() {
+			<-start
+			_, _, errs[i] = st.Lease(t.Context(), fmt.Sprintf("k%d", i), time.Minute)
+			done <- i
+		}()
+	}
+	close(start)
+	for range n {
+		<-done
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Lease %d: %v", i, err)
+		}
 	}
 }
