@@ -37,7 +37,11 @@ var errNotFound = fmt.Errorf("memstore: %w", core.ErrNotFound)
 // is mirrored by a DSN parameter (see the package documentation).
 type Options struct {
 	// MaxBytes bounds the sum of the lengths of the stored values, in bytes.
-	// 0 means DefaultMaxBytes; a negative value is an error.
+	// 0 means DefaultMaxBytes; a negative value is an error. Memory use is
+	// above that sum: each entry has its key and index record, and an entry
+	// a Cache has read also holds that Cache's decoded form of its header
+	// fields (core.SlotGetter; the body is not copied), about the size of
+	// the header again.
 	// DSN parameter: max_bytes (for example max_bytes=64MiB).
 	MaxBytes int64
 }
