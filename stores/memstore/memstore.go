@@ -385,6 +385,16 @@ func (s *Store) delete(key string) {
 	s.mu.Unlock()
 	if e != nil {
 		e.gone.Store(true) // in case ristretto has not applied it yet
+		// ristretto's Del removes the key at once and queues the removal
+		// for its policy. A write of the key still queued would be applied
+		// after the first step and before the second; a Set right after
+		// this Delete would then update that entry in place, and the
+		// queued removal would take the new value with it (set, delete,
+		// set lost the last write: TestReadYourWrites). Let the queue
+		// drain first; only a Delete right after a Set pays for it.
+		if _, applied := s.cache.GetTTL(key); !applied {
+			s.cache.Wait()
+		}
 	}
 	s.cache.Del(key) // immediate for Get; ristretto updates its policy later
 }
