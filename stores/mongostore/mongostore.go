@@ -771,6 +771,9 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// sweepMinTimeout is the least time a background sweep may take.
+const sweepMinTimeout = 5 * time.Second
+
 // sweepLoop runs Sweep every interval until Close.
 func (s *Store) sweepLoop(interval time.Duration) {
 	defer s.sweeper.Done()
@@ -782,7 +785,12 @@ func (s *Store) sweepLoop(interval time.Duration) {
 			return
 		case <-tick.C:
 		}
-		ctx, cancel := context.WithTimeout(s.life, interval)
+		// Bounded by the interval, but never below sweepMinTimeout: with a
+		// short interval and a slow server (a 10 ms interval against a
+		// 28 ms round trip, seen in CI) the driver refused every sweep as
+		// one that could not finish in time, and none ever ran. A sweep
+		// that outlasts the interval makes the ticker drop the ticks missed.
+		ctx, cancel := context.WithTimeout(s.life, max(interval, sweepMinTimeout))
 		_, err := s.Sweep(ctx)
 		cancel()
 		if err != nil && s.life.Err() == nil {
