@@ -585,9 +585,12 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	update := bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}}
 	filter := bson.D{{Key: fID, Value: docID(key)}}
 	_, err := s.entries.UpdateOne(ctx, filter, update, upsert)
-	if mongo.IsDuplicateKeyError(err) {
-		// Two upserts of a new key raced and the other inserted first; the
-		// document exists now, so the update applies to it.
+	// Two upserts of a new key raced and the other inserted first: the
+	// document exists now, so the update applies to it. With deletes of the
+	// key racing too, the retry can meet another such race (seen with
+	// FerretDB in CI), each one a write of another writer that succeeded:
+	// a few attempts, bounded.
+	for attempt := 1; attempt < setUpsertAttempts && mongo.IsDuplicateKeyError(err); attempt++ {
 		_, err = s.entries.UpdateOne(ctx, filter, update, upsert)
 	}
 	if err != nil {
@@ -770,6 +773,10 @@ func (s *Store) Close() error {
 	})
 	return s.closeErr
 }
+
+// setUpsertAttempts bounds the upserts of one Set that meet a concurrent
+// insert of the same key (a duplicate key error).
+const setUpsertAttempts = 5
 
 // sweepMinTimeout is the least time a background sweep may take.
 const sweepMinTimeout = 5 * time.Second
