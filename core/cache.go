@@ -37,6 +37,8 @@ type Cache struct {
 	// so that most names are ruled out without hashing them.
 	ignoredSet  map[string]struct{}
 	ignoredLens uint64
+	// keys remembers the primary keys of recent requests (keymemo.go).
+	keys *keyMemo
 	// gate lets Close wait for the store calls in progress and refuse
 	// later ones.
 	gate *gate
@@ -96,6 +98,7 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	if len(f.layers) > 0 || !authenticated {
 		c.streams = f
 	}
+	c.keys = newKeyMemo()
 	c.ignoredSet = make(map[string]struct{}, len(c.cfg.ignored))
 	for _, n := range c.cfg.ignored {
 		c.ignoredSet[n] = struct{}{}

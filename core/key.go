@@ -60,6 +60,23 @@ func sumKey(b []byte) string {
 // under: method, normalised URL with the effective host, and the body's key
 // (see bodyKey), or the user's key function.
 func (c *Cache) primaryKeyFor(req *http.Request, method, bodyKey string) string {
+	if bodyKey == "" && c.cfg.keyFunc == nil {
+		in, ok := inputOf(req, method)
+		if !ok {
+			return c.deriveKey(req, method, "")
+		}
+		if k, ok := c.keys.get(&in); ok {
+			return k
+		}
+		k := c.deriveKey(req, method, "")
+		c.keys.put(&in, k)
+		return k
+	}
+	return c.deriveKey(req, method, bodyKey)
+}
+
+// deriveKey is primaryKeyFor without the memo.
+func (c *Cache) deriveKey(req *http.Request, method, bodyKey string) string {
 	var arr [512]byte
 	b := append(arr[:0], method...)
 	b = append(b, 0)
