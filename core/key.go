@@ -65,11 +65,11 @@ func (c *Cache) primaryKeyFor(req *http.Request, method, bodyKey string) string 
 		if !ok {
 			return c.deriveKey(req, method, "")
 		}
-		if k, ok := c.keys.get(&in); ok {
-			return k
+		k, h, ok := c.keys.get(&in)
+		if !ok {
+			k = c.deriveKey(req, method, "")
+			c.keys.derived(&in, h, k)
 		}
-		k := c.deriveKey(req, method, "")
-		c.keys.put(&in, k)
 		return k
 	}
 	return c.deriveKey(req, method, bodyKey)
