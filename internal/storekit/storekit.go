@@ -153,6 +153,8 @@ type ChunkReader struct {
 	ChunkSize int64
 	// Load returns chunk seq, having checked it (its checksum, and that it
 	// has at most max bytes and is not empty); its error ends the stream.
+	// The reader is done with the slice a Load returned when it calls Load
+	// again (or Close), so Load may reuse it.
 	Load func(seq, max int64) ([]byte, error)
 	// Closed, when set, is called by the first Close.
 	Closed func()

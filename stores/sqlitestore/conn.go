@@ -97,7 +97,8 @@ func (c *libConn) exec(sql string) error {
 	return nil
 }
 
-// get runs the prepared getSQL for kb and now; a missing row gives errNoRow.
+// get runs the prepared getSQL for kb and now (a connection of Get's pool);
+// a missing row gives errNoRow.
 func (c *libConn) get(kb []byte, now int64) (value []byte, exp, sum int64, err error) {
 	if len(kb) > c.kcap {
 		if c.key != 0 {
@@ -141,6 +142,45 @@ func (c *libConn) get(kb []byte, now int64) (value []byte, exp, sum int64, err e
 	// Reset ends the read transaction; its result repeats step's error.
 	sqlite3.Xsqlite3_reset(c.tls, c.stmt)
 	return value, exp, sum, err
+}
+
+// chunk runs the prepared chunkSQL for stream id and chunk seq, copying the
+// chunk into dst when it has room for it (into a new slice otherwise); a
+// missing row gives errNoRow.
+func (c *libConn) chunk(id, seq int64, dst []byte) (data []byte, sum int64, err error) {
+	if rc := sqlite3.Xsqlite3_bind_int64(c.tls, c.stmt, 1, id); rc != sqlite3.SQLITE_OK {
+		return nil, 0, c.err(rc)
+	}
+	if rc := sqlite3.Xsqlite3_bind_int64(c.tls, c.stmt, 2, seq); rc != sqlite3.SQLITE_OK {
+		return nil, 0, c.err(rc)
+	}
+	switch rc := sqlite3.Xsqlite3_step(c.tls, c.stmt); rc {
+	case sqlite3.SQLITE_ROW:
+		sum = sqlite3.Xsqlite3_column_int64(c.tls, c.stmt, 0)
+		switch t := sqlite3.Xsqlite3_column_type(c.tls, c.stmt, 1); t {
+		case sqlite3.SQLITE_BLOB, sqlite3.SQLITE_TEXT:
+			p := sqlite3.Xsqlite3_column_blob(c.tls, c.stmt, 1)
+			n := int(sqlite3.Xsqlite3_column_bytes(c.tls, c.stmt, 1))
+			if cap(dst) >= n {
+				data = dst[:n]
+			} else {
+				data = make([]byte, n)
+			}
+			if n > 0 {
+				copy(data, unsafe.Slice((*byte)(cmem(p)), n))
+			}
+		case sqlite3.SQLITE_NULL:
+		default:
+			err = fmt.Errorf("sqlitestore: a BLOB column holds SQLite type %d", t)
+		}
+	case sqlite3.SQLITE_DONE:
+		err = errNoRow
+	default:
+		err = c.err(rc)
+	}
+	// Reset ends the read transaction; its result repeats step's error.
+	sqlite3.Xsqlite3_reset(c.tls, c.stmt)
+	return data, sum, err
 }
 
 // close releases c.

@@ -9,6 +9,10 @@ import (
 // getSQL is Get's query: the value of a live key with what checks it.
 const getSQL = `SELECT expires, sum, value FROM entries WHERE key = ? AND (expires = 0 OR expires > ?)`
 
+// chunkSQL is a stream reader's query: one chunk of a stream with its
+// checksum.
+const chunkSQL = `SELECT sum, data FROM chunks WHERE stream_id = ? AND seq = ?`
+
 // errNoRow is what getPool.lookup returns for a missing or expired key.
 var errNoRow = errors.New("sqlitestore: no such row")
 
@@ -33,25 +37,34 @@ var errNoRow = errors.New("sqlitestore: no such row")
 // interrupt only ever stopped a statement between steps of SQLite's virtual
 // machine, never inside a lock wait or a read from the file, where a point
 // query spends its time), and waiting for a free connection ends with it.
+//
+// A second getPool, with chunkSQL prepared, serves the chunk reads of
+// streams: each reader copies its chunks into one buffer of its own, where
+// database/sql's driver made a new 256 KiB slice per chunk (a 1 GiB replay
+// left 1 GiB of garbage behind it, and its peak RSS moved with how far the
+// collector lagged).
 type getPool struct {
-	dsn  string
-	max  int32
-	free chan *getConn // idle connections; capacity max
+	dsn   string
+	query string // the query prepared on every connection
+	max   int32
+	free  chan *getConn // idle connections; capacity max
 
 	open   atomic.Int32 // connections open, idle or in use
 	closed atomic.Bool
 }
 
 // getConn is one connection of a getPool: the SQLite library's own handle,
-// with getSQL prepared (see conn.go).
+// with the pool's query prepared (see conn.go).
 type getConn = libConn
 
-func newGetPool(dsn string, max int) *getPool {
-	return &getPool{dsn: dsn, max: int32(max), free: make(chan *getConn, max)}
+// newGetPool returns a pool of at most max connections to the database of
+// dsn, each with query prepared: getSQL or chunkSQL.
+func newGetPool(dsn, query string, max int) *getPool {
+	return &getPool{dsn: dsn, query: query, max: int32(max), free: make(chan *getConn, max)}
 }
 
-// dial opens a connection and prepares getSQL on it.
-func (p *getPool) dial() (*getConn, error) { return openLibConn(p.dsn, getSQL) }
+// dial opens a connection and prepares the pool's query on it.
+func (p *getPool) dial() (*getConn, error) { return openLibConn(p.dsn, p.query) }
 
 // take returns an idle connection, opens one while fewer than max are
 // open, or waits for one to be put back until ctx is done.
@@ -129,4 +142,17 @@ func (p *getPool) lookup(ctx context.Context, kb []byte, now int64) (value []byt
 	value, exp, sum, err = c.get(kb, now)
 	p.put(c, err != nil && err != errNoRow && !isBusy(err))
 	return value, exp, sum, err
+}
+
+// chunk runs chunkSQL for chunk seq of stream id (a pool made with chunkSQL),
+// copying the chunk into dst when it has room for it; a missing chunk gives
+// errNoRow.
+func (p *getPool) chunk(ctx context.Context, id, seq int64, dst []byte) (data []byte, sum int64, err error) {
+	c, err := p.take(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	data, sum, err = c.chunk(id, seq, dst)
+	p.put(c, err != nil && err != errNoRow && !isBusy(err))
+	return data, sum, err
 }

@@ -54,7 +54,7 @@ func TestGetPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newGetPool(reader, 2)
+	p := newGetPool(reader, getSQL, 2)
 	a, err := p.take(ctx)
 	if err != nil {
 		t.Fatal(err)

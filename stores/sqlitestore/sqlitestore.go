@@ -152,9 +152,9 @@ type Store struct {
 	w *sql.DB // the writer: one connection
 	r *sql.DB // the readers: a pool
 
-	get       *getPool  // Get's readers, besides r
-	chunkStmt *sql.Stmt // on r: one chunk of a stream
-	setStmt   *sql.Stmt // on w
+	get     *getPool  // Get's readers, besides r
+	chunks  *getPool  // the chunk reads of streams (getpool.go)
+	setStmt *sql.Stmt // on w
 
 	closed atomic.Bool
 
@@ -260,13 +260,18 @@ func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 	s.r.SetMaxIdleConns(readers)
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
-	s.get = newGetPool(readerDSN, readers)
-	if c, derr := s.get.dial(); derr != nil {
-		err = derr
-	} else {
-		s.get.open.Add(1)
-		s.get.put(c, false)
-		s.chunkStmt, err = s.r.PrepareContext(ctx, `SELECT sum, data FROM chunks WHERE stream_id = ? AND seq = ?`)
+	s.get = newGetPool(readerDSN, getSQL, readers)
+	s.chunks = newGetPool(readerDSN, chunkSQL, readers)
+	// One connection of each pool now, so that a database the library
+	// cannot read fails New, not the first Get.
+	for _, p := range []*getPool{s.get, s.chunks} {
+		c, derr := p.dial()
+		if derr != nil {
+			err = derr
+			break
+		}
+		p.open.Add(1)
+		p.put(c, false)
 	}
 	if err == nil {
 		s.setStmt, err = s.w.PrepareContext(ctx,
@@ -279,6 +284,7 @@ func newStore(ctx context.Context, opts *Options, cfg config) (*Store, error) {
 	}
 	if err != nil {
 		s.get.close()
+		s.chunks.close()
 		s.r.Close()
 		s.w.Close()
 		return nil, s.openErr(ctx, err)
@@ -798,7 +804,7 @@ func (s *Store) Close() error {
 	s.bgCancel()
 	<-s.bgDone
 	err := s.flushTouches(s.base)
-	err = errors.Join(err, s.get.close(), s.chunkStmt.Close(), s.setStmt.Close(), s.r.Close(), s.w.Close())
+	err = errors.Join(err, s.get.close(), s.chunks.close(), s.setStmt.Close(), s.r.Close(), s.w.Close())
 	if err != nil {
 		return fmt.Errorf("sqlitestore: close %s: %w", s.name(), err)
 	}

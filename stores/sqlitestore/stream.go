@@ -211,12 +211,19 @@ func (s *Store) OpenStream(ctx context.Context, key string) (io.ReadCloser, int6
 		if err == nil && state == 1 {
 			s.touch(key, now)
 			rctx := context.WithoutCancel(ctx)
+			var buf []byte // every chunk is read into it (see ChunkReader.Load)
 			return &storekit.ChunkReader{
 				Size:      size,
 				ChunkSize: chunkSize,
-				Load:      func(seq, max int64) ([]byte, error) { return s.load(rctx, key, id, seq, max) },
-				Closed:    func() { s.pins.Unpin(id) },
-				Name:      fmt.Sprintf("sqlitestore: read stream %q", key),
+				Load: func(seq, max int64) ([]byte, error) {
+					data, err := s.load(rctx, key, id, seq, max, buf)
+					if cap(data) > cap(buf) {
+						buf = data
+					}
+					return data, err
+				},
+				Closed: func() { s.pins.Unpin(id) },
+				Name:   fmt.Sprintf("sqlitestore: read stream %q", key),
 			}, size, nil
 		}
 		s.pins.Unpin(id)
@@ -240,20 +247,21 @@ func pinnedArgs(ids []int64) []any {
 }
 
 // load reads chunk seq of stream id for the reader of key, of at most max
-// bytes.
-func (s *Store) load(ctx context.Context, key string, id, seq, max int64) ([]byte, error) {
+// bytes, into dst when it has room for it.
+func (s *Store) load(ctx context.Context, key string, id, seq, max int64, dst []byte) ([]byte, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
 	var (
-		data blob
+		data []byte
 		sum  int64
 	)
-	err := s.read(ctx, func() error {
-		return s.chunkStmt.QueryRowContext(ctx, id, seq).Scan(&sum, &data)
+	err := s.read(ctx, func() (err error) {
+		data, sum, err = s.chunks.chunk(ctx, id, seq, dst)
+		return err
 	})
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	case errors.Is(err, errNoRow):
 		return nil, wrap("read stream", key, ErrStreamGone)
 	case err != nil:
 		return nil, s.fail(ctx, "read stream", key, err)

@@ -2,8 +2,11 @@ package sqlitestore_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 
@@ -246,5 +249,38 @@ func TestOrphanStreamsAreReclaimed(t *testing.T) {
 	}
 	if size, err := s.Size(ctx); err != nil || size != int64(len("value")+len("a body with its value")) {
 		t.Errorf("Size = %d, %v; want the kept value and stream only", size, err)
+	}
+}
+
+// TestStreamReadReusesBuffer: a reader copies every chunk into one buffer of
+// its own, so replaying a stream allocates about one chunk, not the stream.
+// Through database/sql the driver made a new slice per chunk: replaying 32
+// chunks allocated 8 MiB.
+func TestStreamReadReusesBuffer(t *testing.T) {
+	const chunks = 32
+	s := open(t, nil)
+	want := payload("reuse", chunks*sqlitestore.ChunkSize)
+	writeStream(t, s, "k", want, core.Meta{})
+	ctx := context.Background()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r, n, err := s.OpenStream(ctx, "k")
+	if err != nil || n != int64(len(want)) {
+		t.Fatalf("OpenStream: %d bytes, %v", n, err)
+	}
+	h := sha256.New()
+	got, err := io.CopyBuffer(h, r, make([]byte, 32<<10))
+	r.Close()
+	runtime.ReadMemStats(&after)
+	if err != nil || got != int64(len(want)) {
+		t.Fatalf("read %d bytes, %v; want %d", got, err, len(want))
+	}
+	if sum := sha256.Sum256(want); !bytes.Equal(h.Sum(nil), sum[:]) {
+		t.Fatal("the stream read back differs from the one written")
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 3*sqlitestore.ChunkSize {
+		t.Errorf("replaying %d chunks of %d KiB allocated %d KiB, want at most %d KiB (about one chunk)",
+			chunks, sqlitestore.ChunkSize>>10, alloc>>10, 3*sqlitestore.ChunkSize>>10)
 	}
 }
