@@ -23,8 +23,9 @@ import (
 )
 
 // testDatabase holds every collection the tests create; each test creates
-// its own collections in it, with random names, and drops them.
-const testDatabase = "hoard_test"
+// its own collections in it, with random names, and drops them. It is this
+// test process's own (see TestDatabase).
+var testDatabase = mongostore.TestDatabase
 
 // mongoURL returns the server the tests use, skipping (or failing, under
 // HOARD_REQUIRE_SERVICES=1) when HOARD_TEST_MONGO_URL is unset.

@@ -47,7 +47,7 @@ func newClockedStore(t *testing.T, opts Options) (*Store, *clock) {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	opts.Database = "hoard_test"
+	opts.Database = TestDatabase
 	opts.Collection = "t_" + hex.EncodeToString(b[:])
 	c := &clock{t: time.Now()}
 	st, err := newStore(t.Context(), client, &opts, c.now, "")
