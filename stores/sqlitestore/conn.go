@@ -122,18 +122,7 @@ func (c *libConn) get(kb []byte, now int64) (value []byte, exp, sum int64, err e
 	case sqlite3.SQLITE_ROW:
 		exp = sqlite3.Xsqlite3_column_int64(c.tls, c.stmt, 0)
 		sum = sqlite3.Xsqlite3_column_int64(c.tls, c.stmt, 1)
-		switch t := sqlite3.Xsqlite3_column_type(c.tls, c.stmt, 2); t {
-		case sqlite3.SQLITE_BLOB, sqlite3.SQLITE_TEXT:
-			p := sqlite3.Xsqlite3_column_blob(c.tls, c.stmt, 2)
-			n := sqlite3.Xsqlite3_column_bytes(c.tls, c.stmt, 2)
-			value = make([]byte, n)
-			if n > 0 {
-				copy(value, unsafe.Slice((*byte)(cmem(p)), n))
-			}
-		case sqlite3.SQLITE_NULL:
-		default:
-			err = fmt.Errorf("sqlitestore: a BLOB column holds SQLite type %d", t)
-		}
+		value, err = c.blob(2, nil)
 	case sqlite3.SQLITE_DONE:
 		err = errNoRow
 	default:
@@ -157,22 +146,7 @@ func (c *libConn) chunk(id, seq int64, dst []byte) (data []byte, sum int64, err 
 	switch rc := sqlite3.Xsqlite3_step(c.tls, c.stmt); rc {
 	case sqlite3.SQLITE_ROW:
 		sum = sqlite3.Xsqlite3_column_int64(c.tls, c.stmt, 0)
-		switch t := sqlite3.Xsqlite3_column_type(c.tls, c.stmt, 1); t {
-		case sqlite3.SQLITE_BLOB, sqlite3.SQLITE_TEXT:
-			p := sqlite3.Xsqlite3_column_blob(c.tls, c.stmt, 1)
-			n := int(sqlite3.Xsqlite3_column_bytes(c.tls, c.stmt, 1))
-			if cap(dst) >= n {
-				data = dst[:n]
-			} else {
-				data = make([]byte, n)
-			}
-			if n > 0 {
-				copy(data, unsafe.Slice((*byte)(cmem(p)), n))
-			}
-		case sqlite3.SQLITE_NULL:
-		default:
-			err = fmt.Errorf("sqlitestore: a BLOB column holds SQLite type %d", t)
-		}
+		data, err = c.blob(1, dst)
 	case sqlite3.SQLITE_DONE:
 		err = errNoRow
 	default:
@@ -181,6 +155,29 @@ func (c *libConn) chunk(id, seq int64, dst []byte) (data []byte, sum int64, err 
 	// Reset ends the read transaction; its result repeats step's error.
 	sqlite3.Xsqlite3_reset(c.tls, c.stmt)
 	return data, sum, err
+}
+
+// blob returns a copy of column i of the current row, in dst when it has
+// room for it (in a new slice otherwise); nil for NULL.
+func (c *libConn) blob(i int32, dst []byte) ([]byte, error) {
+	switch t := sqlite3.Xsqlite3_column_type(c.tls, c.stmt, i); t {
+	case sqlite3.SQLITE_BLOB, sqlite3.SQLITE_TEXT:
+		p := sqlite3.Xsqlite3_column_blob(c.tls, c.stmt, i)
+		n := int(sqlite3.Xsqlite3_column_bytes(c.tls, c.stmt, i))
+		v := dst[:0]
+		if cap(v) < n {
+			v = make([]byte, n)
+		}
+		v = v[:n]
+		if n > 0 {
+			copy(v, unsafe.Slice((*byte)(cmem(p)), n))
+		}
+		return v, nil
+	case sqlite3.SQLITE_NULL:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("sqlitestore: a BLOB column holds SQLite type %d", t)
+	}
 }
 
 // close releases c.
