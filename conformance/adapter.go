@@ -84,10 +84,8 @@ func runAdapterScenarios(t *testing.T, newHarness AdapterHarnessMaker, newStore 
 // ScenarioMemBytes is the size bound of the memstores the HTTP scenarios
 // run over: RunAdapterTests' "memstore" run, and the memory stores of store
 // harnesses that implement ScenarioStoreMaker. The scenarios store
-// kilobytes, and a memstore's setup and Close cost grows with its bound
-// (ristretto sizes its counters by it): with memstore's default 64 MiB,
-// creating and closing a store per scenario dominated the adapters' test
-// time.
+// kilobytes; a small bound also keeps eviction within reach of the
+// scenarios that fill a store.
 const ScenarioMemBytes = 4 << 20
 
 func memStore(ctx context.Context) (core.Store, error) {

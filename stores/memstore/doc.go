@@ -1,7 +1,8 @@
-// Package memstore is an in-process, size-bounded core.Store built on
-// ristretto v2 (github.com/dgraph-io/ristretto/v2): a TinyLFU admission
-// policy with sampled-LFU eviction, so the hot part of the cache stays in
-// memory and total size never exceeds a byte budget.
+// Package memstore is an in-process, size-bounded core.Store built on otter
+// v2 (github.com/maypok86/otter/v2): a concurrent hash table with a
+// W-TinyLFU eviction policy (a small recency window in front of a main space
+// guarded by a frequency sketch), so the hot part of the cache stays in
+// memory and total size stays within a byte budget.
 //
 // Nothing survives the process; use it for tests, short-lived programs, or as
 // the fast tier in front of nothing at all.
@@ -37,30 +38,30 @@
 // # Size and eviction
 //
 // Each entry costs the length of its value in bytes (at least 1, so empty
-// values are not free). When a write would exceed MaxBytes, ristretto evicts
-// the least frequently used entries it samples, or rejects the new entry if it
-// is colder than all of them. A rejected or dropped write is not an error: Set
-// returns nil and a later Get misses, as with any cache. A value larger than
-// MaxBytes is never stored.
+// values are not free). When the sum exceeds MaxBytes, otter evicts the
+// entries its policy judges least likely to be used again; a new entry
+// always enters (into the recency window), and may be the one evicted later
+// if it is not read again. Eviction is not an error: a later Get misses, as
+// with any cache. A value larger than MaxBytes (or than 4 GiB) is never
+// stored. Reads and writes are recorded in buffers that are applied to the
+// policy in batches, on the goroutine that fills one; List applies them
+// first, so what it lists fits in MaxBytes.
 //
 // # Expiry
 //
-// Meta.Expires becomes a native ristretto TTL: Get misses from that instant
-// and the entry's memory is reclaimed by ristretto's periodic cleanup. A zero
-// Expires keeps the entry until it is evicted; an Expires that is not in the
-// future deletes the key.
+// Meta.Expires becomes the entry's deadline in otter: Get misses from that
+// instant, and otter's timer wheel reclaims the memory (on later operations,
+// and once a second on a goroutine of its own). A zero Expires keeps the
+// entry until it is evicted; an Expires that is not in the future deletes the
+// key.
 //
 // # Concurrency
 //
-// A *Store is safe for concurrent use. Writes to the same key are serialised.
-// ristretto applies writes from its own goroutine, and Set does not wait for
-// it: until then Get finds the entry in the store's index, so a Set is
-// visible to every Get that starts after it returns (unless the entry is
-// later rejected by ristretto's admission policy or evicted), and a Delete or
-// overwrite is never undone by an earlier write applied late. List waits for
-// the queued writes and lists exactly what ristretto holds. Get returns the
-// stored slice itself, without a copy: neither the
-// store nor the caller may modify it, as the core.Store contract requires.
+// A *Store is safe for concurrent use. A write is done when Set or Delete
+// returns: a Get that starts after it sees it, and writes of one key are
+// applied in the order they return. Get returns the stored slice itself,
+// without a copy: neither the store nor the caller may modify it, as the
+// core.Store contract requires.
 //
 // Store also implements core.Lister, core.Clearer and io.Closer. After Close
 // every method returns ErrClosed.

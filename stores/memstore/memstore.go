@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"iter"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/ristretto/v2"
+	"github.com/maypok86/otter/v2"
 
 	"github.com/hoardhttp/hoard/core"
 )
@@ -38,7 +37,7 @@ var errNotFound = fmt.Errorf("memstore: %w", core.ErrNotFound)
 type Options struct {
 	// MaxBytes bounds the sum of the lengths of the stored values, in bytes.
 	// 0 means DefaultMaxBytes; a negative value is an error. Memory use is
-	// above that sum: each entry has its key and index record, and an entry
+	// above that sum: each entry has its key and otter's node, and an entry
 	// a Cache has read also holds that Cache's decoded form of its header
 	// fields (core.SlotGetter; the body is not copied), about the size of
 	// the header again.
@@ -51,57 +50,19 @@ type Options struct {
 // core.Clearer and io.Closer. Create it with New; the zero value is not
 // usable.
 type Store struct {
-	cache    *ristretto.Cache[string, *entry]
+	cache    *otter.Cache[string, *entry]
 	maxBytes int64
-
-	// life is held for reading by every operation and for writing by Clear
-	// and Close, which ristretto does not allow to run concurrently with
-	// other calls.
-	life   sync.RWMutex
-	closed bool
-
-	// keyLocks serialise writes to the same key, so that a later Set always
-	// wins and the index below always describes what ristretto holds.
-	seed     maphash.Seed
-	keyLocks [numKeyLocks]sync.Mutex
-
-	// mu guards index, the listing side of the store: the entry ristretto
-	// holds (or is about to hold) for each key. It is never held while
-	// calling into ristretto, because ristretto calls forget, which takes it.
-	mu    sync.Mutex
-	index map[string]*entry
+	closed   atomic.Bool
 }
 
-// entry is the value kept in ristretto. It carries its key so that the
-// eviction callback can find the index entry. Only gone changes after it is
-// created.
+// entry is the value kept in otter. Nothing in it changes after it is
+// stored, except the slot, which synchronises itself.
 type entry struct {
-	key   string
 	value []byte
 	meta  core.Meta
-	// gone is set when the entry is deleted or overwritten. ristretto
-	// applies writes in order but later than Set returns, so an entry
-	// written before a Delete or an overwrite can still appear in it for a
-	// moment afterwards; Get ignores it then.
-	gone atomic.Bool
 	// slot holds the cache's decoded form of value (core.SlotGetter).
 	slot core.DecodedSlot
 }
-
-const (
-	numKeyLocks = 64
-	// NumCounters (ristretto's frequency counters) is about ten per expected
-	// entry, assuming entries of 1 KiB, within these bounds.
-	minCounters = 10_000
-	maxCounters = 10_000_000
-	// bufferItems is the size of ristretto's Get buffers: every Get records
-	// its key in one, and a full buffer is handed to the policy goroutine,
-	// waking it. At ristretto's recommended 64 those wake-ups (a futex call
-	// and a scheduler round on an idle core) were 15-20% of the CPU time of a
-	// hit through the Cache; at 1024 they are a sixteenth of that, and the
-	// admission policy sees the same accesses, a little later.
-	bufferItems = 1024
-)
 
 var (
 	_ core.Store      = (*Store)(nil)
@@ -116,7 +77,7 @@ func init() {
 }
 
 // New returns an empty Store configured by opts (nil means defaults). Close
-// it to stop ristretto's background goroutines.
+// it to stop otter's clean-up goroutine.
 func New(opts *Options) (*Store, error) {
 	maxBytes := DefaultMaxBytes
 	if opts != nil {
@@ -127,28 +88,36 @@ func New(opts *Options) (*Store, error) {
 			maxBytes = opts.MaxBytes
 		}
 	}
-	s := &Store{
-		maxBytes: maxBytes,
-		seed:     maphash.MakeSeed(),
-		index:    make(map[string]*entry),
-	}
-	c, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
-		NumCounters:        min(max(maxBytes/1024*10, minCounters), maxCounters),
-		MaxCost:            maxBytes,
-		BufferItems:        bufferItems,
-		IgnoreInternalCost: true,
-		// ristretto calls OnExit for every value that leaves the cache:
-		// after an eviction and after a rejection (it chains OnEvict and
-		// OnReject to it), for the previous value of an overwritten key,
-		// and for a deleted or cleared value. One callback keeps the index
-		// consistent in all those cases.
-		OnExit: s.forget,
+	c, err := otter.New(&otter.Options[string, *entry]{
+		MaximumWeight:    uint64(maxBytes),
+		Weigher:          weigh,
+		ExpiryCalculator: otter.ExpiryWritingFunc(lifetime),
+		// Maintenance (applying the buffered reads and writes to the
+		// eviction policy, evicting) runs on the goroutine that filled a
+		// buffer, not on one started for it: no goroutine per drain, and a
+		// write pays for the eviction it causes. Nothing the store gives
+		// otter calls back into it, so running there cannot deadlock.
+		Executor: func(fn func()) { fn() },
 	})
 	if err != nil {
 		return nil, core.InvalidConfig(fmt.Errorf("memstore: %w", err))
 	}
-	s.cache = c
-	return s, nil
+	return &Store{cache: c, maxBytes: maxBytes}, nil
+}
+
+// weigh is what an entry counts against MaxBytes: the length of its value,
+// and at least 1 so that empty values are not free. Set stores nothing
+// larger than MaxBytes or than the largest weight otter takes.
+func weigh(_ string, e *entry) uint32 { return uint32(cost(e.value)) }
+
+// lifetime gives a stored entry its Meta.Expires as otter's deadline; an
+// entry without one stays until it is evicted.
+func lifetime(e otter.Entry[string, *entry]) time.Duration {
+	exp := e.Value.meta.Expires
+	if exp.IsZero() {
+		return math.MaxInt64 // otter saturates the deadline: never
+	}
+	return max(time.Until(exp), 1) // already past: gone at once
 }
 
 // MaxBytes reports the size bound of the store in bytes.
@@ -180,79 +149,46 @@ func (s *Store) GetSlot(ctx context.Context, key string) ([]byte, *core.DecodedS
 // embedding this one is read through its own Get.
 func (s *Store) SlotStore() core.Store { return s }
 
-// get returns the live entry stored under key.
+// get returns the live entry stored under key. otter does not return an
+// entry past its deadline, which is its Meta.Expires.
 func (s *Store) get(ctx context.Context, key string) (*entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: get: %w", err)
 	}
-	s.life.RLock()
-	defer s.life.RUnlock()
-	if s.closed {
+	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	e, ok := s.cache.Get(key)
-	// ristretto identifies keys by two 64-bit hashes; comparing the key
-	// rules out a collision for the price of a string comparison. ristretto
-	// itself does not return an item past its TTL (Set gives every entry
-	// with a deletion time one), so no second clock read is needed here.
-	if ok && e != nil && e.key == key && !e.gone.Load() {
-		return e, nil
-	}
-	// ristretto applies a new entry from its own goroutine, some time after
-	// SetWithTTL returns, and Set does not wait for it. Until then the entry
-	// is in the index only: read it there, so that a Get after a Set sees
-	// the value written.
-	if e := s.pending(key); e != nil {
+	if e, ok := s.cache.GetIfPresent(key); ok {
 		return e, nil
 	}
 	return nil, errNotFound
 }
 
-// pending returns the live entry the index holds for key, or nil: the entry
-// of a Set that ristretto has not applied yet (or has just evicted, which
-// is as good as a hit a moment earlier). Only a miss in ristretto pays for
-// the lock and, for an entry with an expiry, the clock read.
-func (s *Store) pending(key string) *entry {
-	s.mu.Lock()
-	e := s.index[key]
-	s.mu.Unlock()
-	if e == nil || (!e.meta.Expires.IsZero() && expired(e.meta.Expires, time.Now())) {
-		return nil
-	}
-	return e
-}
-
 // Set stores value under key, replacing any previous value, and takes
 // ownership of value (it is not copied). A non-zero meta.Expires becomes the
-// entry's TTL; one that is not in the future deletes the key. meta.Size is
-// recorded as len(value). When the admission policy rejects the entry, or it
-// is larger than MaxBytes, Set returns nil and the key holds no value. Set
-// does not wait for ristretto to apply the write, yet a Get that follows it
-// sees the value (until the entry is evicted or rejected).
+// entry's deadline; one that is not in the future deletes the key. meta.Size
+// is recorded as len(value). A value larger than MaxBytes (or than 4 GiB)
+// is not stored: Set returns nil and the key holds no value. Otherwise the
+// write is done when Set returns: a Get that follows finds the value until it
+// is evicted.
 func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Meta) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: set: %w", err)
 	}
-	s.life.RLock()
-	defer s.life.RUnlock()
-	if s.closed {
+	if s.closed.Load() {
 		return ErrClosed
 	}
-	var ttl time.Duration
-	if !meta.Expires.IsZero() {
-		ttl = time.Until(meta.Expires)
-		if ttl <= 0 {
-			s.delete(key)
-			return nil
-		}
+	if !meta.Expires.IsZero() && !time.Now().Before(meta.Expires) {
+		s.cache.Invalidate(key)
+		return nil
 	}
 	if value == nil {
 		value = []byte{} // an empty value is a hit, and Get says so with a non-nil slice
 	}
-	if cost(value) > s.maxBytes {
-		// ristretto would reject it when applying it; since Set does not
-		// wait for that, Get must not find it meanwhile.
-		s.delete(key)
+	if c := cost(value); c > s.maxBytes || c > math.MaxUint32 {
+		// A value the bound cannot hold replaces the previous one with
+		// nothing, as a rejected write does.
+		s.cache.Invalidate(key)
 		return nil
 	}
 	meta.Size = int64(len(value))
@@ -260,47 +196,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	// for the garbage collector to mark, which with many entries stored is
 	// a good part of what a hit costs.
 	ku := key + meta.URL
-	e := &entry{key: ku[:len(key)], value: value, meta: meta}
+	e := &entry{value: value, meta: meta}
 	e.meta.URL = ku[len(key):]
-	key = e.key
-
-	kl := s.keyLock(key)
-	kl.Lock()
-	defer kl.Unlock()
-
-	s.mu.Lock()
-	old := s.index[key]
-	s.index[key] = e
-	s.mu.Unlock()
-	if old != nil {
-		old.gone.Store(true)
-		// ristretto's policy rejects a new entry whose key it already
-		// tracks. When the previous write is still queued, this one would
-		// reach the policy as a second new key and be dropped: let the queue
-		// drain first. Rewrites of an applied entry (the common case, as
-		// after a revalidation) do not wait.
-		if _, applied := s.cache.GetTTL(key); !applied {
-			s.cache.Wait()
-		}
-	}
-
-	// ristretto replaces an existing value in place and only adjusts the
-	// cost, without evicting anything. That is fine when the value does not
-	// grow; a larger value must go through admission and eviction like a
-	// new one, or overwrites could push the total past MaxBytes.
-	if old != nil && cost(value) > cost(old.value) {
-		s.cache.Del(key)
-	}
-	if !s.cache.SetWithTTL(key, e, cost(value), ttl) {
-		// Dropped under contention: not an error for a cache, but the
-		// index must not list it.
-		s.forget(e)
-		return nil
-	}
-	// ristretto applies the entry asynchronously. Set does not wait for it
-	// (a wait is a round trip to ristretto's goroutine, most of the cost of
-	// a miss): Get finds the entry in the index meanwhile, and a rejection
-	// by the admission policy reaches forget when ristretto decides it.
+	s.cache.Set(ku[:len(key)], e)
 	return nil
 }
 
@@ -309,20 +207,18 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: delete: %w", err)
 	}
-	s.life.RLock()
-	defer s.life.RUnlock()
-	if s.closed {
+	if s.closed.Load() {
 		return ErrClosed
 	}
-	s.delete(key)
+	s.cache.Invalidate(key)
 	return nil
 }
 
 // List yields every live key with its Meta, sorted by key, from a snapshot
 // taken when iteration starts; entries written meanwhile may or may not
-// appear. Entries whose Meta.Expires has passed are not yielded, and are
-// removed from the store. On error (a cancelled ctx, a closed store) List
-// yields a zero core.Listed with the error and stops.
+// appear. Entries whose Meta.Expires has passed are not yielded. On error (a
+// cancelled ctx, a closed store) List yields a zero core.Listed with the
+// error and stops.
 func (s *Store) List(ctx context.Context) iter.Seq2[core.Listed, error] {
 	return func(yield func(core.Listed, error) bool) {
 		items, err := s.snapshot(ctx)
@@ -347,140 +243,47 @@ func (s *Store) Clear(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: clear: %w", err)
 	}
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return ErrClosed
 	}
-	s.cache.Clear()
-	s.mu.Lock()
-	for _, e := range s.index {
-		e.gone.Store(true)
-	}
-	clear(s.index)
-	s.mu.Unlock()
+	s.cache.InvalidateAll()
 	return nil
 }
 
-// Close releases the store's memory and stops ristretto's goroutines. After
-// Close every other method returns ErrClosed; closing again returns nil.
+// Close releases the store's memory and stops otter's clean-up goroutine.
+// After Close every other method returns ErrClosed (a call already under way
+// may still finish); closing again returns nil.
 func (s *Store) Close() error {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
+	if s.closed.Swap(true) {
 		return nil
 	}
-	s.closed = true
-	s.cache.Close()
-	s.mu.Lock()
-	s.index = nil
-	s.mu.Unlock()
+	s.cache.StopAllGoroutines()
+	s.cache.InvalidateAll()
 	return nil
 }
 
-// delete removes key from the index and from ristretto. The caller holds
-// s.life for reading.
-func (s *Store) delete(key string) {
-	kl := s.keyLock(key)
-	kl.Lock()
-	defer kl.Unlock()
-	s.mu.Lock()
-	e := s.index[key]
-	delete(s.index, key)
-	s.mu.Unlock()
-	if e != nil {
-		e.gone.Store(true) // in case ristretto has not applied it yet
-		// ristretto's Del removes the key at once and queues the removal
-		// for its policy. A write of the key still queued would be applied
-		// after the first step and before the second; a Set right after
-		// this Delete would then update that entry in place, and the
-		// queued removal would take the new value with it (set, delete,
-		// set lost the last write: TestReadYourWrites). Let the queue
-		// drain first; only a Delete right after a Set pays for it.
-		if _, applied := s.cache.GetTTL(key); !applied {
-			s.cache.Wait()
-		}
-	}
-	s.cache.Del(key) // immediate for Get; ristretto updates its policy later
-}
-
-// snapshot copies the live part of the index, sorted by key, and removes the
-// expired part from the store.
+// snapshot lists the live entries, sorted by key.
 func (s *Store) snapshot(ctx context.Context) ([]core.Listed, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memstore: list: %w", err)
 	}
-	s.life.RLock()
-	defer s.life.RUnlock()
-	if s.closed {
+	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	// Let ristretto apply the writes it has queued, so that the index
-	// holds exactly what ristretto admitted (rejections and evictions
-	// reach forget before Wait returns).
-	s.cache.Wait()
-	now := time.Now()
-	var stale []*entry
-	s.mu.Lock()
-	items := make([]core.Listed, 0, len(s.index))
-	for k, e := range s.index {
-		if expired(e.meta.Expires, now) {
-			stale = append(stale, e)
-			continue
-		}
+	// Apply the buffered writes first, evictions included, so that what is
+	// listed fits in MaxBytes.
+	s.cache.CleanUp()
+	items := make([]core.Listed, 0, s.cache.EstimatedSize())
+	for k, e := range s.cache.All() {
 		items = append(items, core.Listed{Key: k, Meta: e.meta})
-	}
-	s.mu.Unlock()
-	for _, e := range stale {
-		s.prune(e)
 	}
 	slices.SortFunc(items, func(a, b core.Listed) int { return strings.Compare(a.Key, b.Key) })
 	return items, nil
 }
 
-// prune removes the expired entry e, unless its key has been written since.
-// The caller holds s.life for reading.
-func (s *Store) prune(e *entry) {
-	kl := s.keyLock(e.key)
-	kl.Lock()
-	defer kl.Unlock()
-	s.mu.Lock()
-	current := s.index[e.key] == e
-	if current {
-		delete(s.index, e.key)
-	}
-	s.mu.Unlock()
-	if current {
-		e.gone.Store(true)
-		s.cache.Del(e.key)
-	}
-}
-
-// forget drops e from the index if the index still points at it. ristretto
-// calls it for every value that leaves the cache, from its own goroutine or
-// from the caller's.
-func (s *Store) forget(e *entry) {
-	if e == nil {
-		return
-	}
-	s.mu.Lock()
-	if s.index[e.key] == e {
-		delete(s.index, e.key)
-	}
-	s.mu.Unlock()
-}
-
-func (s *Store) keyLock(key string) *sync.Mutex {
-	return &s.keyLocks[maphash.String(s.seed, key)%numKeyLocks]
-}
-
 // cost is what an entry counts against MaxBytes: its length, and at least 1
 // so that empty values are not free.
 func cost(value []byte) int64 { return max(int64(len(value)), 1) }
-
-func expired(expires, now time.Time) bool {
-	return !expires.IsZero() && !now.Before(expires)
-}
 
 // openURL is the core.StoreOpener for Scheme.
 func openURL(ctx context.Context, u *url.URL) (core.Store, error) {

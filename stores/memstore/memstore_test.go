@@ -298,8 +298,8 @@ func TestSizeIsRecorded(t *testing.T) {
 	}
 }
 
-// TestListPrunesExpired waits on real time: ristretto's TTL clock cannot be
-// injected.
+// TestListPrunesExpired waits on real time: the store's deadlines follow the
+// real clock.
 func TestListPrunesExpired(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()

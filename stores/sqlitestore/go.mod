@@ -7,9 +7,9 @@ require (
 	modernc.org/sqlite v1.46.1
 )
 
+require github.com/maypok86/otter/v2 v2.4.0 // indirect
+
 require (
-	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/dgraph-io/ristretto/v2 v2.4.2 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
