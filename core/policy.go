@@ -2,6 +2,7 @@ package core
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hoardhttp/hoard/core/internal/rfc9111"
@@ -202,16 +203,26 @@ func (c *Cache) storedHeader(h http.Header, cc rfc9111.Directives) http.Header {
 	if out == nil {
 		out = make(http.Header)
 	}
-	for _, v := range h["Connection"] {
-		for _, f := range splitList(v) {
-			delete(out, http.CanonicalHeaderKey(f))
-		}
+	for _, k := range connectionFields(h) {
+		delete(out, k)
 	}
 	for _, k := range hopByHop {
 		delete(out, k)
 	}
 	for _, k := range cc.Unstored(c.cfg.shared) {
 		delete(out, k)
+	}
+	return out
+}
+
+// connectionFields returns the fields h's Connection field names, in
+// canonical form: fields of this hop only (RFC 9110 §7.6.1).
+func connectionFields(h http.Header) []string {
+	var out []string
+	for _, v := range h["Connection"] {
+		for _, f := range splitList(v) {
+			out = append(out, http.CanonicalHeaderKey(f))
+		}
 	}
 	return out
 }
@@ -229,13 +240,31 @@ var noUpdate = map[string]bool{
 func (c *Cache) mergeHeader(stored, newer http.Header) http.Header {
 	out := stored.Clone()
 	if out == nil {
-		out = make(http.Header)
+		out = make(http.Header, len(newer))
 	}
-	for k, v := range c.storedHeader(newer, absentDirectives) {
-		if noUpdate[k] || k == "Cache-Status" {
-			continue
+	// The fields of newer that storedHeader would keep, except those a 304
+	// never changes, copied into one array of values (as Header.Clone does)
+	// without a copy of newer first.
+	conn := connectionFields(newer)
+	takes := func(k string) bool {
+		return !noUpdate[k] && k != "Cache-Status" && !slices.Contains(hopByHop, k) && !slices.Contains(conn, k)
+	}
+	n := 0
+	for k, v := range newer {
+		if takes(k) {
+			n += len(v)
 		}
-		out[k] = v
+	}
+	vals := make([]string, 0, n)
+	for k, v := range newer {
+		switch {
+		case !takes(k):
+		case v == nil:
+			out[k] = nil
+		default:
+			vals = append(vals, v...)
+			out[k] = vals[len(vals)-len(v) : len(vals) : len(vals)]
+		}
 	}
 	for _, k := range c.respDirectives(out).Unstored(c.cfg.shared) {
 		delete(out, k)

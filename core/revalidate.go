@@ -137,15 +137,9 @@ func (c *Cache) freshen(ctx context.Context, req *http.Request, x *exchange, h h
 		ne.RequestTime = now
 	}
 	ne.ResponseTime = now
-	// The 304 is the newest message: its Date and Age give the age.
-	ageHeader := http.Header{}
-	if v := h["Date"]; len(v) > 0 {
-		ageHeader["Date"] = v
-	}
-	if v := h["Age"]; len(v) > 0 {
-		ageHeader["Age"] = v
-	}
-	ne.InitialAge = rfc9111.CorrectedInitialAge(ageHeader, ne.RequestTime, now)
+	// The 304 is the newest message: its Date and Age give the age (the
+	// only fields CorrectedInitialAge reads).
+	ne.InitialAge = rfc9111.CorrectedInitialAge(h, ne.RequestTime, now)
 	cc := c.respDirectives(ne.Header)
 	if !c.applyPolicy(req, &ne, cc, x.ro) {
 		ne.Expires, ne.Deletion = now, now
