@@ -77,7 +77,8 @@ func init() {
 }
 
 // New returns an empty Store configured by opts (nil means defaults). Close
-// it to stop otter's clean-up goroutine.
+// releases it at once; a Store that is no longer referenced is collected
+// even unclosed, and the clean-up goroutine it runs returns within a second.
 func New(opts *Options) (*Store, error) {
 	maxBytes := DefaultMaxBytes
 	if opts != nil {
