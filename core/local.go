@@ -111,15 +111,17 @@ func (d *decodedEntry) copyTo(dst *Entry) {
 // zero-sized, so that every Cache's is a distinct pointer.
 type slotOwner struct{ _ byte }
 
-// SlotGetter is implemented by in-process stores (memstore) that keep a
-// DecodedSlot next to every value: the Cache then decodes a stored value on
+// SlotGetter is implemented by stores that keep values in process
+// (memstore, and filestore for the values it keeps in memory) with a
+// DecodedSlot next to each: the Cache then decodes a stored value on
 // its first read only, and serves later hits from its decoded form. The
 // codec still runs for every value written and for its first read.
 //
 // Contract:
 //   - GetSlot is Get: the same value, the same errors, the same handling of
-//     ctx; on success it also returns the slot of the value returned,
-//     never nil.
+//     ctx; on success it also returns the slot of the value returned, or nil
+//     for a value the store does not keep (filestore, for a file it read
+//     but keeps no copy of): the Cache then decodes it as it would from Get.
 //   - A slot belongs to one stored value, which never changes: a Set of the
 //     key stores a new value with a new (empty) slot, never reusing one.
 //   - SlotStore returns the store itself, a pointer (comparable). The Cache

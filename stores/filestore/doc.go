@@ -1,8 +1,8 @@
 // Package filestore is a persistent core.Store that keeps one file per entry
-// under a directory, using nothing but the standard library. It survives
-// restarts and crashes, holds bodies of any size as streams (core.Streamer)
-// without reading them into memory, can cap its size on disk, and deletes
-// expired entries in the background.
+// under a directory. It survives restarts and crashes, holds bodies of any
+// size as streams (core.Streamer) without reading them into memory, can cap
+// its size on disk, deletes expired entries in the background, and keeps the
+// values it has read in memory behind one stat of their file.
 //
 // # Options
 //
@@ -13,6 +13,7 @@
 //	| MaxBytes      | max_bytes      | 1 GiB   | cap on the bytes of value and stream files on disk   |
 //	| SweepInterval | sweep_interval | 1m      | pause between background sweeps; off (or < 0): none  |
 //	| SweepBatch    | sweep_batch    | 1000    | files one sweep examines at most                     |
+//	| MemoryBytes   | memory_bytes   | 8 MiB   | bound on the values kept in process; off (or < 0): none |
 //
 // # URLs
 //
@@ -29,8 +30,8 @@
 // relative directory too, resolved against the working directory when the
 // store opens.
 // max_bytes takes the sizes core.ParseSize understands ("1GiB", "500MB");
-// sweep_interval a Go duration ("30s", "1m") or "off"; 0 means the default
-// for both. The size is always capped (a cache runs inside other programs
+// sweep_interval a Go duration ("30s", "1m") or "off"; memory_bytes a size
+// or "off"; 0 means the default for each. The size is always capped (a cache runs inside other programs
 // and must not fill their disk); for no practical cap give a huge one
 // (max_bytes=1000TiB, or MaxBytes: math.MaxInt64). User information, a fragment, a repeated parameter and any
 // unknown parameter are errors.
@@ -96,12 +97,37 @@
 // every hit. A value whose file alone is larger than MaxBytes is not stored
 // (Set returns nil); a stream that grows beyond it fails with ErrTooLarge.
 //
-// The index only decides what to evict: every read goes to the files, so a
-// directory shared with another process, or changed by hand, never makes the
-// store serve something it should not. Files another process wrote are added
+// The index only decides what to evict: every read goes to the files (see
+// Reads kept in memory for the one exception, which checks the file too), so
+// a directory shared with another process, or changed by hand, never makes
+// the store serve something it should not. Files another process wrote are added
 // to the index when the store meets them (on a read or a sweep). The indexed
 // length of a file only lets Get read it in one system call: a file of
 // another length is read again by its length on disk, never cut short.
+//
+// # Reads kept in memory
+//
+// On Linux, the store keeps the values it has read in process, up to
+// MemoryBytes (values larger than a quarter of it are not kept), each with
+// a stamp of the file it was read from: device, inode, length, and the
+// modification and status-change times. A later Get of the key stats the
+// file's path (one system call, instead of open, read and close) and, when
+// the file still has that stamp, returns the value kept, which the Cache
+// also keeps decoded (core.SlotGetter): no read, no CRC check, no decode. A
+// file replaced (a rename gives another inode, or a freed one with a new
+// status-change time), written in place (that sets the status-change time,
+// which no process can set back) or removed, by this process or another, is
+// read again. The kernel's file times move in ticks of a few milliseconds,
+// and some file systems keep them to the second, so a file is kept only when
+// its file system keeps times below the second and its status last changed
+// over 100 ms before it is read: a later change close to the first could
+// otherwise leave its stamp unchanged. A damaged file is detected when it is
+// read from disk; a value kept in memory is the one that passed its checks.
+//
+// A file system that caches file attributes for other hosts' changes (NFS,
+// by default for up to a minute) delays the stat, and so a change made on
+// another host, by as long; turn the memory off (memory_bytes=off) for a
+// directory shared between hosts. Other systems than Linux keep nothing.
 //
 // # Expiry
 //
@@ -115,7 +141,8 @@
 //
 // A *Store is safe for concurrent use. Reads take no lock; the rename or
 // removal of a key's files and the matching index update are serialised per
-// key. Get returns a fresh slice. OpenStream reads from an open file: on
+// key. The slice Get returns is not to be modified: it may be the one kept
+// in memory. OpenStream reads from an open file: on
 // Unix an open file keeps its contents when it is replaced or deleted, so a
 // reader finishes the stream it opened.
 //

@@ -14,7 +14,7 @@ import (
 )
 
 // dsnParams lists the DSN parameters, each mirroring an Options field.
-var dsnParams = []string{"max_bytes", "sweep_batch", "sweep_interval"}
+var dsnParams = []string{"max_bytes", "memory_bytes", "sweep_batch", "sweep_interval"}
 
 // openURL is the core.StoreOpener for Scheme.
 func openURL(ctx context.Context, u *url.URL) (core.Store, error) {
@@ -71,6 +71,17 @@ func parseDSN(u *url.URL) (string, *Options, error) {
 			return "", nil, fmt.Errorf("filestore: DSN %q: parameter max_bytes: %w", dsn, err)
 		}
 		opts.MaxBytes = n
+	}
+	if v, ok := q["memory_bytes"]; ok {
+		if strings.EqualFold(v, "off") {
+			opts.MemoryBytes = -1
+		} else {
+			n, err := core.ParseSize(v)
+			if err != nil {
+				return "", nil, fmt.Errorf("filestore: DSN %q: parameter memory_bytes: %w (or off)", dsn, err)
+			}
+			opts.MemoryBytes = n
+		}
 	}
 	if v, ok := q["sweep_interval"]; ok {
 		if strings.EqualFold(v, "off") {

@@ -70,6 +70,16 @@ type Options struct {
 	// DefaultSweepBatch; a negative value is an error.
 	// DSN parameter: sweep_batch (for example sweep_batch=5000).
 	SweepBatch int
+	// MemoryBytes bounds the values the store keeps in process after reading
+	// them (their bytes, plus about 512 bytes each for the key and the
+	// Cache's decoded form of the header). A kept value is served after one
+	// stat of its file shows the file is the one it was read from, instead
+	// of being read and checked again; a file another process replaced,
+	// changed or removed is read again. Values larger than a quarter of it
+	// are not kept. 0 means DefaultMemoryBytes (8 MiB); a negative value
+	// keeps nothing. On systems other than Linux nothing is kept.
+	// DSN parameter: memory_bytes (for example memory_bytes=8MiB, or off).
+	MemoryBytes int64
 }
 
 // Store is a core.Store keeping one file per value (and one per stream)
@@ -96,6 +106,10 @@ type Store struct {
 	mu  sync.Mutex
 	idx index
 
+	// memo keeps recently read values (nil: Options.MemoryBytes < 0, or
+	// not supported here).
+	memo *memo
+
 	// sweepMu guards the sweep cursor.
 	sweepMu    sync.Mutex
 	cursorDir  int
@@ -103,11 +117,12 @@ type Store struct {
 }
 
 var (
-	_ core.Store    = (*Store)(nil)
-	_ core.Lister   = (*Store)(nil)
-	_ core.Clearer  = (*Store)(nil)
-	_ core.Streamer = (*Store)(nil)
-	_ io.Closer     = (*Store)(nil)
+	_ core.Store      = (*Store)(nil)
+	_ core.Lister     = (*Store)(nil)
+	_ core.Clearer    = (*Store)(nil)
+	_ core.Streamer   = (*Store)(nil)
+	_ core.SlotGetter = (*Store)(nil)
+	_ io.Closer       = (*Store)(nil)
 )
 
 func init() {
@@ -152,6 +167,9 @@ func newStore(dir string, opts *Options, now func() time.Time) (*Store, error) {
 	if o.SweepBatch == 0 {
 		o.SweepBatch = DefaultSweepBatch
 	}
+	if o.MemoryBytes == 0 {
+		o.MemoryBytes = DefaultMemoryBytes
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, openFailed(fmt.Errorf("filestore: open %q: %w", dir, err))
@@ -173,6 +191,7 @@ func newStore(dir string, opts *Options, now func() time.Time) (*Store, error) {
 		now:      now,
 		pid:      os.Getpid(),
 		idx:      index{m: map[[sha256.Size]byte]*ientry{}},
+		memo:     newMemo(o.MemoryBytes),
 	}
 	if err := s.scan(); err != nil {
 		return nil, openFailed(err)
@@ -206,24 +225,72 @@ func (s *Store) Dir() string { return s.dir }
 // Options returns the options in effect, defaults applied.
 func (s *Store) Options() Options { return s.opts }
 
-// Get returns the value stored under key, read from its file; the slice is
-// the caller's. A missing or expired key gives an error wrapping
-// core.ErrNotFound. A file that fails its checks (truncated, or a header or
-// payload CRC-32C mismatch) is removed and gives an error wrapping
-// core.ErrCorrupt, which the cache counts as a corrupt entry.
+// Get returns the value stored under key, read from its file or, when the
+// file is the one it was last read from, kept in memory (see
+// Options.MemoryBytes); neither the caller nor the store may modify it. A
+// missing or expired key gives an error wrapping core.ErrNotFound. A file
+// that fails its checks (truncated, or a header or payload CRC-32C mismatch)
+// is removed and gives an error wrapping core.ErrCorrupt, which the cache
+// counts as a corrupt entry.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	v, _, err := s.get(ctx, key)
+	return v, err
+}
+
+// GetSlot implements core.SlotGetter: Get, with the slot of the value when
+// the store keeps it in memory, and nil otherwise (the Cache then decodes
+// the value, as it would from Get).
+func (s *Store) GetSlot(ctx context.Context, key string) ([]byte, *core.DecodedSlot, error) {
+	v, me, err := s.get(ctx, key)
+	if err != nil || me == nil {
+		return v, nil, err
+	}
+	return v, &me.slot, nil
+}
+
+// SlotStore implements core.SlotGetter: the store itself, so that a store
+// embedding this one is read through its own Get.
+func (s *Store) SlotStore() core.Store { return s }
+
+// get is Get, with the memo entry that holds the value returned (nil when it
+// is not kept).
+func (s *Store) get(ctx context.Context, key string) ([]byte, *memoEntry, error) {
 	if err := s.check(ctx, "get"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h := hashKey(key)
 	var pbuf [512]byte // the path, built on the stack when it fits
+	if s.memo != nil {
+		if me := s.memo.get(h); me != nil {
+			st, err := s.statStamp(h, kindValue, pbuf[:])
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				s.memo.drop(h)
+				s.forgetMissing(h, kindValue)
+				return nil, nil, errNotFound
+			case err == nil && st == me.stamp && me.key == key:
+				if now := s.now(); !expired(me.expires, now) {
+					s.accessed(h, kindValue, me.fileSize, me.stamp.id(), now)
+					return me.value, me, nil
+				}
+			}
+			s.memo.drop(h) // read again below: the file decides
+		}
+	}
 	f, err := s.openFile(h, kindValue, pbuf[:])
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			s.forgetMissing(h, kindValue)
-			return nil, errNotFound
+			return nil, nil, errNotFound
 		}
-		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
+		return nil, nil, fmt.Errorf("filestore: get %q: %w", key, err)
+	}
+	// A value that may be kept is stamped with the file it is read from,
+	// before the read: a change meanwhile makes the next Get read it again.
+	var stampedAt time.Time
+	if s.memo != nil {
+		stampedAt = time.Now() // the real clock, as the file's times
+		_ = f.stat()
 	}
 	hint := s.indexedSize(h, kindValue)
 	buf, hdr, err := f.readChecked(hint, kindValue)
@@ -236,26 +303,38 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err == errCorrupt || err == nil && string(hdr.key) == key && (expired(hdr.meta.Expires, now) || int64(len(buf)) != hint) {
 		id = f.id()
 	}
+	// The stamp is of the open file, not of the path, which may name
+	// another file by now.
+	var st stamp
+	if s.memo != nil && err == nil && string(hdr.key) == key {
+		st = f.stamp()
+	}
 	f.close()
 	switch {
 	case err == nil:
 	case errors.Is(err, errVersion):
-		return nil, errNotFound
+		return nil, nil, errNotFound
 	case err == errCorrupt:
 		s.removeIfSame(h, kindValue, id)
-		return nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
+		return nil, nil, fmt.Errorf("filestore: get %q: %w", key, errCorrupt)
 	default:
-		return nil, fmt.Errorf("filestore: get %q: %w", key, err)
+		return nil, nil, fmt.Errorf("filestore: get %q: %w", key, err)
 	}
 	switch {
 	case string(hdr.key) != key:
-		return nil, errNotFound // another key with the same SHA-256
+		return nil, nil, errNotFound // another key with the same SHA-256
 	case expired(hdr.meta.Expires, now):
 		s.removeIfSame(h, kindValue, id)
-		return nil, errNotFound
+		return nil, nil, errNotFound
 	}
 	s.accessed(h, kindValue, int64(len(buf)), id, now)
-	return buf[hdr.len:], nil
+	value := buf[hdr.len:]
+	if !st.settled(stampedAt) {
+		return value, nil, nil
+	}
+	me := &memoEntry{stamp: st, fileSize: int64(len(buf)), key: key, value: value, expires: hdr.meta.Expires}
+	s.memo.put(h, me)
+	return value, me, nil
 }
 
 // checkFile decodes the header of b, the whole of a file that should be of
@@ -299,6 +378,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 		return fmt.Errorf("filestore: set %q: %w", key, err)
 	}
 	h := hashKey(key)
+	s.forgetValue(h) // the new file has another stamp; free the memory now
 	if expired(meta.Expires, s.now()) {
 		if err := s.removeFiles(h); err != nil {
 			return fmt.Errorf("filestore: set %q: %w", key, err)
@@ -359,10 +439,19 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.check(ctx, "delete"); err != nil {
 		return err
 	}
-	if err := s.removeFiles(hashKey(key)); err != nil {
+	h := hashKey(key)
+	s.forgetValue(h)
+	if err := s.removeFiles(h); err != nil {
 		return fmt.Errorf("filestore: delete %q: %w", key, err)
 	}
 	return nil
+}
+
+// forgetValue drops the value kept in memory for h, if any.
+func (s *Store) forgetValue(h [sha256.Size]byte) {
+	if s.memo != nil {
+		s.memo.drop(h)
+	}
 }
 
 // Close stops the background sweep. After Close every other method returns
@@ -375,6 +464,9 @@ func (s *Store) Close() error {
 	if s.stop != nil {
 		close(s.stop)
 		<-s.sweeperDone
+	}
+	if s.memo != nil {
+		s.memo.clear()
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -132,4 +133,71 @@ func (f *rfile) readChecked(size int64, kind byte) ([]byte, header, error) {
 func sameDevIno(fi os.FileInfo, dev, ino uint64) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && uint64(st.Dev) == dev && uint64(st.Ino) == ino
+}
+
+// memoSupported says that files can be stamped here (see stamp).
+const memoSupported = true
+
+// stamp identifies one version of a file: the file (device and inode), its
+// length, and its modification and status-change times. A rename over the
+// path gives another inode, or a freed one reused; a write in place changes
+// the status-change time, which no process can set. The kernel takes file
+// times from a clock that moves in ticks of a few milliseconds, and some
+// file systems keep them to the second, so two versions written close
+// together may carry equal times: a stamp is only trusted (see settled) for
+// a file system that keeps times below the second, and for a file whose
+// status last changed over stampSettle before the stamp was taken; any
+// later change then gives it a later time. The zero stamp matches no file.
+type stamp struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime syscall.Timespec
+}
+
+func stampOf(st *syscall.Stat_t) stamp {
+	return stamp{dev: uint64(st.Dev), ino: uint64(st.Ino), size: st.Size, mtime: st.Mtim, ctime: st.Ctim}
+}
+
+// stamp returns the stamp of the open file (one fstat, shared with id), or
+// the zero stamp when it cannot be stated.
+func (f *rfile) stamp() stamp {
+	if f.stat() != nil {
+		return stamp{}
+	}
+	return stampOf(&f.st)
+}
+
+// statStamp returns the stamp of the file of kind for h, building its path
+// in buf. A missing file gives an error wrapping fs.ErrNotExist.
+func (s *Store) statStamp(h [sha256.Size]byte, kind byte, buf []byte) (stamp, error) {
+	p := s.appendPath(buf[:0], h, kind)
+	var st syscall.Stat_t
+	for {
+		switch err := syscall.Stat(unsafe.String(&p[0], len(p)), &st); err {
+		case nil:
+			return stampOf(&st), nil
+		case syscall.EINTR:
+			continue
+		default:
+			return stamp{}, err // ENOENT wraps fs.ErrNotExist
+		}
+	}
+}
+
+// id is the fileID of the file st stamps.
+func (st stamp) id() fileID { return fileID{size: st.size, raw: true, dev: st.dev, ino: st.ino} }
+
+// stampSettle is how long ago a file's status must have changed for its
+// stamp to be trusted: ten times a tick of the kernel's file clock at its
+// coarsest (HZ=100), and ten times the granularity of the coarsest file
+// systems this trusts (FAT's 10 ms).
+const stampSettle = 100 * time.Millisecond
+
+// settled reports whether st, taken at now, can tell its file from any later
+// version of it: the file system keeps times below the second (a
+// status-change time of a whole second means it may not: a file system
+// with finer times gives one once in 10⁹ files, which are then just not
+// kept), and the file's status last changed over stampSettle before now.
+func (st stamp) settled(now time.Time) bool {
+	return st != (stamp{}) && st.ctime.Nsec != 0 && now.Sub(time.Unix(st.ctime.Unix())) > stampSettle
 }

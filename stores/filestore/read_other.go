@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"time"
 )
 
 // rfile is a file of the store open for reading.
@@ -72,3 +73,21 @@ func (f *rfile) readChecked(size int64, kind byte) ([]byte, header, error) {
 // sameDevIno is never needed here: every fileID of this platform carries the
 // FileInfo it was made from.
 func sameDevIno(os.FileInfo, uint64, uint64) bool { return false }
+
+// memoSupported says that files cannot be stamped here: without the
+// status-change time and the inode, a file replaced in place could keep its
+// stamp, so the Store keeps no values in process (Options.MemoryBytes).
+const memoSupported = false
+
+// stamp is empty here: see memoSupported.
+type stamp struct{}
+
+func (f *rfile) stamp() stamp { return stamp{} }
+
+func (s *Store) statStamp([sha256.Size]byte, byte, []byte) (stamp, error) {
+	return stamp{}, errors.ErrUnsupported
+}
+
+func (st stamp) id() fileID { return fileID{} }
+
+func (st stamp) settled(time.Time) bool { return false }
