@@ -50,7 +50,7 @@ func newMemo(maxBytes int64) *memo {
 	c := otter.Must(&otter.Options[[sha256.Size]byte, *memoEntry]{
 		MaximumWeight: uint64(maxBytes),
 		Weigher: func(_ [sha256.Size]byte, e *memoEntry) uint32 {
-			return uint32(min(len(e.value)+len(e.key)+memoOverhead, math.MaxUint32))
+			return uint32(min(int64(len(e.value))+int64(len(e.key))+memoOverhead, math.MaxUint32))
 		},
 		// As in memstore: maintenance on the goroutine that fills a
 		// buffer; nothing here calls back into the memo.
