@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,4 +169,94 @@ func TestMemoBound(t *testing.T) {
 	if sameSlice(v1, v2) {
 		t.Error("a value larger than a quarter of MemoryBytes was kept")
 	}
+}
+
+// TestMemoConcurrentWriters has readers of one store race with writers on
+// it and on another store of the same directory. Every value has the same
+// length and names its version; a Get that starts after a write has
+// returned must give that version or a later one, whether it is answered
+// from memory or from the file. Writers pause past the settle time now and
+// then, so that reads are answered from memory too.
+func TestMemoConcurrentWriters(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	a := newStore(t, dir, nil)
+	b := newStore(t, dir, nil)
+	const key = "contended"
+	value := func(v int64) []byte { return []byte(fmt.Sprintf("version %08d", v)) }
+	var (
+		mu       sync.Mutex
+		next     int64 // the next version to write
+		complete int64 // every version up to this one has been written
+	)
+	write := func(s *filestore.Store) error {
+		mu.Lock()
+		next++
+		v := next
+		// Writes of one key are serialised here, so that "the latest
+		// write" is well defined.
+		err := s.Set(ctx, key, value(v), core.Meta{})
+		complete = v
+		mu.Unlock()
+		return err
+	}
+	if err := write(a); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	var memoHits atomic.Int64
+	for _, s := range []*filestore.Store{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				if err := write(s); err != nil {
+					errs <- err
+					return
+				}
+				if i%4 == 3 {
+					time.Sleep(130 * time.Millisecond)
+				} else {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var last []byte
+			for time.Now().Before(deadline) {
+				mu.Lock()
+				floor := complete
+				mu.Unlock()
+				got, err := a.Get(ctx, key)
+				if err != nil {
+					errs <- fmt.Errorf("Get: %v", err)
+					return
+				}
+				var v int64
+				if _, err := fmt.Sscanf(string(got), "version %d", &v); err != nil || v < floor {
+					errs <- fmt.Errorf("Get = %q after version %d was written", got, floor)
+					return
+				}
+				if sameSlice(got, last) {
+					memoHits.Add(1)
+				}
+				last = got
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if memoHits.Load() == 0 {
+		t.Error("no read was answered from memory: the test no longer exercises it")
+	}
+	t.Logf("%d versions written, %d reads from memory", next, memoHits.Load())
 }
