@@ -203,7 +203,7 @@ func TestMemoConcurrentWriters(t *testing.T) {
 	if err := write(a); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(1500 * time.Millisecond)
+	deadline := time.Now().Add(2 * time.Second)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	var memoHits atomic.Int64
@@ -217,7 +217,7 @@ func TestMemoConcurrentWriters(t *testing.T) {
 					return
 				}
 				if i%4 == 3 {
-					time.Sleep(130 * time.Millisecond)
+					time.Sleep(250 * time.Millisecond)
 				} else {
 					time.Sleep(time.Millisecond)
 				}
