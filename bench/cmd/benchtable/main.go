@@ -65,6 +65,7 @@ var cases = []struct{ id, title, ref string }{
 	{"hit-1KiB-30fields", "hit 1 KiB, 30 header fields", "floor"},
 	{"hit-1KiB-1e3entries", "hit 1 KiB, 1e3 entries stored", "gregjones"},
 	{"hit-1KiB-1e5entries", "hit 1 KiB, 1e5 entries stored", "gregjones"},
+	{"hit-1KiB-1e6entries", "hit 1 KiB, 1e6 entries stored", "gregjones"},
 }
 
 func main() {
@@ -305,6 +306,7 @@ func targets(set *results.Set) []target {
 		ratio("Redis 1 KiB hit ≤ 1.15× a bare go-redis GET", "hit-1KiB", "hoard-redis", "hit-1KiB", "bare-redis", 1.15, true),
 		ratio("Redis 256 KiB hit ≤ 1.15× a bare go-redis GET", "hit-256KiB", "hoard-redis", "hit-256KiB", "bare-redis", 1.15, true),
 		ratio("memstore hit flat within ±20% from 1e3 to 1e5 entries", "hit-1KiB-1e5entries", "hoard-mem", "hit-1KiB-1e3entries", "hoard-mem", 1.2, true),
+		ratio("memstore hit flat within ±20% from 1e3 to 1e6 entries", "hit-1KiB-1e6entries", "hoard-mem", "hit-1KiB-1e3entries", "hoard-mem", 1.2, true),
 		ratio("30 header fields within 1.5× of the floor with the same 30 fields", "hit-1KiB-30fields", "hoard-mem", "hit-1KiB-30fields", "floor", 1.5, true),
 	)
 	return ts
