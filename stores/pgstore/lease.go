@@ -40,8 +40,8 @@ var _ core.Leaser = (*Store)(nil)
 
 // leaseDDL creates the leases table, on the first Lease (a store that never
 // leases has none). It is not part of the layout's creating transaction:
-// that commits asynchronously, and with an UNLOGGED table in it a server
-// crash soon after lost the whole layout (TestFaultServerStopped).
+// with an UNLOGGED table in it, a server crash soon after lost the whole
+// layout (TestFaultServerStopped).
 func (n names) leaseDDL() string {
 	return `CREATE UNLOGGED TABLE IF NOT EXISTS ` + n.leases + ` (
 			key     bytea       NOT NULL PRIMARY KEY,

@@ -197,7 +197,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	if metaExists {
 		return s.checkVersion(ctx, s.pool)
 	}
-	tx, _, err := s.begin(ctx, false)
+	// Unlike the cache's writes, the layout commits synchronously: a server
+	// crash right after an asynchronous commit of it lost the tables, and a
+	// store only creates them when it opens, so every later call failed
+	// until the program opened the store again (TestFaultServerStopped).
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
