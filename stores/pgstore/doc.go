@@ -54,9 +54,11 @@
 // memory and written in batches. Get never returns an expired row, swept
 // or not; the background sweep deletes them. Set is one round trip (a
 // pipelined transaction); beyond MaxBytes the least recently used values
-// and streams are evicted, expired ones first. Transactions commit with
-// synchronous_commit off: a server crash may lose the last moments of
-// cache writes, never the consistency of the rest.
+// and streams are evicted, expired ones first. The cache's writes commit
+// with synchronous_commit off: a server crash may lose the last moments of
+// them, never the consistency of the rest. The tables themselves are
+// created with a synchronous commit, so that a crash right after a store's
+// first Open does not take them.
 //
 // Bodies above the core's stream threshold are streams: rows of 1 MiB in
 // the chunks table, each with a CRC-32C of its stream id, position and
