@@ -139,13 +139,13 @@ func TestKeyMemoNotUsed(t *testing.T) {
 func TestKeyMemoAllocs(t *testing.T) {
 	c := newKeyTestCache(t)
 	i := 0
-	first := testing.AllocsPerRun(100, func() {
+	first := minAllocs(func() {
 		i++
 		req := mustRequest(t, "GET", fmt.Sprintf("http://example.com/item/%d?b=2&a=1", i))
 		c.primaryKeyFor(req, "GET", "")
 	})
 	req := mustRequest(t, "GET", fmt.Sprintf("http://example.com/item/%d?b=2&a=1", i+1))
-	base := testing.AllocsPerRun(100, func() {
+	base := minAllocs(func() {
 		mustRequest(t, "GET", fmt.Sprintf("http://example.com/item/%d?b=2&a=1", i+1))
 		c.deriveKey(req, "GET", "")
 	})
@@ -154,7 +154,19 @@ func TestKeyMemoAllocs(t *testing.T) {
 	}
 	c.primaryKeyFor(req, "GET", "")
 	c.primaryKeyFor(req, "GET", "")
-	if n := testing.AllocsPerRun(100, func() { c.primaryKeyFor(req, "GET", "") }); n != 0 {
+	if n := minAllocs(func() { c.primaryKeyFor(req, "GET", "") }); n != 0 {
 		t.Errorf("a remembered key: %v allocations, want 0", n)
 	}
+}
+
+// minAllocs is testing.AllocsPerRun(100, f), the least of five rounds:
+// AllocsPerRun counts the allocations of the whole process, and goroutines
+// that earlier tests left running (a background refresh, a log line) only
+// add to it (a round over by one allocation per run failed in CI).
+func minAllocs(f func()) float64 {
+	least := testing.AllocsPerRun(100, f)
+	for range 4 {
+		least = min(least, testing.AllocsPerRun(100, f))
+	}
+	return least
 }
