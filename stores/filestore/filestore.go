@@ -260,22 +260,20 @@ func (s *Store) get(ctx context.Context, key string) ([]byte, *memoEntry, error)
 	}
 	h := hashKey(key)
 	var pbuf [512]byte // the path, built on the stack when it fits
-	if s.memo != nil {
-		if me := s.memo.get(h); me != nil {
-			st, err := s.statStamp(h, kindValue, pbuf[:])
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				s.memo.drop(h)
-				s.forgetMissing(h, kindValue)
-				return nil, nil, errNotFound
-			case err == nil && st == me.stamp && me.key == key:
-				if now := s.now(); !expired(me.expires, now) {
-					s.accessed(h, kindValue, me.fileSize, me.stamp.id(), now)
-					return me.value, me, nil
-				}
+	if me := s.memo.get(h); me != nil {
+		st, err := s.statStamp(h, kindValue, pbuf[:])
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			s.memo.drop(h)
+			s.forgetMissing(h, kindValue)
+			return nil, nil, errNotFound
+		case err == nil && st == me.stamp && me.key == key:
+			if now := s.now(); !expired(me.expires, now) {
+				s.accessed(h, kindValue, me.fileSize, me.stamp.id(), now)
+				return me.value, me, nil
 			}
-			s.memo.drop(h) // read again below: the file decides
 		}
+		s.memo.drop(h) // read again below: the file decides
 	}
 	f, err := s.openFile(h, kindValue, pbuf[:])
 	if err != nil {
@@ -378,7 +376,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 		return fmt.Errorf("filestore: set %q: %w", key, err)
 	}
 	h := hashKey(key)
-	s.forgetValue(h) // the new file has another stamp; free the memory now
+	s.memo.drop(h) // the new file has another stamp; free the memory now
 	if expired(meta.Expires, s.now()) {
 		if err := s.removeFiles(h); err != nil {
 			return fmt.Errorf("filestore: set %q: %w", key, err)
@@ -440,18 +438,11 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	h := hashKey(key)
-	s.forgetValue(h)
+	s.memo.drop(h)
 	if err := s.removeFiles(h); err != nil {
 		return fmt.Errorf("filestore: delete %q: %w", key, err)
 	}
 	return nil
-}
-
-// forgetValue drops the value kept in memory for h, if any.
-func (s *Store) forgetValue(h [sha256.Size]byte) {
-	if s.memo != nil {
-		s.memo.drop(h)
-	}
 }
 
 // Close stops the background sweep. After Close every other method returns
@@ -465,9 +456,7 @@ func (s *Store) Close() error {
 		close(s.stop)
 		<-s.sweeperDone
 	}
-	if s.memo != nil {
-		s.memo.clear()
-	}
+	s.memo.clear()
 	return nil
 }
 

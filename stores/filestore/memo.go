@@ -60,8 +60,11 @@ func newMemo(maxBytes int64) *memo {
 }
 
 // get returns the value kept for h, or nil. The caller compares its stamp
-// with the file's.
+// with the file's. The methods of a nil memo (none kept) do nothing.
 func (m *memo) get(h [sha256.Size]byte) *memoEntry {
+	if m == nil {
+		return nil
+	}
 	e, _ := m.c.GetIfPresent(h)
 	return e
 }
@@ -76,7 +79,15 @@ func (m *memo) put(h [sha256.Size]byte, e *memoEntry) {
 }
 
 // drop forgets the value kept for h.
-func (m *memo) drop(h [sha256.Size]byte) { m.c.Invalidate(h) }
+func (m *memo) drop(h [sha256.Size]byte) {
+	if m != nil {
+		m.c.Invalidate(h)
+	}
+}
 
 // clear forgets every kept value.
-func (m *memo) clear() { m.c.InvalidateAll() }
+func (m *memo) clear() {
+	if m != nil {
+		m.c.InvalidateAll()
+	}
+}

@@ -103,9 +103,7 @@ func (s *Store) Clear(ctx context.Context) error {
 	if err := s.check(ctx, "clear"); err != nil {
 		return err
 	}
-	if s.memo != nil {
-		s.memo.clear()
-	}
+	s.memo.clear()
 	for d := range numSubdirs {
 		if err := s.check(ctx, "clear"); err != nil {
 			return err
