@@ -143,9 +143,9 @@ func (c *Cache) call(ctx context.Context, op, key string, mode callMode, fn func
 	defer c.gate.leave()
 	sctx := ctx
 	if mode&unbounded == 0 && c.timeout > 0 {
-		var cancel context.CancelFunc
-		sctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
+		cc := newCallContext(ctx, c.timeout)
+		defer cc.finish()
+		sctx = cc
 	}
 	o, start := c.opStart(ctx)
 	err := fn(sctx)
