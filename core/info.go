@@ -101,38 +101,48 @@ const CacheStatusName = "hoard"
 func infoFromCacheStatus(h http.Header) Info {
 	var in Info
 	for _, line := range h.Values("Cache-Status") {
-		for _, member := range strings.Split(line, ",") {
-			params := strings.Split(member, ";")
-			if strings.TrimSpace(params[0]) != CacheStatusName {
-				continue
-			}
-			for _, p := range params[1:] {
-				k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-				switch k {
-				case "hit":
-					in.FromCache = true
-				case "stored":
-					in.Stored = true
-				case "collapsed":
-					in.Collapsed = true
-				case "fwd-status":
-					if v == "304" {
-						in.Revalidated, in.FromCache = true, true
-					}
-				case "key":
-					in.Key = strings.Trim(v, `"`)
-				case "detail":
-					switch strings.Trim(v, `"`) {
-					case "stale", "stale-while-revalidate", "stale-if-error":
-						in.Stale, in.FromCache = true, true
-					case "only-if-cached":
-						in.Synthetic = true
-					}
+		addCacheStatus(&in, line)
+	}
+	return in
+}
+
+// addCacheStatus adds to in what hoard's members of one Cache-Status field
+// line say. It cuts the line in place: no allocation.
+func addCacheStatus(in *Info, line string) {
+	for rest := line; rest != ""; {
+		var member string
+		member, rest, _ = strings.Cut(rest, ",")
+		name, params, _ := strings.Cut(member, ";")
+		if strings.TrimSpace(name) != CacheStatusName {
+			continue
+		}
+		for params != "" {
+			var p string
+			p, params, _ = strings.Cut(params, ";")
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			switch k {
+			case "hit":
+				in.FromCache = true
+			case "stored":
+				in.Stored = true
+			case "collapsed":
+				in.Collapsed = true
+			case "fwd-status":
+				if v == "304" {
+					in.Revalidated, in.FromCache = true, true
+				}
+			case "key":
+				in.Key = strings.Trim(v, `"`)
+			case "detail":
+				switch strings.Trim(v, `"`) {
+				case "stale", "stale-while-revalidate", "stale-if-error":
+					in.Stale, in.FromCache = true, true
+				case "only-if-cached":
+					in.Synthetic = true
 				}
 			}
 		}
 	}
-	return in
 }
 
 // body is the Body of every response the cache builds from a stored entry: a

@@ -103,15 +103,23 @@ func (c *Cache) deriveKey(req *http.Request, method, bodyKey string) string {
 // keyURL normalises u for keys: lower-case scheme and host, default port
 // dropped, empty path as "/", query sorted with ignored parameters removed,
 // fragment dropped.
-func (c *Cache) keyURL(u *url.URL) string { return string(c.appendURL(nil, u, u.Host, false)) }
+func (c *Cache) keyURL(u *url.URL) string { return c.urlString(u, u.Host, false) }
 
 // storedURL is keyURL with ignored parameters redacted instead of removed.
-func (c *Cache) storedURL(u *url.URL) string { return string(c.appendURL(nil, u, u.Host, true)) }
+func (c *Cache) storedURL(u *url.URL) string { return c.urlString(u, u.Host, true) }
 
 // requestURL is the stored URL of a request: storedURL with the effective
 // host (Entry.URL and Meta.URL).
 func (c *Cache) requestURL(req *http.Request) string {
-	return string(c.appendURL(nil, req.URL, wireHost(req), true))
+	return c.urlString(req.URL, wireHost(req), true)
+}
+
+// urlString is appendURL as a string, built in a buffer on the stack: one
+// allocation, for the string, where appending to nil grows the slice
+// several times first.
+func (c *Cache) urlString(u *url.URL, host string, redact bool) string {
+	var arr [256]byte
+	return string(c.appendURL(arr[:0], u, host, redact))
 }
 
 func appendLower(b []byte, s string) []byte {

@@ -136,3 +136,41 @@ func TestInfoMadeByCache(t *testing.T) {
 		}
 	}
 }
+
+// TestInfoFromCacheStatus: InfoOf a response the cache did not build reads
+// hoard's members of its Cache-Status lines and ignores other caches'.
+func TestInfoFromCacheStatus(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		age   string
+		want  core.Info
+	}{
+		{"none", nil, "", core.Info{}},
+		{"hit", []string{"hoard; hit"}, "7", core.Info{FromCache: true, Age: 7 * time.Second}},
+		{"stored miss", []string{"hoard; fwd=miss; stored"}, "", core.Info{Stored: true}},
+		{"revalidated", []string{"hoard; fwd=stale; fwd-status=304"}, "", core.Info{FromCache: true, Revalidated: true}},
+		{"collapsed", []string{"hoard; fwd=miss; collapsed"}, "", core.Info{Collapsed: true}},
+		{"stale detail", []string{`hoard; hit; detail="stale-while-revalidate"`}, "", core.Info{FromCache: true, Stale: true}},
+		{"synthetic", []string{"hoard; detail=only-if-cached"}, "", core.Info{Synthetic: true}},
+		{"key", []string{`hoard; hit; key="GET http://a/"`}, "", core.Info{FromCache: true, Key: "GET http://a/"}},
+		{"after another cache", []string{"Edge; hit, hoard ; fwd=miss ;stored"}, "", core.Info{Stored: true}},
+		{"other cache only", []string{"Edge; hit; stored", "CDN; fwd=stale; fwd-status=304"}, "3", core.Info{}},
+		{"two lines", []string{"Edge; fwd=miss", "hoard; hit"}, "", core.Info{FromCache: true}},
+		{"empty members", []string{",, ;,hoard;;hit;"}, "", core.Info{FromCache: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for _, l := range tt.lines {
+				h.Add("Cache-Status", l)
+			}
+			if tt.age != "" {
+				h.Set("Age", tt.age)
+			}
+			if got := core.InfoOf(&http.Response{Header: h}); got != tt.want {
+				t.Errorf("InfoOf = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

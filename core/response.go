@@ -118,16 +118,27 @@ func (c *Cache) markForwarded(req *http.Request, resp *http.Response, cacheStatu
 	if resp.Header == nil {
 		resp.Header = make(http.Header)
 	}
-	setCacheStatus(resp.Header, []string{cacheStatus})
-	info := infoFromStatus(cacheStatus)
+	f := new(forwarded)
+	f.val[0] = cacheStatus
+	setCacheStatus(resp.Header, f.val[:1:1])
+	f.info = infoFromStatus(cacheStatus)
 	if e != nil {
-		info.Created, info.Expires, info.Key = e.Created, e.Expires, key
-		info.at = c.cfg.now()
+		f.info.Created, f.info.Expires, f.info.Key = e.Created, e.Expires, key
+		f.info.at = c.cfg.now()
 	}
 	if b, ok := resp.Body.(*body); ok {
-		b.info = &info
+		b.info = &f.info
 	}
-	resp.Request = req.WithContext(&infoContext{Context: req.Context(), info: &info})
+	f.ictx = infoContext{Context: req.Context(), info: &f.info}
+	resp.Request = req.WithContext(&f.ictx)
+}
+
+// forwarded is what markForwarded attaches to a response, allocated in one
+// piece: its Info, the context InfoOf reads, the Cache-Status value.
+type forwarded struct {
+	info Info
+	ictx infoContext
+	val  [1]string
 }
 
 // infoFromStatus derives Info flags from a Cache-Status value of ours.
@@ -142,11 +153,47 @@ func infoFromStatus(cs string) Info {
 	case csBypass, csMethod, csBodyTooLarge, csClosed:
 		return Info{}
 	}
-	return infoFromCacheStatus(http.Header{"Cache-Status": {cs}})
+	var in Info
+	addCacheStatus(&in, cs)
+	return in
 }
 
-// fwdStatus formats the Cache-Status for a forwarded request.
+// fwdStatuses holds fwdStatus's values for every Forward and detail, with
+// no fwd-status or fwd-status=304: a forwarded request formats nothing.
+var fwdStatuses [ForwardRequest + 1][detailClosed + 1][2][2][2]string
+
+func init() {
+	for f := range fwdStatuses {
+		for d := range fwdStatuses[f] {
+			for i, status := range [2]int{0, http.StatusNotModified} {
+				for j, stored := range [2]bool{false, true} {
+					for k, collapsed := range [2]bool{false, true} {
+						fwdStatuses[f][d][i][j][k] = formatFwdStatus(Forward(f), detail(d), status, stored, collapsed)
+					}
+				}
+			}
+		}
+	}
+}
+
+// fwdStatus returns the Cache-Status for a forwarded request.
 func fwdStatus(fwd Forward, d detail, fwdStatus int, stored, collapsed bool) string {
+	if fwd >= 0 && int(fwd) < len(fwdStatuses) && int(d) < len(fwdStatuses[0]) &&
+		(fwdStatus == 0 || fwdStatus == http.StatusNotModified) {
+		return fwdStatuses[fwd][d][b2i(fwdStatus != 0)][b2i(stored)][b2i(collapsed)]
+	}
+	return formatFwdStatus(fwd, d, fwdStatus, stored, collapsed)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// formatFwdStatus formats the Cache-Status for a forwarded request.
+func formatFwdStatus(fwd Forward, d detail, fwdStatus int, stored, collapsed bool) string {
 	var b strings.Builder
 	b.WriteString(CacheStatusName)
 	b.WriteString("; fwd=")
