@@ -228,6 +228,7 @@ func (c *Cache) Lookup(ctx context.Context, req *http.Request) (LookupResult, er
 		} else {
 			c.stats.hits.Add(1)
 		}
+		releaseEntry(x.entry) // the response holds nothing of it (see entryPool)
 		return lr, nil
 	case StaleWhileRevalidate:
 		c.stats.staleHits.Add(1)
@@ -263,7 +264,7 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, x *exchange) erro
 		return nil
 	}
 	s := new(served)
-	e := &s.entry
+	e := scratchEntry()
 	found := false
 	if x.method == http.MethodHead && c.cfg.methods[http.MethodGet] {
 		x.getKey = c.primaryKeyFor(req, http.MethodGet, "")
@@ -602,9 +603,13 @@ func (c *Cache) revalidation(ctx context.Context, req *http.Request, x *exchange
 		return nil
 	}
 	if u.validator {
-		cond := x.plain.Clone(ctx)
+		// A shallow copy with a header of its own: the validators are the
+		// only change, and a RoundTripper may not modify what it is sent
+		// (so the URL and the rest are shared, not deep-copied).
+		cond := x.plain.WithContext(ctx)
+		cond.Header = x.plain.Header.Clone()
 		if cond.Header == nil {
-			cond.Header = make(http.Header)
+			cond.Header = make(http.Header, 2)
 		}
 		if x.plain.GetBody != nil {
 			cond.Body, _ = x.plain.GetBody()
@@ -623,17 +628,17 @@ func (c *Cache) revalidation(ctx context.Context, req *http.Request, x *exchange
 		// The background refresh merges into its own copy of the entry;
 		// the response owns the decoded one.
 		x.entry = e.shallowForServe()
-		return c.serve(ctx, req, x, s, StaleWhileRevalidate, csHitSWR, x.method != http.MethodHead)
+		return c.serve(ctx, req, x, s, e, StaleWhileRevalidate, csHitSWR, x.method != http.MethodHead)
 	}
 	return nil
 }
 
-// serve answers the request from the entry decoded into s (act is Hit or
-// StaleWhileRevalidate). A streamed entry whose body is missing, belongs to
+// serve answers the request from e, the entry the lookup decoded, built
+// into s (act is Hit or StaleWhileRevalidate). A streamed entry whose body is missing, belongs to
 // another write or fails its checks cannot be served: it is deleted (and,
 // when corrupt, counted) and the request becomes a miss.
-func (c *Cache) serve(ctx context.Context, req *http.Request, x *exchange, s *served, act State, cacheStatus string, withBody bool) error {
-	r, err := c.respond(ctx, s, req, &s.entry, x.key, x.now, cacheStatus, withBody)
+func (c *Cache) serve(ctx context.Context, req *http.Request, x *exchange, s *served, e *Entry, act State, cacheStatus string, withBody bool) error {
+	r, err := c.respond(ctx, s, req, e, x.key, x.now, cacheStatus, withBody)
 	if err != nil {
 		if !errors.Is(err, errStreamCorrupt) { // a corrupt one is deleted already
 			c.deleteKey(ctx, x.key)
@@ -689,7 +694,7 @@ func (c *Cache) serveConditional(ctx context.Context, req *http.Request, x *exch
 			return nil
 		}
 	}
-	return c.serve(ctx, req, x, s, Hit, cacheStatus, withBody)
+	return c.serve(ctx, req, x, s, x.entry, Hit, cacheStatus, withBody)
 }
 
 // notModifiedFields are the fields of a stored response a 304 built from it

@@ -2,8 +2,11 @@ package core_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,5 +175,70 @@ func TestInfoFromCacheStatus(t *testing.T) {
 				t.Errorf("InfoOf = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestHitResponsesIndependent: a hit's response (status, header, body,
+// Info, its Request) stays what it was served as while other hits, on this
+// and other goroutines, are served meanwhile: nothing of the lookup's
+// scratch space is shared between responses.
+func TestHitResponsesIndependent(t *testing.T) {
+	c := newSmallCache(t)
+	origin := func(r *http.Request) (*http.Response, error) {
+		p := r.URL.Path
+		h := http.Header{"Cache-Control": {"max-age=600"}, "X-Path": {p}, "Etag": {`"` + p + `"`}}
+		body := "body of " + p
+		return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
+	}
+	get := func(path string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, "http://example.test"+path, nil)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		resp, err := c.Do(req, origin)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		return resp
+	}
+	check := func(resp *http.Response, path string) {
+		if resp == nil {
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		in := core.InfoOf(resp)
+		if err != nil || string(b) != "body of "+path || resp.Header.Get("X-Path") != path ||
+			resp.Header.Get("Etag") != `"`+path+`"` || !in.FromCache || resp.Request.URL.Path != path {
+			t.Errorf("%s: body %q (%v), X-Path %q, ETag %q, FromCache %v, Request %s",
+				path, b, err, resp.Header.Get("X-Path"), resp.Header.Get("Etag"), in.FromCache, resp.Request.URL)
+		}
+	}
+	paths := []string{"/a", "/b", "/c", "/d"}
+	for _, p := range paths {
+		resp := get(p) // the miss: stored
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	held := make([]*http.Response, len(paths))
+	for i, p := range paths {
+		held[i] = get(p)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				p := paths[(g+i)%len(paths)]
+				check(get(p), p)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, p := range paths {
+		check(held[i], p)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hoardhttp/hoard/core/internal/rfc9111"
@@ -43,15 +44,37 @@ func statusLine(code int) string {
 
 // served is a response built from a stored entry, allocated in one piece:
 // the response, its body reader, its Info, the context InfoOf reads, the
-// Age and Cache-Status values, and the entry decoded for it.
+// request that carries it, and the Age and Cache-Status values. The entry
+// it is built from is not part of it: the response keeps only what build
+// copies out (see scratchEntry).
 type served struct {
 	resp   http.Response
+	req    http.Request
 	body   body
 	stream io.ReadCloser // the body of a streamed entry
 	info   Info
 	ictx   infoContext
 	vals   [2]string
-	entry  Entry
+}
+
+// entryPool holds the Entries lookups decode into. A hit's response keeps
+// nothing of the Entry itself (build copies its fields, and the header map,
+// body and trailer it hands over stay the response's), so Lookup returns it
+// with releaseEntry; any other path just drops it.
+var entryPool = sync.Pool{New: func() any { return new(Entry) }}
+
+// scratchEntry returns an empty Entry to decode into.
+func scratchEntry() *Entry { return entryPool.Get().(*Entry) }
+
+// releaseEntry returns e, the scratch Entry a response was built from, once
+// nothing refers to it. A streamed entry's reader may, so it is left to the
+// garbage collector.
+func releaseEntry(e *Entry) {
+	if e == nil || e.Streamed {
+		return
+	}
+	*e = Entry{}
+	entryPool.Put(e)
 }
 
 // build fills s.resp from e. e.Header must be owned by this response (a
@@ -99,7 +122,8 @@ func (c *Cache) build(s *served, req *http.Request, e *Entry, key string, now ti
 	}
 	r.Uncompressed = e.Uncompressed
 	s.ictx = infoContext{Context: req.Context(), info: &s.info}
-	r.Request = req.WithContext(&s.ictx)
+	s.req = *req.WithContext(&s.ictx) // the copy WithContext makes stays on the stack
+	r.Request = &s.req
 	return r
 }
 
@@ -218,7 +242,7 @@ func formatFwdStatus(fwd Forward, d detail, fwdStatus int, stored, collapsed boo
 // gatewayTimeout is the synthetic only-if-cached response (RFC 9111 §5.2.1.7).
 func (c *Cache) gatewayTimeout(req *http.Request) *http.Response {
 	s := new(served)
-	e := &s.entry
+	e := new(Entry)
 	e.Status = http.StatusGatewayTimeout
 	e.Header = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
 	e.Body = []byte("hoard: only-if-cached and no usable stored response\n")

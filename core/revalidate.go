@@ -197,12 +197,14 @@ func (c *Cache) headUpdate(ctx context.Context, req *http.Request, x *exchange, 
 // that fails (the caller must then fetch the response itself).
 func (c *Cache) serveEntry(ctx context.Context, req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
 	s := new(served)
-	s.entry = *e
-	s.entry.Header = e.Header.Clone()
-	r, err := c.respond(ctx, s, req, &s.entry, key, c.cfg.now(), cacheStatus, withBody)
+	own := scratchEntry()
+	*own = *e
+	own.Header = e.Header.Clone()
+	r, err := c.respond(ctx, s, req, own, key, c.cfg.now(), cacheStatus, withBody)
 	if err != nil {
 		return nil
 	}
+	releaseEntry(own)
 	return r
 }
 
