@@ -263,7 +263,6 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, x *exchange) erro
 		x.act, x.fwd = Miss, ForwardRequest
 		return nil
 	}
-	s := new(served)
 	e := scratchEntry()
 	found := false
 	if x.method == http.MethodHead && c.cfg.methods[http.MethodGet] {
@@ -276,6 +275,7 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, x *exchange) erro
 		found = c.find(ctx, req, x.primary, e, x)
 	}
 	if !found {
+		releaseEntry(e)
 		return c.miss(req, x)
 	}
 	if c.cfg.filter != nil {
@@ -287,7 +287,7 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, x *exchange) erro
 		}
 	}
 	x.entry = e
-	return c.decide(ctx, req, x, s)
+	return c.decide(ctx, req, x)
 }
 
 // ask fills what req asks for (x.asked) and reports done when that alone
@@ -557,7 +557,7 @@ func (c *Cache) usageOf(x *exchange) usage {
 
 // decide applies the usage precedence table to the entry found: serve it,
 // or forward the request (see revalidation).
-func (c *Cache) decide(ctx context.Context, req *http.Request, x *exchange, s *served) error {
+func (c *Cache) decide(ctx context.Context, req *http.Request, x *exchange) error {
 	e := x.entry
 	u := c.usageOf(x)
 	withBody := x.method != http.MethodHead
@@ -570,18 +570,18 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, x *exchange, s *s
 	case x.originIf:
 		// Preconditions for the origin alone: forwarded below.
 	case u.fresh && !u.bounded && (!u.wantRevalidate || u.onlyIfCached):
-		return c.serveConditional(ctx, req, x, s, csHit, withBody)
+		return c.serveConditional(ctx, req, x, csHit, withBody)
 	case !u.fresh && !e.MustRevalidate && !u.wantRevalidate && !u.bounded &&
 		(x.reqCC.MaxStaleAny || (x.reqCC.MaxStale != rfc9111.Absent && u.staleFor <= time.Duration(x.reqCC.MaxStale)*time.Second)):
-		return c.serveConditional(ctx, req, x, s, csHitStale, withBody)
+		return c.serveConditional(ctx, req, x, csHitStale, withBody)
 	case u.onlyIfCached:
 		if c.staleIfErrorAllows(x) {
-			return c.serveConditional(ctx, req, x, s, csStaleIfError, withBody)
+			return c.serveConditional(ctx, req, x, csStaleIfError, withBody)
 		}
 		x.act, x.resp = Hit, c.gatewayTimeout(req)
 		return nil
 	}
-	return c.revalidation(ctx, req, x, s, u)
+	return c.revalidation(ctx, req, x, u)
 }
 
 // revalidation makes the verdict for a stored response that cannot be
@@ -589,7 +589,7 @@ func (c *Cache) decide(ctx context.Context, req *http.Request, x *exchange, s *s
 // validators (RFC 9111 §4.3.1) unless the caller sent its own, or
 // StaleWhileRevalidate when a stale-while-revalidate window allows serving
 // it meanwhile (RFC 5861 §3).
-func (c *Cache) revalidation(ctx context.Context, req *http.Request, x *exchange, s *served, u usage) error {
+func (c *Cache) revalidation(ctx context.Context, req *http.Request, x *exchange, u usage) error {
 	e := x.entry
 	x.act, x.fwd = Revalidate, ForwardStale
 	if u.fresh {
@@ -628,17 +628,17 @@ func (c *Cache) revalidation(ctx context.Context, req *http.Request, x *exchange
 		// The background refresh merges into its own copy of the entry;
 		// the response owns the decoded one.
 		x.entry = e.shallowForServe()
-		return c.serve(ctx, req, x, s, e, StaleWhileRevalidate, csHitSWR, x.method != http.MethodHead)
+		return c.serve(ctx, req, x, e, StaleWhileRevalidate, csHitSWR, x.method != http.MethodHead)
 	}
 	return nil
 }
 
-// serve answers the request from e, the entry the lookup decoded, built
-// into s (act is Hit or StaleWhileRevalidate). A streamed entry whose body is missing, belongs to
+// serve answers the request from e, the entry the lookup decoded (act is
+// Hit or StaleWhileRevalidate). A streamed entry whose body is missing, belongs to
 // another write or fails its checks cannot be served: it is deleted (and,
 // when corrupt, counted) and the request becomes a miss.
-func (c *Cache) serve(ctx context.Context, req *http.Request, x *exchange, s *served, e *Entry, act State, cacheStatus string, withBody bool) error {
-	r, err := c.respond(ctx, s, req, e, x.key, x.now, cacheStatus, withBody)
+func (c *Cache) serve(ctx context.Context, req *http.Request, x *exchange, e *Entry, act State, cacheStatus string, withBody bool) error {
+	r, err := c.respond(ctx, new(served), req, e, x.key, x.now, cacheStatus, withBody)
 	if err != nil {
 		if !errors.Is(err, errStreamCorrupt) { // a corrupt one is deleted already
 			c.deleteKey(ctx, x.key)
@@ -684,17 +684,17 @@ func (c *Cache) staleIfErrorAllows(x *exchange) bool {
 	return c.cfg.now().Sub(e.Expires) <= window
 }
 
-// serveConditional serves the entry decoded into s as a Hit, answering the
+// serveConditional serves the entry the lookup decoded as a Hit, answering the
 // caller's own If-None-Match or If-Modified-Since with a 304 built from it
 // when they say the caller's copy is current (see notModified).
-func (c *Cache) serveConditional(ctx context.Context, req *http.Request, x *exchange, s *served, cacheStatus string, withBody bool) error {
+func (c *Cache) serveConditional(ctx context.Context, req *http.Request, x *exchange, cacheStatus string, withBody bool) error {
 	if x.callerIf && !x.originIf {
-		if r := c.notModified(req, x.entry, x.key, x.now, s, cacheStatus); r != nil {
+		if r := c.notModified(req, x.entry, x.key, x.now, cacheStatus); r != nil {
 			x.act, x.resp = Hit, r
 			return nil
 		}
 	}
-	return c.serve(ctx, req, x, s, x.entry, Hit, cacheStatus, withBody)
+	return c.serve(ctx, req, x, x.entry, Hit, cacheStatus, withBody)
 }
 
 // notModifiedFields are the fields of a stored response a 304 built from it
@@ -712,7 +712,7 @@ var notModifiedFields = [...]string{"Cache-Control", "Content-Location", "Date",
 // of tags or "*" (§13.1.2); without it, If-Modified-Since is evaluated
 // against the stored Last-Modified, else Date, else the time it was
 // received, and ignored when it is not one valid HTTP-date (§13.1.3).
-func (c *Cache) notModified(req *http.Request, e *Entry, key string, now time.Time, s *served, cacheStatus string) *http.Response {
+func (c *Cache) notModified(req *http.Request, e *Entry, key string, now time.Time, cacheStatus string) *http.Response {
 	if e.Status != http.StatusOK {
 		return nil
 	}
@@ -741,7 +741,7 @@ func (c *Cache) notModified(req *http.Request, e *Entry, key string, now time.Ti
 	ne.Status = http.StatusNotModified
 	ne.Header = h
 	ne.Body, ne.Trailer, ne.Streamed = nil, nil, false
-	r := c.build(s, req, &ne, key, now, cacheStatus, false)
+	r := c.build(new(served), req, &ne, key, now, cacheStatus, false)
 	r.ContentLength = 0 // RFC 9110 §15.4.5: no content
 	return r
 }
