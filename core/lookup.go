@@ -634,9 +634,9 @@ func (c *Cache) revalidation(ctx context.Context, req *http.Request, x *exchange
 }
 
 // serve answers the request from e, the entry the lookup decoded (act is
-// Hit or StaleWhileRevalidate). A streamed entry whose body is missing, belongs to
-// another write or fails its checks cannot be served: it is deleted (and,
-// when corrupt, counted) and the request becomes a miss.
+// Hit or StaleWhileRevalidate). A streamed entry whose body is missing,
+// belongs to another write or fails its checks cannot be served: it is
+// deleted (and, when corrupt, counted) and the request becomes a miss.
 func (c *Cache) serve(ctx context.Context, req *http.Request, x *exchange, e *Entry, act State, cacheStatus string, withBody bool) error {
 	r, err := c.respond(ctx, new(served), req, e, x.key, x.now, cacheStatus, withBody)
 	if err != nil {
@@ -684,9 +684,9 @@ func (c *Cache) staleIfErrorAllows(x *exchange) bool {
 	return c.cfg.now().Sub(e.Expires) <= window
 }
 
-// serveConditional serves the entry the lookup decoded as a Hit, answering the
-// caller's own If-None-Match or If-Modified-Since with a 304 built from it
-// when they say the caller's copy is current (see notModified).
+// serveConditional serves the entry the lookup decoded as a Hit, answering
+// the caller's own If-None-Match or If-Modified-Since with a 304 built from
+// it when they say the caller's copy is current (see notModified).
 func (c *Cache) serveConditional(ctx context.Context, req *http.Request, x *exchange, cacheStatus string, withBody bool) error {
 	if x.callerIf && !x.originIf {
 		if r := c.notModified(req, x.entry, x.key, x.now, cacheStatus); r != nil {
