@@ -92,8 +92,9 @@ type OutageReport struct {
 	Timeout time.Duration
 	// Before, During and After cover the requests started before Down,
 	// between Down and Up, and after Up. Open is the part of During after
-	// the breaker first opened; First the part before (the requests that
-	// paid the timeouts).
+	// the breaker first opened. First covers the requests in flight
+	// between Down and the opening (those that paid the timeouts), started
+	// before Down or after, each timed from Down at the earliest.
 	Before, During, First, Open, After PhaseFigures
 	// Origin covers the requests sent straight to the origin, without the
 	// cache, while the breaker was open: the origin's latency as the
@@ -233,11 +234,7 @@ func MeasureOutage(t *testing.T, tg OutageTarget, load OutageLoad) OutageReport 
 	r.Before = in(time.Time{}, tDown)
 	r.Before.PerSecond = float64(r.Before.Requests) / load.Before.Seconds()
 	r.During = in(tDown, tUp)
-	// The first requests are those in flight between Down and the
-	// breaker's opening, started before Down or after.
-	r.First = figures(tg.Name, t, all, func(s outageSample) bool {
-		return s.start.Before(opened) && s.start.Add(s.d).After(tDown)
-	}, opened.Sub(tDown))
+	r.First = figures(tg.Name, t, firstSamples(all, tDown, opened), func(outageSample) bool { return true }, opened.Sub(tDown))
 	r.Open = in(opened, tUp)
 	r.Origin = figures(tg.Name, t, samples[load.Workers], func(s outageSample) bool {
 		return !s.start.Before(opened) && s.start.Before(tUp)
@@ -247,6 +244,27 @@ func MeasureOutage(t *testing.T, tg OutageTarget, load OutageLoad) OutageReport 
 	r.Breaker, r.StoreErrors = st.Breaker, st.StoreErrors
 	r.Timeout = outageTimeout(tg)
 	return r
+}
+
+// firstSamples returns the samples of the requests in flight between the
+// fault (down) and the breaker's opening, started before the fault or
+// after, each timed from the fault at the earliest: that is what the
+// outage cost it. One started before may already have waited on a store
+// that was slow but healthy (a loaded machine), and that wait belongs to
+// the before phase.
+func firstSamples(all []outageSample, down, opened time.Time) []outageSample {
+	var first []outageSample
+	for _, s := range all {
+		if !s.start.Before(opened) || !s.start.Add(s.d).After(down) {
+			continue
+		}
+		if s.start.Before(down) {
+			s.d -= down.Sub(s.start)
+			s.start = down
+		}
+		first = append(first, s)
+	}
+	return first
 }
 
 // figures summarises the samples sel selects, over a phase of length span.
@@ -324,8 +342,8 @@ func (r OutageReport) Log(t *testing.T) {
 // latency plus 50ms (the origin's p99 as the clients saw it without the
 // cache at the same time, when a loaded machine makes that more than its
 // nominal latency); the first requests, in flight before the breaker
-// opened, within the store timeout plus the origin's latency (plus 100ms);
-// caching resumed within 5s of the server's return.
+// opened, within the store timeout plus the origin's latency (plus 100ms)
+// from the fault on; caching resumed within 5s of the server's return.
 func CheckOutageGoals(t *testing.T, r OutageReport) {
 	t.Helper()
 	var problems []string
