@@ -88,6 +88,7 @@ var storeCases = []storeCase{
 	{"ContextCancelled", testStoreContextCancelled},
 	{"Concurrent", testStoreConcurrent},
 	{"OddKeys", testStoreOddKeys},
+	{"View", testStoreView},
 }
 
 // RunStoreTests checks every clause of the core.Store contract (and of the
@@ -587,6 +588,117 @@ func testStoreContextCancelled(t *testing.T, st core.Store, caps Capabilities) {
 			})
 		}
 	}
+}
+
+// testStoreView checks the core.ViewGetter contract, for a store that
+// implements it: GetView lends what Get returns, calls its function once on
+// a hit and never otherwise, returns the function's error, and honours ctx
+// as Get does.
+func testStoreView(t *testing.T, st core.Store, caps Capabilities) {
+	vg, ok := st.(core.ViewGetter)
+	if !ok {
+		t.Skip("the store does not implement core.ViewGetter")
+	}
+	// ViewStore is the store itself, or the one a harness's wrapper embeds
+	// (which the Cache then rightly reads with Get): not checked further.
+	if vg.ViewStore() == nil {
+		t.Fatal("ViewStore() = nil, want the store itself")
+	}
+	ctx := t.Context()
+	view := func(key string) ([]byte, int, error) {
+		var got []byte
+		calls := 0
+		err := vg.GetView(ctx, key, func(v []byte) error {
+			calls++
+			got = bytes.Clone(v)
+			return nil
+		})
+		return got, calls, err
+	}
+	values := []struct {
+		name  string
+		value []byte
+	}{
+		{"empty", []byte{}},
+		{"1 byte", []byte{7}},
+		{"1 KiB", storeRandomBytes(1<<10, 11)},
+		{"64 KiB", storeRandomBytes(64<<10, 12)},
+		{"1 MiB", storeRandomBytes(1<<20, 13)},
+	}
+	for _, tc := range values {
+		t.Run(tc.name, func(t *testing.T) {
+			if len(tc.value) > caps.maxValue() {
+				t.Skipf("%d bytes is above the declared MaxValueSize %d", len(tc.value), caps.maxValue())
+			}
+			key := "view/" + tc.name
+			storeSet(t, st, key, tc.value, core.Meta{Size: int64(len(tc.value))})
+			for i := range 2 { // a loan leaves the value as it was
+				got, calls, err := view(key)
+				if err != nil || calls != 1 {
+					t.Fatalf("GetView %d: %d calls, error %v; want 1 call, no error", i, calls, err)
+				}
+				if d := storeDiffBytes(got, tc.value); d != "" {
+					t.Fatalf("GetView %d lent: %s", i, d)
+				}
+			}
+			if d := storeDiffBytes(storeGet(t, st, key), tc.value); d != "" {
+				t.Errorf("Get after GetView: %s", d)
+			}
+		})
+	}
+	t.Run("miss", func(t *testing.T) {
+		_, calls, err := view("view/never-set")
+		if !errors.Is(err, core.ErrNotFound) || calls != 0 {
+			t.Errorf("GetView of a missing key: %d calls, error %v; want no call, an error wrapping core.ErrNotFound", calls, err)
+		}
+	})
+	t.Run("function's error", func(t *testing.T) {
+		storeSet(t, st, "view/present", []byte("x"), core.Meta{})
+		errFn := errors.New("the function failed")
+		if err := vg.GetView(ctx, "view/present", func([]byte) error { return errFn }); !errors.Is(err, errFn) {
+			t.Errorf("GetView = %v, want the function's error", err)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		storeSet(t, st, "view/present", []byte("x"), core.Meta{})
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		calls := 0
+		err := vg.GetView(cctx, "view/present", func([]byte) error { calls++; return nil })
+		if !errors.Is(err, context.Canceled) || calls != 0 {
+			t.Errorf("GetView with a cancelled context: %d calls, error %v; want no call, an error wrapping context.Canceled", calls, err)
+		}
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		keys := []string{"view/c0", "view/c1", "view/c2"}
+		for i, k := range keys {
+			storeSet(t, st, k, storeRandomBytes(4<<10, uint64(20+i)), core.Meta{})
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 50 {
+					k := (g + i) % len(keys)
+					got, _, err := view(keys[k])
+					if err == nil && !bytes.Equal(got, storeRandomBytes(4<<10, uint64(20+k))) {
+						err = fmt.Errorf("GetView(%q) lent another value", keys[k])
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
 }
 
 func testStoreConcurrent(t *testing.T, st core.Store, _ Capabilities) {

@@ -20,7 +20,9 @@ type Cache struct {
 	local LocalGetter // store's, when it implements it (local.go)
 	// slots is the store's SlotGetter, when it implements it, and owner
 	// marks the decoded forms this Cache keeps in its slots (local.go).
-	slots   SlotGetter
+	slots SlotGetter
+	// views is the store's ViewGetter, when it implements it (view.go).
+	views   ViewGetter
 	owner   *slotOwner
 	cfg     config
 	stats   counters
@@ -80,6 +82,7 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	c.timeout = storeTimeout(&c.cfg, store)
 	c.local, _ = store.(LocalGetter)
 	c.slots = slotGetter(store)
+	c.views = viewGetter(store)
 	c.owner = new(slotOwner)
 	c.logLimit.now = time.Now
 	c.flights.m = map[string]*flight{}
@@ -180,18 +183,28 @@ func (e *Error) Unwrap() error { return e.Err }
 // error is logged, counted and returned (the caller fails open); a corrupt
 // entry (one the store's integrity check or the codec rejects) is deleted,
 // counted and reported as ErrNotFound. A value read with its DecodedSlot
-// (SlotGetter) is decoded on its first read only.
+// (SlotGetter) is decoded on its first read only; one a ViewGetter lends is
+// decoded in place, and only its body copied out.
 func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
 	data, ok := c.getLocal(ctx, key)
 	var slot *DecodedSlot
 	var err error
+	viewed, decodeErr := false, error(nil) // read through GetView; the codec's error
 	if !ok {
 		err = c.call(ctx, "get", key, onRequest, func(ctx context.Context) (err error) {
-			if c.slots != nil {
+			switch {
+			case c.slots != nil:
 				data, slot, err = c.slots.GetSlot(ctx, key)
-				return err
+			case c.views != nil:
+				r := newViewRead(c.cfg.codec, e)
+				if err = c.views.GetView(ctx, key, r.fn); err == nil && !r.called {
+					err = errNoLoan // a store breaking the contract
+				}
+				viewed, decodeErr = true, r.decodeErr
+				r.release()
+			default:
+				data, err = c.store.Get(ctx, key)
 			}
-			data, err = c.store.Get(ctx, key)
 			return err
 		})
 	}
@@ -207,6 +220,13 @@ func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
 	}
 	if slot != nil {
 		return c.fromSlot(ctx, key, data, slot, e)
+	}
+	if viewed {
+		if decodeErr != nil {
+			c.corrupted(ctx, key, decodeErr)
+			return ErrNotFound
+		}
+		return nil
 	}
 	if err := c.cfg.codec.Decode(data, e); err != nil {
 		c.corrupted(ctx, key, err)
