@@ -97,9 +97,11 @@ func (c *libConn) exec(sql string) error {
 	return nil
 }
 
-// get runs the prepared getSQL for kb and now (a connection of Get's pool);
-// a missing row gives errNoRow.
-func (c *libConn) get(kb []byte, now int64) (value []byte, exp, sum int64, err error) {
+// row runs the prepared getSQL for kb and now (a connection of Get's pool)
+// and leaves the statement on the row found: view is the value in SQLite's
+// memory (nil when empty), valid until reset. A missing row gives errNoRow.
+// Whatever the outcome, the caller calls reset next.
+func (c *libConn) row(kb []byte, now int64) (view []byte, exp, sum int64, err error) {
 	if len(kb) > c.kcap {
 		if c.key != 0 {
 			libc.Xfree(c.tls, c.key)
@@ -122,20 +124,22 @@ func (c *libConn) get(kb []byte, now int64) (value []byte, exp, sum int64, err e
 	case sqlite3.SQLITE_ROW:
 		exp = sqlite3.Xsqlite3_column_int64(c.tls, c.stmt, 0)
 		sum = sqlite3.Xsqlite3_column_int64(c.tls, c.stmt, 1)
-		value, err = c.blob(2, nil)
+		view, err = c.blobView(2)
 	case sqlite3.SQLITE_DONE:
 		err = errNoRow
 	default:
 		err = c.err(rc)
 	}
-	// Reset ends the read transaction; its result repeats step's error.
-	sqlite3.Xsqlite3_reset(c.tls, c.stmt)
-	return value, exp, sum, err
+	return view, exp, sum, err
 }
+
+// reset ends the statement row left running, and with it the read
+// transaction; its result repeats step's error.
+func (c *libConn) reset() { sqlite3.Xsqlite3_reset(c.tls, c.stmt) }
 
 // chunk runs the prepared chunkSQL for stream id and chunk seq, copying the
 // chunk into dst when it has room for it (into a new slice otherwise); a
-// missing row gives errNoRow.
+// missing row gives errNoRow. The caller calls reset next.
 func (c *libConn) chunk(id, seq int64, dst []byte) (data []byte, sum int64, err error) {
 	if rc := sqlite3.Xsqlite3_bind_int64(c.tls, c.stmt, 1, id); rc != sqlite3.SQLITE_OK {
 		return nil, 0, c.err(rc)
@@ -152,27 +156,36 @@ func (c *libConn) chunk(id, seq int64, dst []byte) (data []byte, sum int64, err 
 	default:
 		err = c.err(rc)
 	}
-	// Reset ends the read transaction; its result repeats step's error.
-	sqlite3.Xsqlite3_reset(c.tls, c.stmt)
 	return data, sum, err
 }
 
 // blob returns a copy of column i of the current row, in dst when it has
 // room for it (in a new slice otherwise); nil for NULL.
 func (c *libConn) blob(i int32, dst []byte) ([]byte, error) {
+	view, err := c.blobView(i)
+	if err != nil || view == nil {
+		return nil, err
+	}
+	v := dst[:0]
+	if cap(v) < len(view) {
+		v = make([]byte, len(view))
+	}
+	v = v[:len(view)]
+	copy(v, view)
+	return v, nil
+}
+
+// blobView returns column i of the current row in SQLite's memory, valid
+// until the statement steps or resets: nil for NULL and for an empty value.
+func (c *libConn) blobView(i int32) ([]byte, error) {
 	switch t := sqlite3.Xsqlite3_column_type(c.tls, c.stmt, i); t {
 	case sqlite3.SQLITE_BLOB, sqlite3.SQLITE_TEXT:
 		p := sqlite3.Xsqlite3_column_blob(c.tls, c.stmt, i)
 		n := int(sqlite3.Xsqlite3_column_bytes(c.tls, c.stmt, i))
-		v := dst[:0]
-		if cap(v) < n {
-			v = make([]byte, n)
+		if n == 0 {
+			return nil, nil
 		}
-		v = v[:n]
-		if n > 0 {
-			copy(v, unsafe.Slice((*byte)(cmem(p)), n))
-		}
-		return v, nil
+		return unsafe.Slice((*byte)(cmem(p)), n), nil
 	case sqlite3.SQLITE_NULL:
 		return nil, nil
 	default:

@@ -132,16 +132,27 @@ func (p *getPool) drain() error {
 	}
 }
 
-// lookup runs getSQL for key kb at time now (Unix ns). A missing or expired
-// key gives errNoRow; value is a copy of the column of its own.
-func (p *getPool) lookup(ctx context.Context, kb []byte, now int64) (value []byte, exp, sum int64, err error) {
-	c, err := p.take(ctx)
-	if err != nil {
-		return nil, 0, 0, err
+// lookup runs getSQL for key kb at time now (Unix ns) on a connection it
+// takes from the pool. On success it returns the connection still on the
+// row, view the value in SQLite's memory (nil when empty): the caller hands
+// the connection back with done once it has used view. A missing or expired
+// key gives errNoRow; on any error the connection is back already.
+func (p *getPool) lookup(ctx context.Context, kb []byte, now int64) (c *getConn, view []byte, exp, sum int64, err error) {
+	if c, err = p.take(ctx); err != nil {
+		return nil, nil, 0, 0, err
 	}
-	value, exp, sum, err = c.get(kb, now)
+	if view, exp, sum, err = c.row(kb, now); err != nil {
+		p.done(c, err)
+		return nil, nil, 0, 0, err
+	}
+	return c, view, exp, sum, nil
+}
+
+// done ends the statement c was left on and gives c back, closing it after
+// an error a fresh connection may not meet (not a miss, not busy).
+func (p *getPool) done(c *getConn, err error) {
+	c.reset()
 	p.put(c, err != nil && err != errNoRow && !isBusy(err))
-	return value, exp, sum, err
 }
 
 // chunk runs chunkSQL for chunk seq of stream id (a pool made with chunkSQL),
@@ -153,6 +164,6 @@ func (p *getPool) chunk(ctx context.Context, id, seq int64, dst []byte) (data []
 		return nil, 0, err
 	}
 	data, sum, err = c.chunk(id, seq, dst)
-	p.put(c, err != nil && err != errNoRow && !isBusy(err))
+	p.done(c, err)
 	return data, sum, err
 }

@@ -72,11 +72,16 @@ func TestGetPool(t *testing.T) {
 		t.Fatalf("take with every connection in use and a cancelled context: %v", err)
 	}
 	p.put(a, false)
-	v, _, _, err := p.lookup(ctx, []byte("k"), 1)
+	held, v, _, _, err := p.lookup(ctx, []byte("k"), 1)
 	if err != nil || !bytes.Equal(v, []byte("value")) {
 		t.Fatalf("lookup = %q, %v", v, err)
 	}
-	if _, _, _, err := p.lookup(ctx, []byte("missing"), 1); err != errNoRow {
+	// The connection stays on the row until done: both are in use.
+	if _, err := p.take(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("take while lookup holds a connection: %v, want the cancelled context's error", err)
+	}
+	p.done(held, nil)
+	if _, _, _, _, err := p.lookup(ctx, []byte("missing"), 1); err != errNoRow {
 		t.Fatalf("lookup of a missing key: %v, want errNoRow", err)
 	}
 	p.put(b, true)

@@ -169,11 +169,12 @@ type Store struct {
 }
 
 var (
-	_ core.Store    = (*Store)(nil)
-	_ core.Lister   = (*Store)(nil)
-	_ core.Clearer  = (*Store)(nil)
-	_ core.Streamer = (*Store)(nil)
-	_ io.Closer     = (*Store)(nil)
+	_ core.Store      = (*Store)(nil)
+	_ core.Lister     = (*Store)(nil)
+	_ core.Clearer    = (*Store)(nil)
+	_ core.Streamer   = (*Store)(nil)
+	_ core.ViewGetter = (*Store)(nil)
+	_ io.Closer       = (*Store)(nil)
 )
 
 func init() {
@@ -422,21 +423,52 @@ func (s *Store) MaxBytes() int64 { return s.maxBytes }
 // recorded in memory and written later, in one transaction with others: a
 // hit performs no write.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := s.check(ctx, "get", key); err != nil {
+	now := nanos(s.now())
+	c, view, err := s.lookup(ctx, key, now)
+	if err != nil {
 		return nil, err
 	}
+	v := make([]byte, len(view)) // an empty value is a hit: not nil
+	copy(v, view)
+	s.get.done(c, nil)
+	s.touch(key, now)
+	return v, nil
+}
+
+// GetView implements core.ViewGetter: it is Get, lending fn the value in
+// SQLite's memory, where Get copies it out. The row's read transaction
+// stays open while fn runs.
+func (s *Store) GetView(ctx context.Context, key string, fn func(value []byte) error) error {
 	now := nanos(s.now())
+	c, view, err := s.lookup(ctx, key, now)
+	if err != nil {
+		return err
+	}
+	if view == nil {
+		view = []byte{}
+	}
+	err = fn(view)
+	s.get.done(c, nil)
+	s.touch(key, now)
+	return err
+}
+
+// ViewStore implements core.ViewGetter.
+func (s *Store) ViewStore() core.Store { return s }
+
+// lookup looks key up at now for Get and GetView, with retries while the
+// database is busy, and checks the row it finds. On success it returns the
+// reader connection still on the row and view, the value in SQLite's memory
+// (nil when empty): the caller ends with s.get.done(c, nil).
+func (s *Store) lookup(ctx context.Context, key string, now int64) (c *getConn, view []byte, err error) {
+	if err := s.check(ctx, "get", key); err != nil {
+		return nil, nil, err
+	}
 	kb := []byte(key)
-	// read's retries, without a closure (whose captured variables would
-	// each cost an allocation).
-	var (
-		v        []byte
-		exp, sum int64
-		err      error
-	)
+	var exp, sum int64
 	backoff := time.Millisecond
 	for attempt := 1; ; attempt++ {
-		v, exp, sum, err = s.get.lookup(ctx, kb, now)
+		c, view, exp, sum, err = s.get.lookup(ctx, kb, now)
 		if err == nil || attempt == maxAttempts || !isBusy(err) {
 			break
 		}
@@ -451,20 +483,21 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 			err = cerr
 		}
 	}
-	if err == errNoRow {
-		return nil, errNotFound
+	switch {
+	case err == nil && valueSum(kb, exp, view) != sum:
+		err = wrap("get", key, errCorruptRow)
+	case err == errNoRow:
+		return nil, nil, errNotFound
+	case err != nil:
+		err = s.fail(ctx, "get", key, err)
 	}
 	if err != nil {
-		return nil, s.fail(ctx, "get", key, err)
+		if c != nil {
+			s.get.done(c, nil)
+		}
+		return nil, nil, err
 	}
-	if valueSum(kb, exp, v) != sum {
-		return nil, wrap("get", key, errCorruptRow)
-	}
-	if v == nil {
-		v = []byte{} // an empty value is a hit
-	}
-	s.touch(key, now)
-	return v, nil
+	return c, view, nil
 }
 
 // Set stores value under key with meta, replacing any previous value, in
