@@ -182,6 +182,7 @@ var (
 	_ core.FilterLister = (*Store)(nil)
 	_ core.Clearer      = (*Store)(nil)
 	_ core.Streamer     = (*Store)(nil)
+	_ core.ViewGetter   = (*Store)(nil)
 	_ io.Closer         = (*Store)(nil)
 )
 
@@ -425,31 +426,96 @@ func fromTS(t *time.Time) time.Time {
 // checksum. It reads with one SELECT and writes nothing: the access time
 // used by eviction is recorded in memory and written in batches.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := s.check(ctx, "get", key); err != nil {
+	now := s.now()
+	rows, view, err := s.lookup(ctx, key, now)
+	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	kb := []byte(key)
-	var (
-		exp *time.Time
-		sum int64
-		v   []byte
-	)
-	err := s.pool.QueryRow(ctx, s.q.get, kb, now).Scan(&exp, &sum, &v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNotFound
-	}
-	if err != nil {
-		return nil, s.fail(ctx, "get", key, err)
-	}
-	if valueSum(kb, micros(fromTS(exp)), v) != sum {
-		return nil, wrap("get", key, errCorruptRow)
-	}
-	if v == nil {
-		v = []byte{} // an empty value is a hit
+	v := make([]byte, len(view)) // an empty value is a hit: not nil
+	copy(v, view)
+	if err := s.endLookup(ctx, key, rows); err != nil {
+		return nil, err
 	}
 	s.touch(key, now)
 	return v, nil
+}
+
+// GetView implements core.ViewGetter: it is Get, lending fn the value in
+// pgx's receive buffer (when the pool reads results in the binary format,
+// as it does unless configured for the simple protocol), where Get copies
+// it out.
+func (s *Store) GetView(ctx context.Context, key string, fn func(value []byte) error) error {
+	now := s.now()
+	rows, view, err := s.lookup(ctx, key, now)
+	if err != nil {
+		return err
+	}
+	if view == nil {
+		view = []byte{}
+	}
+	err = fn(view)
+	if eerr := s.endLookup(ctx, key, rows); err == nil {
+		err = eerr
+	}
+	if err == nil {
+		s.touch(key, now)
+	}
+	return err
+}
+
+// ViewStore implements core.ViewGetter.
+func (s *Store) ViewStore() core.Store { return s }
+
+// lookup reads key's row at now for Get and GetView and checks it. On
+// success it returns the rows still on the row, and view, the value in
+// pgx's receive buffer (nil when empty) or, for a result in the text
+// format, a decoded copy: the caller ends with endLookup.
+func (s *Store) lookup(ctx context.Context, key string, now time.Time) (pgx.Rows, []byte, error) {
+	if err := s.check(ctx, "get", key); err != nil {
+		return nil, nil, err
+	}
+	kb := []byte(key)
+	rows, err := s.pool.Query(ctx, s.q.get, kb, now)
+	if err != nil {
+		return nil, nil, s.fail(ctx, "get", key, err)
+	}
+	if !rows.Next() {
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, s.fail(ctx, "get", key, err)
+		}
+		return nil, nil, errNotFound
+	}
+	var (
+		exp  *time.Time
+		sum  int64
+		view []byte
+	)
+	if rows.FieldDescriptions()[2].Format == pgx.BinaryFormatCode {
+		err = rows.Scan(&exp, &sum, nil)
+		view = rows.RawValues()[2]
+	} else {
+		err = rows.Scan(&exp, &sum, &view)
+	}
+	if err != nil {
+		rows.Close()
+		return nil, nil, s.fail(ctx, "get", key, err)
+	}
+	if valueSum(kb, micros(fromTS(exp)), view) != sum {
+		rows.Close()
+		return nil, nil, wrap("get", key, errCorruptRow)
+	}
+	return rows, view, nil
+}
+
+// endLookup closes the rows of a lookup, reporting an error the end of the
+// result brought.
+func (s *Store) endLookup(ctx context.Context, key string, rows pgx.Rows) error {
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return s.fail(ctx, "get", key, err)
+	}
+	return nil
 }
 
 // Set stores value under key with meta, replacing any previous value, in
