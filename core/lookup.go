@@ -315,8 +315,9 @@ func (c *Cache) ask(ctx context.Context, req *http.Request, x *exchange) (done b
 		x.act, x.fwd = Bypass, ForwardBypass
 		return true, nil
 	}
-	x.reqCC = rfc9111.ParseDirectives(req.Header)
-	if rfc9111.PragmaNoCache(req.Header) {
+	f := readRequestFields(req.Header)
+	x.reqCC = rfc9111.ParseDirectiveLines(f.cacheControl)
+	if rfc9111.PragmaNoCacheLines(f.cacheControl, f.pragma) {
 		x.reqCC.NoCache = true
 	}
 	bodyKey := ""
@@ -326,18 +327,58 @@ func (c *Cache) ask(ctx context.Context, req *http.Request, x *exchange) (done b
 		}
 	}
 	x.primary = c.primaryKeyFor(req, x.method, bodyKey)
-	x.callerIf = len(req.Header["If-None-Match"]) > 0 || len(req.Header["If-Modified-Since"]) > 0
+	x.callerIf = f.ifNoneMatch || f.ifModifiedSince
 	// If-Match and If-Unmodified-Since only apply to an origin server
 	// (RFC 9111 §4.3.2), and so do the preconditions of a method other
 	// than GET and HEAD (a 412, not a 304, RFC 9110 §13.2.2): such a
 	// request is forwarded as it is, never answered from the cache.
-	x.originIf = len(req.Header["If-Match"]) > 0 || len(req.Header["If-Unmodified-Since"]) > 0 ||
+	x.originIf = f.ifMatch || f.ifUnmodifiedSince ||
 		(x.callerIf && x.method != http.MethodGet && x.method != http.MethodHead)
 	x.callerIf = x.callerIf || x.originIf
 	x.collapse = !x.callerIf && !x.ro.forceRefresh
 	x.now = c.cfg.now()
 	c.markClock(ctx, x.now)
 	return false, nil
+}
+
+// requestFields are the fields of a request's header a lookup reads first:
+// the Cache-Control and Pragma lines, and whether it carries each
+// precondition.
+type requestFields struct {
+	cacheControl, pragma                                     []string
+	ifNoneMatch, ifModifiedSince, ifMatch, ifUnmodifiedSince bool
+}
+
+// smallHeader is the number of fields up to which readRequestFields walks
+// a header rather than looking each of its six names up: a request carries
+// a few fields, and one walk of a few costs less than six hashed lookups.
+const smallHeader = 8
+
+// readRequestFields reads the requestFields of h (canonical names).
+func readRequestFields(h http.Header) (f requestFields) {
+	if len(h) > smallHeader {
+		f.cacheControl, f.pragma = h["Cache-Control"], h["Pragma"]
+		f.ifNoneMatch, f.ifModifiedSince = len(h["If-None-Match"]) > 0, len(h["If-Modified-Since"]) > 0
+		f.ifMatch, f.ifUnmodifiedSince = len(h["If-Match"]) > 0, len(h["If-Unmodified-Since"]) > 0
+		return f
+	}
+	for k, v := range h {
+		switch k {
+		case "Cache-Control":
+			f.cacheControl = v
+		case "Pragma":
+			f.pragma = v
+		case "If-None-Match":
+			f.ifNoneMatch = len(v) > 0
+		case "If-Modified-Since":
+			f.ifModifiedSince = len(v) > 0
+		case "If-Match":
+			f.ifMatch = len(v) > 0
+		case "If-Unmodified-Since":
+			f.ifUnmodifiedSince = len(v) > 0
+		}
+	}
+	return f
 }
 
 // keyBody reads the body of a request other than GET or HEAD for its key

@@ -74,8 +74,14 @@ var none = Directives{
 // ParseDirectives parses every Cache-Control field line of h. It does not
 // allocate.
 func ParseDirectives(h http.Header) Directives {
+	return ParseDirectiveLines(h["Cache-Control"])
+}
+
+// ParseDirectiveLines is ParseDirectives of the Cache-Control field lines
+// given.
+func ParseDirectiveLines(lines []string) Directives {
 	d := none
-	for _, line := range h["Cache-Control"] {
+	for _, line := range lines {
 		d.parseLine(line)
 	}
 	return d
@@ -263,10 +269,16 @@ func trimOWS(s string) string {
 // PragmaNoCache reports whether a request without Cache-Control carries
 // Pragma: no-cache, which RFC 9111 §5.4 says to treat as Cache-Control: no-cache.
 func PragmaNoCache(h http.Header) bool {
-	if len(h["Cache-Control"]) > 0 {
+	return PragmaNoCacheLines(h["Cache-Control"], h["Pragma"])
+}
+
+// PragmaNoCacheLines is PragmaNoCache of a header whose Cache-Control and
+// Pragma field lines are cacheControl and pragma.
+func PragmaNoCacheLines(cacheControl, pragma []string) bool {
+	if len(cacheControl) > 0 {
 		return false
 	}
-	for _, line := range h["Pragma"] {
+	for _, line := range pragma {
 		for _, item := range strings.Split(line, ",") {
 			if strings.EqualFold(trimOWS(item), "no-cache") {
 				return true
