@@ -242,3 +242,75 @@ func TestHitResponsesIndependent(t *testing.T) {
 		check(held[i], p)
 	}
 }
+
+// TestRevalidatedResponsesIndependent is TestHitResponsesIndependent for
+// responses a 304 confirmed: each revalidation returns the scratch Entry its
+// lookup decoded, and responses held while other revalidations reuse it keep
+// their header, trailer and body.
+func TestRevalidatedResponsesIndependent(t *testing.T) {
+	c := newSmallCache(t)
+	origin := func(r *http.Request) (*http.Response, error) {
+		p := r.URL.Path
+		h := http.Header{"Cache-Control": {"max-age=0"}, "X-Path": {p}, "Etag": {`"` + p + `"`}}
+		if r.Header.Get("If-None-Match") == `"`+p+`"` {
+			return &http.Response{StatusCode: http.StatusNotModified, Header: h, Body: http.NoBody, Request: r}, nil
+		}
+		body := "body of " + p
+		return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(strings.NewReader(body)),
+			ContentLength: int64(len(body)), Trailer: http.Header{"X-Sum": {p}}, Request: r}, nil
+	}
+	get := func(path string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, "http://example.test"+path, nil)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		resp, err := c.Do(req, origin)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		return resp
+	}
+	check := func(resp *http.Response, path string) {
+		if resp == nil {
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		in := core.InfoOf(resp)
+		if err != nil || string(b) != "body of "+path || resp.Header.Get("X-Path") != path ||
+			resp.Header.Get("Etag") != `"`+path+`"` || resp.Trailer.Get("X-Sum") != path || !in.Revalidated {
+			t.Errorf("%s: body %q (%v), X-Path %q, ETag %q, trailer %v, Revalidated %v",
+				path, b, err, resp.Header.Get("X-Path"), resp.Header.Get("Etag"), resp.Trailer, in.Revalidated)
+		}
+		for k := range resp.Header { // the receiver owns what it was handed
+			resp.Header[k] = []string{"changed"}
+		}
+	}
+	paths := []string{"/a", "/b", "/c", "/d"}
+	for _, p := range paths {
+		resp := get(p) // the miss: stored
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	held := make([]*http.Response, len(paths))
+	for i, p := range paths {
+		held[i] = get(p)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				p := paths[(g+i)%len(paths)]
+				check(get(p), p)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, p := range paths {
+		check(held[i], p)
+	}
+}

@@ -89,9 +89,13 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, x *exchange, 
 		if !notModifiedSelects(x, resp.Header, c.cfg.now()) {
 			return outcome{}, errValidatorMismatch
 		}
+		old := x.entry
 		ne := c.freshen(ctx, req, x, resp.Header)
 		c.stats.notModified.Add(1)
 		x.entry = ne
+		// ne copied what it keeps of the entry the lookup decoded, and
+		// nothing else refers to that one (see entryPool).
+		releaseEntry(old)
 		r := c.serveLookup(ctx, req, x, fwdStatus(x.fwd, detailNone, http.StatusNotModified, false, false), withBody)
 		if r == nil {
 			return outcome{}, errStreamGone // fetch it again, unconditionally
