@@ -18,6 +18,8 @@ import (
 type Cache struct {
 	store Store
 	local LocalGetter // store's, when it implements it (local.go)
+	// localSlots is the store's LocalSlotGetter, when it is one.
+	localSlots LocalSlotGetter
 	// slots is the store's SlotGetter, when it implements it, and owner
 	// marks the decoded forms this Cache keeps in its slots (local.go).
 	slots SlotGetter
@@ -81,6 +83,7 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	c.breaker = newBreaker(c.cfg.breaker)
 	c.timeout = storeTimeout(&c.cfg, store)
 	c.local, _ = store.(LocalGetter)
+	c.localSlots = localSlotGetter(store)
 	c.slots = slotGetter(store)
 	c.views = viewGetter(store)
 	c.owner = new(slotOwner)
@@ -186,8 +189,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // (SlotGetter) is decoded on its first read only; one a ViewGetter lends is
 // decoded in place, and only its body copied out.
 func (c *Cache) readEntry(ctx context.Context, key string, e *Entry) error {
-	data, ok := c.getLocal(ctx, key)
-	var slot *DecodedSlot
+	data, slot, ok := c.getLocal(ctx, key)
 	var err error
 	viewed, decodeErr := false, error(nil) // read through GetView; the codec's error
 	if !ok {

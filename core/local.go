@@ -29,19 +29,53 @@ type LocalGetter interface {
 	GetLocal(key string) (value []byte, ok bool)
 }
 
+// LocalSlotGetter is implemented by LocalGetters whose answers from process
+// memory come with the DecodedSlot of the value: a two-tier store whose L1
+// is a SlotGetter (memstore). The Cache then decodes a value L1 holds on its
+// first read only, as it does for a SlotGetter's, where from GetLocal it
+// decodes it on every read.
+//
+// Contract:
+//   - GetLocalSlot is GetLocal, also returning the slot of the value
+//     returned, or nil for a value without one; slots follow SlotGetter's
+//     contract (one per stored value, never reused for another).
+//   - SlotStore returns the store itself, for the reason SlotGetter's does:
+//     the Cache reads through GetLocalSlot only when SlotStore is the store
+//     it was given, and through GetLocal otherwise.
+type LocalSlotGetter interface {
+	LocalGetter
+	GetLocalSlot(key string) (value []byte, slot *DecodedSlot, ok bool)
+	SlotStore() Store
+}
+
+// localSlotGetter returns store's LocalSlotGetter when store is one itself
+// (see LocalSlotGetter.SlotStore), nil otherwise.
+func localSlotGetter(store Store) LocalSlotGetter {
+	lg, ok := store.(LocalSlotGetter)
+	if !ok || !sameStore(lg.SlotStore(), store) {
+		return nil
+	}
+	return lg
+}
+
 // getLocal reads key through the store's LocalGetter, if it has one, unless
-// the Cache is closing; false means the store must be asked with call.
-func (c *Cache) getLocal(ctx context.Context, key string) ([]byte, bool) {
+// the Cache is closing, with the value's slot when the store gives it; false
+// means the store must be asked with call.
+func (c *Cache) getLocal(ctx context.Context, key string) (v []byte, slot *DecodedSlot, ok bool) {
 	if c.local == nil || !c.gate.enter() {
-		return nil, false
+		return nil, nil, false
 	}
 	defer c.gate.leave()
-	v, ok := c.local.GetLocal(key)
+	if c.localSlots != nil {
+		v, slot, ok = c.localSlots.GetLocalSlot(key)
+	} else {
+		v, ok = c.local.GetLocal(key)
+	}
 	if ok {
 		o, start := c.opStart(ctx)
 		o.opDone(OpGet, start, nil)
 	}
-	return v, ok
+	return v, slot, ok
 }
 
 // DecodedSlot is where a Cache keeps its decoded form of one value held by
@@ -131,7 +165,8 @@ type slotOwner struct{ _ byte }
 //     so it is read with its own Get.
 //
 // A store implementing LocalGetter too is read through GetLocal first, as
-// ever; its answers are decoded on every read.
+// ever; its answers are decoded on every read unless it is a
+// LocalSlotGetter.
 type SlotGetter interface {
 	GetSlot(ctx context.Context, key string) (value []byte, slot *DecodedSlot, err error)
 	SlotStore() Store

@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +51,7 @@ type Store struct {
 	l1Clear core.Clearer
 	// l1Local reads L1 without I/O: set when L1 is in-process (see
 	// GetLocal), nil otherwise.
-	l1Local func(key string) ([]byte, bool)
+	l1Local func(key string) ([]byte, *core.DecodedSlot, bool)
 	l2      core.Store
 	maxAge  time.Duration
 	log     *slog.Logger
@@ -82,14 +83,15 @@ type StreamStore struct {
 }
 
 var (
-	_ core.Store         = (*Store)(nil)
-	_ core.FilterLister  = (*Store)(nil)
-	_ core.Clearer       = (*Store)(nil)
-	_ core.TimeoutHinter = (*Store)(nil)
-	_ core.LocalGetter   = (*Store)(nil)
-	_ core.Leaser        = (*Store)(nil)
-	_ io.Closer          = (*Store)(nil)
-	_ core.Streamer      = (*StreamStore)(nil)
+	_ core.Store           = (*Store)(nil)
+	_ core.FilterLister    = (*Store)(nil)
+	_ core.Clearer         = (*Store)(nil)
+	_ core.TimeoutHinter   = (*Store)(nil)
+	_ core.LocalGetter     = (*Store)(nil)
+	_ core.LocalSlotGetter = (*Store)(nil)
+	_ core.Leaser          = (*Store)(nil)
+	_ io.Closer            = (*Store)(nil)
+	_ core.Streamer        = (*StreamStore)(nil)
 )
 
 // New returns a store that reads l1, then l2 (keeping what it reads in l1),
@@ -186,21 +188,33 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // localReader returns a reader of l1 that does no I/O: l1's GetLocal when
-// it implements core.LocalGetter, its Get when it hints a zero store timeout
-// (core.TimeoutHinter: an in-process store, such as memstore), nil
-// otherwise.
-func localReader(l1 core.Store) func(string) ([]byte, bool) {
+// it implements core.LocalGetter, its GetSlot (a core.SlotGetter) or else
+// its Get when it hints a zero store timeout (core.TimeoutHinter: an
+// in-process store, such as memstore), nil otherwise.
+func localReader(l1 core.Store) func(string) ([]byte, *core.DecodedSlot, bool) {
 	if lg, ok := l1.(core.LocalGetter); ok {
-		return lg.GetLocal
-	}
-	if h, ok := l1.(core.TimeoutHinter); ok && h.StoreTimeout() == 0 {
-		ctx := context.Background()
-		return func(key string) ([]byte, bool) {
-			v, err := l1.Get(ctx, key)
-			return v, err == nil
+		return func(key string) ([]byte, *core.DecodedSlot, bool) {
+			v, ok := lg.GetLocal(key)
+			return v, nil, ok
 		}
 	}
-	return nil
+	h, ok := l1.(core.TimeoutHinter)
+	if !ok || h.StoreTimeout() != 0 {
+		return nil
+	}
+	ctx := context.Background()
+	// A store that embeds a SlotGetter and overrides Get is read with its
+	// Get (see core.SlotGetter).
+	if sg, ok := l1.(core.SlotGetter); ok && reflect.TypeOf(l1).Comparable() && sg.SlotStore() == l1 {
+		return func(key string) ([]byte, *core.DecodedSlot, bool) {
+			v, slot, err := sg.GetSlot(ctx, key)
+			return v, slot, err == nil
+		}
+	}
+	return func(key string) ([]byte, *core.DecodedSlot, bool) {
+		v, err := l1.Get(ctx, key)
+		return v, nil, err == nil
+	}
 }
 
 // GetLocal implements core.LocalGetter: it returns L1's copy of key, when
@@ -209,11 +223,22 @@ func localReader(l1 core.Store) func(string) ([]byte, bool) {
 // lost. The Cache then serves a hit from L1 without a store timeout of its
 // own, while L2's (StoreTimeout) still bounds every read that goes to L2.
 func (s *Store) GetLocal(key string) ([]byte, bool) {
+	v, _, ok := s.GetLocalSlot(key)
+	return v, ok
+}
+
+// GetLocalSlot implements core.LocalSlotGetter: GetLocal, with the slot L1
+// keeps next to the value when L1 is a core.SlotGetter (memstore), so that
+// the Cache decodes an L1 value on its first read only.
+func (s *Store) GetLocalSlot(key string) ([]byte, *core.DecodedSlot, bool) {
 	if s.l1Local == nil || s.bypass.Load() {
-		return nil, false
+		return nil, nil, false
 	}
 	return s.l1Local(key)
 }
+
+// SlotStore implements core.LocalSlotGetter: the store itself.
+func (s *Store) SlotStore() core.Store { return s }
 
 // keep writes value in L1 unless shard i's version moved from ver, the
 // subscription is lost or the value is expired, and removes it again when

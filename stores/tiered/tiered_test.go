@@ -582,3 +582,122 @@ func TestLeaseWithoutL2Leases(t *testing.T) {
 		t.Errorf("StoreErrors = %d, want 0", n)
 	}
 }
+
+// decodeCounter is BinaryCodec counting its decodes.
+type decodeCounter struct {
+	core.BinaryCodec
+	n *atomic.Int64
+}
+
+func (c decodeCounter) Decode(data []byte, e *core.Entry) error {
+	c.n.Add(1)
+	return c.BinaryCodec.Decode(data, e)
+}
+
+// TestL1HitsDecodeOnce: a Cache over a tiered store with a memstore L1
+// reads L1 with its slot (core.LocalSlotGetter) and decodes a value on its
+// first hit only; a new value (the origin's next version, after the stored
+// one was invalidated) is decoded again and served, never the old form.
+func TestL1HitsDecodeOnce(t *testing.T) {
+	s, err := tiered.New(mem(t), mem(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.(*tiered.Store).Close() })
+	if _, ok := s.(core.LocalSlotGetter); !ok {
+		t.Fatalf("%T is not a core.LocalSlotGetter", s)
+	}
+	var decodes atomic.Int64
+	c, err := core.New(s, core.WithCodec(decodeCounter{n: &decodes}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var version atomic.Int64
+	version.Store(1)
+	send := func(req *http.Request) (*http.Response, error) {
+		body := fmt.Sprintf("v%d", version.Load())
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Cache-Control": {"max-age=3600"}, "X-V": {body}},
+			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+	}
+	do := func() (string, bool) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://example.test/x", nil)
+		resp, err := c.Do(req, send)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get("X-V") != string(b) {
+			t.Fatalf("header X-V %q with body %q", resp.Header.Get("X-V"), b)
+		}
+		resp.Header.Set("X-V", "changed") // the receiver owns what it was handed
+		return string(b), core.InfoOf(resp).FromCache
+	}
+	do() // the miss
+	if b, hit := do(); b != "v1" || !hit {
+		t.Fatalf("first hit %q (from cache %v)", b, hit)
+	}
+	after := decodes.Load()
+	for range 10 {
+		if b, hit := do(); b != "v1" || !hit {
+			t.Fatalf("hit %q (from cache %v)", b, hit)
+		}
+	}
+	if d := decodes.Load() - after; d != 0 {
+		t.Errorf("10 more L1 hits decoded %d times, want 0", d)
+	}
+	if err := c.Clear(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	version.Store(2)
+	do() // a miss again: v2 stored
+	if b, hit := do(); b != "v2" || !hit {
+		t.Errorf("hit after the new version was stored: %q (from cache %v), want v2", b, hit)
+	}
+}
+
+// embeddingTiered embeds a tiered store and overrides GetLocal: the
+// promoted GetLocalSlot must not bypass it.
+type embeddingTiered struct {
+	*tiered.Store
+	locals atomic.Int64
+}
+
+func (e *embeddingTiered) GetLocal(key string) ([]byte, bool) {
+	e.locals.Add(1)
+	return e.Store.GetLocal(key)
+}
+
+// TestL1SlotEmbeddingStore: a Cache over a store embedding the tiered Store
+// reads L1 through the embedding store's GetLocal.
+func TestL1SlotEmbeddingStore(t *testing.T) {
+	s, err := tiered.New(mem(t), mem(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.(*tiered.Store).Close() })
+	st := &embeddingTiered{Store: s.(*tiered.Store)}
+	c, err := core.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	send := func(req *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Cache-Control": {"max-age=3600"}},
+			Body: io.NopCloser(strings.NewReader("b")), ContentLength: 1, Request: req}, nil
+	}
+	for range 3 {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://example.test/e", nil)
+		resp, err := c.Do(req, send)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if st.locals.Load() == 0 {
+		t.Error("the embedding store's GetLocal was never called")
+	}
+}
