@@ -183,30 +183,13 @@ func TestInfoFromCacheStatus(t *testing.T) {
 // and other goroutines, are served meanwhile: nothing of the lookup's
 // scratch space is shared between responses.
 func TestHitResponsesIndependent(t *testing.T) {
-	c := newSmallCache(t)
 	origin := func(r *http.Request) (*http.Response, error) {
 		p := r.URL.Path
 		h := http.Header{"Cache-Control": {"max-age=600"}, "X-Path": {p}, "Etag": {`"` + p + `"`}}
 		body := "body of " + p
 		return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
 	}
-	get := func(path string) *http.Response {
-		req, err := http.NewRequest(http.MethodGet, "http://example.test"+path, nil)
-		if err != nil {
-			t.Error(err)
-			return nil
-		}
-		resp, err := c.Do(req, origin)
-		if err != nil {
-			t.Error(err)
-			return nil
-		}
-		return resp
-	}
-	check := func(resp *http.Response, path string) {
-		if resp == nil {
-			return
-		}
+	checkHeldWhileReused(t, origin, func(resp *http.Response, path string) {
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		in := core.InfoOf(resp)
@@ -215,32 +198,7 @@ func TestHitResponsesIndependent(t *testing.T) {
 			t.Errorf("%s: body %q (%v), X-Path %q, ETag %q, FromCache %v, Request %s",
 				path, b, err, resp.Header.Get("X-Path"), resp.Header.Get("Etag"), in.FromCache, resp.Request.URL)
 		}
-	}
-	paths := []string{"/a", "/b", "/c", "/d"}
-	for _, p := range paths {
-		resp := get(p) // the miss: stored
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-	held := make([]*http.Response, len(paths))
-	for i, p := range paths {
-		held[i] = get(p)
-	}
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 50 {
-				p := paths[(g+i)%len(paths)]
-				check(get(p), p)
-			}
-		}()
-	}
-	wg.Wait()
-	for i, p := range paths {
-		check(held[i], p)
-	}
+	})
 }
 
 // TestRevalidatedResponsesIndependent is TestHitResponsesIndependent for
@@ -248,7 +206,6 @@ func TestHitResponsesIndependent(t *testing.T) {
 // lookup decoded, and responses held while other revalidations reuse it keep
 // their header, trailer and body.
 func TestRevalidatedResponsesIndependent(t *testing.T) {
-	c := newSmallCache(t)
 	origin := func(r *http.Request) (*http.Response, error) {
 		p := r.URL.Path
 		h := http.Header{"Cache-Control": {"max-age=0"}, "X-Path": {p}, "Etag": {`"` + p + `"`}}
@@ -259,23 +216,7 @@ func TestRevalidatedResponsesIndependent(t *testing.T) {
 		return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(strings.NewReader(body)),
 			ContentLength: int64(len(body)), Trailer: http.Header{"X-Sum": {p}}, Request: r}, nil
 	}
-	get := func(path string) *http.Response {
-		req, err := http.NewRequest(http.MethodGet, "http://example.test"+path, nil)
-		if err != nil {
-			t.Error(err)
-			return nil
-		}
-		resp, err := c.Do(req, origin)
-		if err != nil {
-			t.Error(err)
-			return nil
-		}
-		return resp
-	}
-	check := func(resp *http.Response, path string) {
-		if resp == nil {
-			return
-		}
+	checkHeldWhileReused(t, origin, func(resp *http.Response, path string) {
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		in := core.InfoOf(resp)
@@ -287,12 +228,40 @@ func TestRevalidatedResponsesIndependent(t *testing.T) {
 		for k := range resp.Header { // the receiver owns what it was handed
 			resp.Header[k] = []string{"changed"}
 		}
+	})
+}
+
+// checkHeldWhileReused stores a response from origin for each of four
+// paths, takes one response per path and holds it while 4 goroutines take
+// 50 more, then checks the held ones: check(resp, path) reads and judges
+// each response (on any goroutine).
+func checkHeldWhileReused(t *testing.T, origin func(*http.Request) (*http.Response, error), check func(*http.Response, string)) {
+	t.Helper()
+	c := newSmallCache(t)
+	get := func(path string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, "http://example.test"+path, nil)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		resp, err := c.Do(req, origin)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		return resp
+	}
+	checkIf := func(resp *http.Response, path string) {
+		if resp != nil {
+			check(resp, path)
+		}
 	}
 	paths := []string{"/a", "/b", "/c", "/d"}
 	for _, p := range paths {
-		resp := get(p) // the miss: stored
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		if resp := get(p); resp != nil { // the miss: stored
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
 	}
 	held := make([]*http.Response, len(paths))
 	for i, p := range paths {
@@ -305,12 +274,12 @@ func TestRevalidatedResponsesIndependent(t *testing.T) {
 			defer wg.Done()
 			for i := range 50 {
 				p := paths[(g+i)%len(paths)]
-				check(get(p), p)
+				checkIf(get(p), p)
 			}
 		}()
 	}
 	wg.Wait()
 	for i, p := range paths {
-		check(held[i], p)
+		checkIf(held[i], p)
 	}
 }

@@ -179,34 +179,31 @@ func TestViewFailures(t *testing.T) {
 	get := func(t *testing.T) *http.Request {
 		return rvGet(t, context.Background(), http.MethodGet, "http://example.test/f", nil)
 	}
-	t.Run("corrupt", func(t *testing.T) {
-		st := newLendingStore(t)
-		c := rvNew(t, st)
-		var sent atomic.Int64
-		rvDo(t, c, get(t), ok(&sent))
-		st.garble.Store(true)
-		resp, body := rvDo(t, c, get(t), ok(&sent))
-		if core.InfoOf(resp).FromCache || body != "fresh" || sent.Load() != 2 {
-			t.Errorf("a corrupt loan: from cache %v, body %q, origin requests %d; want a miss", core.InfoOf(resp).FromCache, body, sent.Load())
-		}
-		if s := c.Stats(); s.CorruptErrors != 1 || s.StoreErrors != 0 {
-			t.Errorf("CorruptErrors %d, StoreErrors %d; want 1, 0", s.CorruptErrors, s.StoreErrors)
-		}
-	})
-	t.Run("no value", func(t *testing.T) {
-		st := newLendingStore(t)
-		c := rvNew(t, st)
-		var sent atomic.Int64
-		rvDo(t, c, get(t), ok(&sent))
-		st.noValue.Store(true)
-		resp, body := rvDo(t, c, get(t), ok(&sent))
-		if core.InfoOf(resp).FromCache || body != "fresh" || sent.Load() != 2 {
-			t.Errorf("no loan: from cache %v, body %q, origin requests %d; want a miss", core.InfoOf(resp).FromCache, body, sent.Load())
-		}
-		if s := c.Stats(); s.StoreErrors != 1 || s.CorruptErrors != 0 {
-			t.Errorf("StoreErrors %d, CorruptErrors %d; want 1, 0", s.StoreErrors, s.CorruptErrors)
-		}
-	})
+	for _, tc := range []struct {
+		name                      string
+		fault                     func(*lendingStore) *atomic.Bool // the flag that breaks the store
+		wantCorrupt, wantStoreErr int64
+	}{
+		// A lent value the codec rejects: a corrupt entry.
+		{"corrupt", func(s *lendingStore) *atomic.Bool { return &s.garble }, 1, 0},
+		// A GetView that succeeds without lending: a store error.
+		{"no value", func(s *lendingStore) *atomic.Bool { return &s.noValue }, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newLendingStore(t)
+			c := rvNew(t, st)
+			var sent atomic.Int64
+			rvDo(t, c, get(t), ok(&sent))
+			tc.fault(st).Store(true)
+			resp, body := rvDo(t, c, get(t), ok(&sent))
+			if core.InfoOf(resp).FromCache || body != "fresh" || sent.Load() != 2 {
+				t.Errorf("from cache %v, body %q, origin requests %d; want a miss", core.InfoOf(resp).FromCache, body, sent.Load())
+			}
+			if s := c.Stats(); s.CorruptErrors != tc.wantCorrupt || s.StoreErrors != tc.wantStoreErr {
+				t.Errorf("CorruptErrors %d, StoreErrors %d; want %d, %d", s.CorruptErrors, s.StoreErrors, tc.wantCorrupt, tc.wantStoreErr)
+			}
+		})
+	}
 	t.Run("embedded", func(t *testing.T) {
 		st := &getOverridingStore{lendingStore: newLendingStore(t)}
 		c := rvNew(t, st)
