@@ -213,7 +213,7 @@ type exchange struct {
 // that cannot be read. Lookup sends nothing and emits no observer event.
 func (c *Cache) Lookup(ctx context.Context, req *http.Request) (LookupResult, error) {
 	var x exchange // on the stack: a hit needs no more
-	if err := c.lookup(ctx, canonicalRequest(req), &x); err != nil {
+	if err := c.lookup(ctx, req, &x); err != nil {
 		return LookupResult{}, err
 	}
 	lr := LookupResult{State: x.act, Forward: x.fwd, Response: x.resp, Request: x.send, Key: x.key}
@@ -247,12 +247,13 @@ func hasValidator(h http.Header) bool {
 	return len(h["Etag"]) > 0 || len(h["Last-Modified"]) > 0
 }
 
-// lookup fills x for req (canonical): what it asks, what is stored for it
-// and the verdict.
+// lookup fills x for req: what it asks, what is stored for it and the
+// verdict. From ask on it reads x.req, req with canonical header names.
 func (c *Cache) lookup(ctx context.Context, req *http.Request, x *exchange) error {
 	if done, err := c.ask(ctx, req, x); done || err != nil {
 		return err
 	}
+	req = x.req
 	if x.ro.forceRefresh {
 		// Nothing is read to serve, but the URL's variant index is kept so
 		// that storing this response leaves the other variants reachable.
@@ -265,7 +266,7 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, x *exchange) erro
 	}
 	e := scratchEntry()
 	found := false
-	if x.method == http.MethodHead && c.cfg.methods[http.MethodGet] {
+	if x.method == http.MethodHead && c.cfg.methods.has(http.MethodGet) {
 		x.getKey = c.primaryKeyFor(req, http.MethodGet, "")
 		found = c.find(ctx, req, x.getKey, e, x)
 		x.fromGET = found
@@ -291,8 +292,15 @@ func (c *Cache) lookup(ctx context.Context, req *http.Request, x *exchange) erro
 }
 
 // ask fills what req asks for (x.asked) and reports done when that alone
-// decides (a bypass).
+// decides (a bypass). x.req (and the request sent) is req with canonical
+// header names: req itself when its names already are (see
+// canonicalRequest).
 func (c *Cache) ask(ctx context.Context, req *http.Request, x *exchange) (done bool, err error) {
+	f := readRequestFields(req.Header)
+	if !f.canonical {
+		req = canonicalRequest(req)
+		f = readRequestFields(req.Header)
+	}
 	x.req = req
 	x.ro = requestOptions(ctx)
 	x.method = req.Method
@@ -308,14 +316,13 @@ func (c *Cache) ask(ctx context.Context, req *http.Request, x *exchange) (done b
 	case c.cfg.disabled || x.ro.disabled:
 		x.act, x.fwd = Bypass, ForwardBypass
 		return true, nil
-	case !c.cfg.methods[x.method]:
+	case !c.cfg.methods.has(x.method):
 		x.act, x.fwd = Bypass, ForwardMethod
 		return true, nil
 	case c.doNotCache(req, x.ro):
 		x.act, x.fwd = Bypass, ForwardBypass
 		return true, nil
 	}
-	f := readRequestFields(req.Header)
 	x.reqCC = rfc9111.ParseDirectiveLines(f.cacheControl)
 	if rfc9111.PragmaNoCacheLines(f.cacheControl, f.pragma) {
 		x.reqCC.NoCache = true
@@ -342,27 +349,36 @@ func (c *Cache) ask(ctx context.Context, req *http.Request, x *exchange) (done b
 }
 
 // requestFields are the fields of a request's header a lookup reads first:
-// the Cache-Control and Pragma lines, and whether it carries each
-// precondition.
+// the Cache-Control and Pragma lines, whether it carries each
+// precondition, and whether every name in it is canonical (when one is
+// not, the fields must be read again from the header canonicalRequest
+// gives, which merges the spellings of a name).
 type requestFields struct {
 	cacheControl, pragma                                     []string
 	ifNoneMatch, ifModifiedSince, ifMatch, ifUnmodifiedSince bool
+	canonical                                                bool
 }
 
 // smallHeader is the number of fields up to which readRequestFields walks
 // a header rather than looking each of its six names up: a request carries
-// a few fields, and one walk of a few costs less than six hashed lookups.
+// a few fields, and one walk of a few, which also checks their names, costs
+// less than six hashed lookups and a walk of its own for the names.
 const smallHeader = 8
 
-// readRequestFields reads the requestFields of h (canonical names).
+// readRequestFields reads the requestFields of h.
 func readRequestFields(h http.Header) (f requestFields) {
 	if len(h) > smallHeader {
+		f.canonical = headerCanonical(h)
 		f.cacheControl, f.pragma = h["Cache-Control"], h["Pragma"]
 		f.ifNoneMatch, f.ifModifiedSince = len(h["If-None-Match"]) > 0, len(h["If-Modified-Since"]) > 0
 		f.ifMatch, f.ifUnmodifiedSince = len(h["If-Match"]) > 0, len(h["If-Unmodified-Since"]) > 0
 		return f
 	}
+	f.canonical = true
 	for k, v := range h {
+		if !canonicalName(k) {
+			f.canonical = false
+		}
 		switch k {
 		case "Cache-Control":
 			f.cacheControl = v
@@ -568,7 +584,6 @@ type usage struct {
 	staleFor       time.Duration // how long it has been stale
 	bounded        bool          // a bound of the request (max-age, min-fresh, ExpireAfter) rules it out
 	wantRevalidate bool          // the request, the response or the settings ask for validation
-	validator      bool          // it has an ETag or Last-Modified
 	onlyIfCached   bool          // the origin may not be asked
 }
 
@@ -579,7 +594,6 @@ func (c *Cache) usageOf(x *exchange) usage {
 	u := usage{
 		fresh:        e.Expires.IsZero() || now.Before(e.Expires),
 		onlyIfCached: x.ro.onlyIfCached || x.reqCC.OnlyIfCached,
-		validator:    hasValidator(e.Header),
 	}
 	if !u.fresh {
 		u.staleFor = now.Sub(e.Expires)
@@ -592,7 +606,7 @@ func (c *Cache) usageOf(x *exchange) usage {
 			e.Expires.Sub(now) < time.Duration(x.reqCC.MinFresh)*time.Second)
 	u.wantRevalidate = x.ro.refresh || x.reqCC.NoCache || x.reqCC.MaxAge == 0 ||
 		(x.ro.hasExpireAfter && x.ro.expireAfter == ExpireImmediately) || e.NoCache ||
-		(c.cfg.alwaysRevalidate && u.validator && !(u.fresh && e.Immutable))
+		(c.cfg.alwaysRevalidate && hasValidator(e.Header) && !(u.fresh && e.Immutable))
 	return u
 }
 
@@ -643,7 +657,7 @@ func (c *Cache) revalidation(ctx context.Context, req *http.Request, x *exchange
 		// (RFC 9111 §4.3.4 for a 304, §4.3.3 for a full response).
 		return nil
 	}
-	if u.validator {
+	if hasValidator(e.Header) {
 		// A shallow copy with a header of its own: the validators are the
 		// only change, and a RoundTripper may not modify what it is sent
 		// (so the URL and the rest are shared, not deep-copied).

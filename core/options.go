@@ -60,7 +60,7 @@ type config struct {
 	cacheControl     bool
 	codes            map[int]bool // the allowable codes: 200 by default
 	codesSet         bool         // WithAllowableCodes was given: codes restricts every response
-	methods          map[string]bool
+	methods          methodSet
 	alwaysRevalidate bool
 	ignored          []string
 	matchHeaders     []string
@@ -95,7 +95,7 @@ func defaultConfig() config {
 		codec:           BinaryCodec{},
 		cacheControl:    true,
 		codes:           map[int]bool{http.StatusOK: true},
-		methods:         map[string]bool{http.MethodGet: true, http.MethodHead: true},
+		methods:         methodSet{get: true, head: true},
 		ignored:         DefaultIgnoredParameters(),
 		heuristicCap:    24 * time.Hour,
 		staleRetention:  24 * time.Hour,
@@ -269,18 +269,51 @@ func WithAllowableCodes(codes ...int) Option {
 	})
 }
 
+// methodSet is the set of methods a Cache reads and writes (upper case).
+// GET and HEAD, the methods of nearly every lookup, are answered without a
+// map lookup.
+type methodSet struct {
+	get, head bool
+	other     map[string]bool
+}
+
+func (m *methodSet) add(method string) {
+	switch method {
+	case http.MethodGet:
+		m.get = true
+	case http.MethodHead:
+		m.head = true
+	default:
+		if m.other == nil {
+			m.other = make(map[string]bool)
+		}
+		m.other[method] = true
+	}
+}
+
+// has reports whether method is in m.
+func (m *methodSet) has(method string) bool {
+	switch method {
+	case http.MethodGet:
+		return m.get
+	case http.MethodHead:
+		return m.head
+	}
+	return m.other[method]
+}
+
 // WithAllowableMethods sets the methods whose responses are read from and
 // written to the cache (default GET and HEAD). Methods are upper-cased. For
 // methods other than GET and HEAD the request's Content-Type and body are
 // part of the key, the body read up to WithMaxKeyedBodySize.
 func WithAllowableMethods(methods ...string) Option {
 	return optionFunc(func(c *config) error {
-		m := make(map[string]bool, len(methods))
+		var m methodSet
 		for _, meth := range methods {
 			if meth == "" {
 				return fmt.Errorf("core: WithAllowableMethods: empty method")
 			}
-			m[strings.ToUpper(meth)] = true
+			m.add(strings.ToUpper(meth))
 		}
 		c.methods = m
 		return nil

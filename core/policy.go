@@ -42,7 +42,7 @@ func (c *Cache) storable(req *http.Request, resp *http.Response, l *exchange, cc
 	switch {
 	case c.cfg.readOnly:
 		return "read-only"
-	case !c.cfg.methods[l.method]:
+	case !c.cfg.methods.has(l.method):
 		return "method"
 	case !c.statusStorable(resp.StatusCode, resp.Header, cc):
 		return "status"

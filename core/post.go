@@ -26,7 +26,7 @@ import (
 // sent. It reports false, leaving resp untouched, when the response is not
 // stored this way.
 func (c *Cache) storePOSTAsGET(ctx context.Context, req *http.Request, resp *http.Response, reqTime time.Time) (*http.Response, bool) {
-	if req.Method != http.MethodPost || !c.cfg.cacheControl || c.cfg.readOnly || !c.cfg.methods[http.MethodGet] ||
+	if req.Method != http.MethodPost || !c.cfg.cacheControl || c.cfg.readOnly || !c.cfg.methods.has(http.MethodGet) ||
 		(resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNonAuthoritativeInfo) {
 		return nil, false
 	}

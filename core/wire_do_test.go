@@ -112,6 +112,54 @@ func TestResponseHeaderNamesFromSend(t *testing.T) {
 	})
 }
 
+// TestRequestHeaderNames checks that the rules that read request headers
+// see them whatever their spelling (RFC 9110 §5.1), in a small header and
+// in one past the fields a lookup walks: a stored fresh response is not
+// served to a request that asks, in a name that is not canonical, for the
+// origin.
+func TestRequestHeaderNames(t *testing.T) {
+	ctx := context.Background()
+	filler := func(h http.Header) http.Header {
+		for i := range 9 {
+			h["X-Filler-"+itoa(i)] = []string{"v"}
+		}
+		return h
+	}
+	tests := []struct {
+		name string
+		h    http.Header
+	}{
+		{"cache-control no-cache", http.Header{"cache-control": {"no-cache"}}},
+		{"CACHE-CONTROL max-age=0", http.Header{"CACHE-CONTROL": {"max-age=0"}, "Accept": {"a"}}},
+		{"pragma no-cache", http.Header{"pragma": {"no-cache"}}},
+		{"spellings merged", http.Header{"Cache-Control": {"max-stale=10"}, "cache-control": {"no-cache"}}},
+		{"large header", filler(http.Header{"cache-control": {"no-cache"}})},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rvNew(t, nil)
+			var n atomic.Int64
+			send := wireSend(&n, func(*http.Request) http.Header { return http.Header{"Cache-Control": {"max-age=60"}} })
+			rvDo(t, c, rvGet(t, ctx, "GET", "http://example.test/a", nil), send)
+			req := rvGet(t, ctx, "GET", "http://example.test/a", tc.h)
+			before := req.Header.Clone()
+			resp, body := rvDo(t, c, req, send)
+			if body != "v2" || core.InfoOf(resp).FromCache {
+				t.Errorf("request with %v: body %q, Cache-Status %q; want v2 from the origin", tc.h, body, resp.Header.Get("Cache-Status"))
+			}
+			if len(req.Header) != len(before) {
+				t.Errorf("the caller's header was changed: %v, want %v", req.Header, before)
+			}
+			// The canonical request is what was sent, and what the next
+			// plain request is answered from.
+			resp, body = rvDo(t, c, rvGet(t, ctx, "GET", "http://example.test/a", nil), send)
+			if body != "v2" || !core.InfoOf(resp).FromCache {
+				t.Errorf("plain request after it: body %q; want v2 from the cache", body)
+			}
+		})
+	}
+}
+
 // TestHitAllocationsWithHeaders checks that reading every header spelling
 // costs a hit nothing when the names are canonical (the common case): a hit
 // for a request with several headers allocates as much as one without.
