@@ -30,6 +30,10 @@ type Info struct {
 	// Collapsed is true when the request waited for an identical one in
 	// flight and shares its response.
 	Collapsed bool
+	// expired is true when the cache produced the response at or after
+	// Expires, by its clock (see IsExpired); beside the other flags, it
+	// takes no room of its own.
+	expired bool
 	// Created is when the stored response was first written.
 	Created time.Time
 	// Expires is when the stored response stops being fresh (zero: never).
@@ -41,9 +45,6 @@ type Info struct {
 	// that came from the origin (and, read back from the Cache-Status
 	// field, whatever the Age field says).
 	Age time.Duration
-
-	// at is when the cache produced the response, by its clock.
-	at time.Time
 }
 
 // MadeByCache reports whether the cache made the response rather than
@@ -58,7 +59,7 @@ func (in Info) MadeByCache() bool { return in.FromCache || in.Synthetic }
 // lifetime had already run out (Expires not after that time). A response
 // with no known lifetime is not expired.
 func (in Info) IsExpired() bool {
-	return in.Stale || (!in.Expires.IsZero() && !in.at.IsZero() && !in.at.Before(in.Expires))
+	return in.Stale || in.expired
 }
 
 type infoKey struct{}
@@ -148,65 +149,77 @@ func addCacheStatus(in *Info, line string) {
 // body is the Body of every response the cache builds from a stored entry: a
 // reader over the stored bytes (no copy) that also carries the Info.
 type body struct {
-	data []byte
-	off  int
+	data []byte // what is left to read
 	info *Info
 	// stream, when set, is the body read from the store's stream: a reader
 	// that checks every segment and, on a failure, counts and deletes the
-	// entry itself (see Cache.openStream).
+	// entry itself (see Cache.openStream); for an observed request, that
+	// reader wrapped in an observedStream.
 	stream io.ReadCloser
-	// obs, when set, is told when a streamed body ends (see WithObserver).
-	obs *observed
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	if b.stream != nil {
-		n, err := b.stream.Read(p)
-		if b.obs != nil {
-			b.obs.streamed(int64(n), err)
-		}
-		return n, err
+		return b.stream.Read(p)
 	}
-	if b.off >= len(b.data) {
+	if len(b.data) == 0 {
 		return 0, io.EOF
 	}
-	n := copy(p, b.data[b.off:])
-	b.off += n
+	n := copy(p, b.data)
+	b.data = b.data[n:]
 	return n, nil
 }
 
 // WriteTo lets io.Copy and io.ReadAll skip an intermediate buffer.
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	if b.stream != nil {
-		n, err := io.Copy(w, b.stream)
-		if b.obs != nil {
-			if err == nil {
-				err = io.EOF // io.Copy reports a clean end as nil
-			}
-			b.obs.streamed(n, err)
-			if err == io.EOF {
-				err = nil
-			}
-		}
-		return n, err
+		return io.Copy(w, b.stream)
 	}
-	if b.off >= len(b.data) {
+	if len(b.data) == 0 {
 		return 0, nil
 	}
-	n, err := w.Write(b.data[b.off:])
-	b.off += n
+	n, err := w.Write(b.data)
+	b.data = b.data[n:]
 	return int64(n), err
 }
 
 func (b *body) Close() error {
 	if b.stream != nil {
-		err := b.stream.Close()
-		if b.obs != nil {
-			b.obs.finish(b.obs.resp, false)
-		}
-		return err
+		return b.stream.Close()
 	}
 	return nil
+}
+
+// observedStream is the stream of a hit's body for an observed request: it
+// tells the request's record how much was read and when the body ended (see
+// WithObserver). It is allocated only for such a body, so that every other
+// response's body is a word smaller.
+type observedStream struct {
+	rc  io.ReadCloser
+	obs *observed
+}
+
+func (s *observedStream) Read(p []byte) (int, error) {
+	n, err := s.rc.Read(p)
+	s.obs.streamed(int64(n), err)
+	return n, err
+}
+
+// WriteTo lets io.Copy skip an intermediate buffer when the stream can.
+func (s *observedStream) WriteTo(w io.Writer) (int64, error) {
+	n, err := io.Copy(w, s.rc)
+	if err == nil {
+		s.obs.streamed(n, io.EOF) // io.Copy reports a clean end as nil
+	} else {
+		s.obs.streamed(n, err)
+	}
+	return n, err
+}
+
+func (s *observedStream) Close() error {
+	err := s.rc.Close()
+	s.obs.finish(s.obs.resp, false)
+	return err
 }
 
 // infoContext carries an Info in a request context without a second

@@ -257,7 +257,7 @@ func (o *observed) result(resp *http.Response, err error) {
 		switch b := resp.Body.(type) {
 		case *body:
 			if b.stream != nil {
-				b.obs = o
+				b.stream = &observedStream{rc: b.stream, obs: o}
 				return
 			}
 		case *teeBody:

@@ -46,7 +46,7 @@ func (c *Cache) serveRange(ctx context.Context, s *served, req *http.Request, e 
 			return nil, true, err
 		}
 		sr.plain = sr.plain[rg.First-int64(first)*StreamSegmentSize:]
-		s.stream = &rangeBody{sr: sr, left: rg.Len()}
+		s.body.stream = &rangeBody{sr: sr, left: rg.Len()}
 		pe.BodySize = rg.Len()
 	} else {
 		pe.Body = e.Body[rg.First : rg.Last+1 : rg.Last+1]
@@ -99,7 +99,7 @@ func (c *Cache) respond(ctx context.Context, s *served, req *http.Request, e *En
 		if err != nil {
 			return nil, err
 		}
-		s.stream = rc
+		s.body.stream = rc
 	}
 	return c.build(s, req, e, key, now, cacheStatus, withBody), nil
 }

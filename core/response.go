@@ -1,7 +1,6 @@
 package core
 
 import (
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,13 +47,12 @@ func statusLine(code int) string {
 // it is built from is not part of it: the response keeps only what build
 // copies out (see scratchEntry).
 type served struct {
-	resp   http.Response
-	req    http.Request
-	body   body
-	stream io.ReadCloser // the body of a streamed entry
-	info   Info
-	ictx   infoContext
-	vals   [2]string
+	resp http.Response
+	req  http.Request
+	body body // body.stream, when set, is the body of a streamed entry
+	info Info
+	ictx infoContext
+	vals [2]string
 }
 
 // entryPool holds the Entries lookups decode into. A hit's response keeps
@@ -91,7 +89,9 @@ func (c *Cache) build(s *served, req *http.Request, e *Entry, key string, now ti
 	setCacheStatus(h, s.vals[1:2:2])
 	s.info = infoFromStatus(cacheStatus)
 	s.info.Created, s.info.Expires, s.info.Key = e.Created, e.Expires, key
-	s.info.Age, s.info.at = age*time.Second, now
+	s.info.Age = age * time.Second
+	s.info.expired = expiredAt(e.Expires, now)
+	stream := s.body.stream
 	s.body = body{info: &s.info}
 	r := &s.resp
 	r.ContentLength = int64(len(e.Body))
@@ -116,8 +116,8 @@ func (c *Cache) build(s *served, req *http.Request, e *Entry, key string, now ti
 	r.Header = h
 	r.Trailer = e.Trailer
 	r.Body = &s.body
-	if e.Streamed && withBody && s.stream != nil {
-		s.body.stream = s.stream
+	if e.Streamed && withBody && stream != nil {
+		s.body.stream = stream
 		r.ContentLength = e.BodySize
 	}
 	r.Uncompressed = e.Uncompressed
@@ -125,6 +125,12 @@ func (c *Cache) build(s *served, req *http.Request, e *Entry, key string, now ti
 	s.req = *req.WithContext(&s.ictx) // the copy WithContext makes stays on the stack
 	r.Request = &s.req
 	return r
+}
+
+// expiredAt reports whether a response whose lifetime ends at expires (zero:
+// unknown) is expired at now, for Info.IsExpired.
+func expiredAt(expires, now time.Time) bool {
+	return !expires.IsZero() && !now.Before(expires)
 }
 
 // setCacheStatus adds the cache's Cache-Status member as the last one.
@@ -148,7 +154,7 @@ func (c *Cache) markForwarded(req *http.Request, resp *http.Response, cacheStatu
 	f.info = infoFromStatus(cacheStatus)
 	if e != nil {
 		f.info.Created, f.info.Expires, f.info.Key = e.Created, e.Expires, key
-		f.info.at = c.cfg.now()
+		f.info.expired = expiredAt(e.Expires, c.cfg.now())
 	}
 	if b, ok := resp.Body.(*body); ok {
 		b.info = &f.info
