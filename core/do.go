@@ -21,14 +21,28 @@ import (
 // closes req.Body on every path, it returns a non-nil error only without a
 // response, and it is safe for concurrent use.
 func (c *Cache) Do(req *http.Request, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
-	if c.cfg.observers != nil {
-		return c.observedDo(req, send)
-	}
-	return c.do(req.Context(), req, send, nil)
+	return c.DoTransport(req, sendFunc(send))
 }
 
+// DoTransport is Do with next.RoundTrip as the send function: what an
+// http.RoundTripper that wraps next calls. Passing next itself, where Do
+// would be given the method value next.RoundTrip, saves the allocation of
+// that method value on every request, hits included.
+func (c *Cache) DoTransport(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+	if c.cfg.observers != nil {
+		return c.observedDo(req, next)
+	}
+	return c.do(req.Context(), req, next, nil)
+}
+
+// sendFunc makes a send function an http.RoundTripper (a func value fits
+// an interface without an allocation).
+type sendFunc func(*http.Request) (*http.Response, error)
+
+func (f sendFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
 // do is Do on ctx (req's context, or the observed record wrapping it).
-func (c *Cache) do(ctx context.Context, req *http.Request, send func(*http.Request) (*http.Response, error), o *observed) (*http.Response, error) {
+func (c *Cache) do(ctx context.Context, req *http.Request, send http.RoundTripper, o *observed) (*http.Response, error) {
 	lr, err := c.Lookup(ctx, req)
 	if err != nil {
 		closeBody(req)
@@ -41,7 +55,7 @@ func (c *Cache) do(ctx context.Context, req *http.Request, send func(*http.Reque
 		return lr.Response, nil
 	case StaleWhileRevalidate:
 		closeBody(req)
-		c.RevalidateInBackground(&lr, send)
+		c.revalidateInBackground(&lr, send)
 		return lr.Response, nil
 	}
 	if resp, err := c.Join(ctx, &lr); resp != nil || err != nil {

@@ -32,6 +32,11 @@ func origin(calls *int) func(*http.Request) (*http.Response, error) {
 	}
 }
 
+// roundTripFunc makes a function an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
 func read(resp *http.Response, err error) string {
 	if err != nil {
 		log.Fatal(err)
@@ -64,6 +69,35 @@ func ExampleCache_Do() {
 	fmt.Println("origin calls:", calls)
 	// Output:
 	// response 1
+	// response 1
+	// response 1
+	// origin calls: 1
+}
+
+// An http.RoundTripper that caches what the transport below it answers
+// passes that transport to DoTransport.
+func ExampleCache_DoTransport() {
+	store, err := memstore.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cache, err := core.New(store)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cache.Close()
+
+	calls := 0
+	var next http.RoundTripper = roundTripFunc(origin(&calls))
+	client := &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		return cache.DoTransport(req, next)
+	})}
+	for range 2 {
+		resp, err := client.Get("https://api.example.com/items?page=1")
+		fmt.Println(read(resp, err))
+	}
+	fmt.Println("origin calls:", calls)
+	// Output:
 	// response 1
 	// response 1
 	// origin calls: 1

@@ -16,7 +16,7 @@ var ErrResend = errors.New("core: send the request again")
 
 // forward sends lr.Request and passes the outcome to Store or Revalidate,
 // sending once more when they return ErrResend.
-func (c *Cache) forward(ctx context.Context, lr *LookupResult, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+func (c *Cache) forward(ctx context.Context, lr *LookupResult, send http.RoundTripper) (*http.Response, error) {
 	resp, err := c.exchangeOnce(ctx, lr, send)
 	if errors.Is(err, ErrResend) {
 		resp, err = c.exchangeOnce(ctx, lr, send)
@@ -25,8 +25,8 @@ func (c *Cache) forward(ctx context.Context, lr *LookupResult, send func(*http.R
 }
 
 // exchangeOnce is one send and the hook that takes its outcome.
-func (c *Cache) exchangeOnce(ctx context.Context, lr *LookupResult, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
-	resp, err := send(lr.Request)
+func (c *Cache) exchangeOnce(ctx context.Context, lr *LookupResult, send http.RoundTripper) (*http.Response, error) {
+	resp, err := send.RoundTrip(lr.Request)
 	if lr.State == Revalidate || lr.State == StaleWhileRevalidate {
 		return c.Revalidate(ctx, lr, resp, err)
 	}
@@ -152,6 +152,11 @@ func (c *Cache) fromFlight(ctx context.Context, x *exchange, f *flight) *http.Re
 // new body to its end so that it is stored. One refresh runs per stored
 // response at a time; for another State it does nothing.
 func (c *Cache) RevalidateInBackground(lr *LookupResult, send func(*http.Request) (*http.Response, error)) {
+	c.revalidateInBackground(lr, sendFunc(send))
+}
+
+// revalidateInBackground is RevalidateInBackground sending with send.
+func (c *Cache) revalidateInBackground(lr *LookupResult, send http.RoundTripper) {
 	x := lr.x
 	if x == nil || x.act != StaleWhileRevalidate {
 		return
@@ -194,11 +199,11 @@ func (c *Cache) RevalidateInBackground(lr *LookupResult, send func(*http.Request
 }
 
 // refresh is the background refresh of x on ctx.
-func (c *Cache) refresh(ctx context.Context, x *exchange, send func(*http.Request) (*http.Response, error), o *observed) {
+func (c *Cache) refresh(ctx context.Context, x *exchange, send http.RoundTripper, o *observed) {
 	r := x.send.Clone(ctx)
 	x.send = r
 	x.reqTime = c.cfg.now()
-	resp, err := send(r)
+	resp, err := send.RoundTrip(r)
 	// The outcome is stored for the caller's request, not for the
 	// conditional one (its validators must not select a variant).
 	x.req = x.plain.WithContext(ctx)

@@ -315,7 +315,7 @@ func (o *observed) finish(resp *http.Response, stored bool) {
 }
 
 // observedDo is Do with an observer installed.
-func (c *Cache) observedDo(req *http.Request, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+func (c *Cache) observedDo(req *http.Request, send http.RoundTripper) (*http.Response, error) {
 	o := c.newObserved(req.Context(), false)
 	o.ev.Method = req.Method
 	if o.ev.Method == "" {

@@ -14,9 +14,10 @@
 // *http.Client, and it is the place for a cache: it can return a response
 // without touching the network, and everything http.Client does above it
 // (redirects, cookies, timeouts) applies to hits as to misses. Transport
-// wraps the base transport and calls core.Cache.Do. Per-request options
-// travel in the request's context (core.ForceRefresh(ctx) and the others);
-// core.InfoOf(resp) tells how the cache produced a response.
+// wraps the base transport and calls core.Cache.DoTransport (Do, sending
+// through it). Per-request options travel in the request's context
+// (core.ForceRefresh(ctx) and the others); core.InfoOf(resp) tells how the
+// cache produced a response.
 package nethttpcache
 
 import (
@@ -59,7 +60,7 @@ func (t *Transport) base() http.RoundTripper {
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.Cache.Do(req, t.base().RoundTrip)
+	return t.Cache.DoTransport(req, t.base())
 }
 
 // CloseIdleConnections closes the idle connections of Base (or of

@@ -248,3 +248,41 @@ func TestCloseIdleConnections(t *testing.T) {
 	// A base without the method is left alone.
 	nethttpcache.NewClient(newCache(t), http.NewFileTransport(http.Dir("."))).CloseIdleConnections()
 }
+
+// TestHitAllocations: the Transport adds no allocation to what the cache
+// itself allocates for a hit (it hands its base to DoTransport instead of
+// making a method value of its RoundTrip per request).
+func TestHitAllocations(t *testing.T) {
+	c := newCache(t)
+	base := roundTrip(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Cache-Control": {"max-age=3600"}},
+			Body: io.NopCloser(strings.NewReader("v")), ContentLength: 1, Request: r}, nil
+	})
+	tr := nethttpcache.NewTransport(c, base)
+	req, err := http.NewRequest(http.MethodGet, "http://example.test/a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hit := func(rt func(*http.Request) (*http.Response, error)) func() {
+		return func() {
+			resp, err := rt(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	hit(tr.RoundTrip)()
+	through := testing.AllocsPerRun(200, hit(tr.RoundTrip))
+	direct := testing.AllocsPerRun(200, hit(func(r *http.Request) (*http.Response, error) { return c.DoTransport(r, base) }))
+	if through > direct {
+		t.Errorf("hit allocations: %v through the Transport, %v calling DoTransport; want no more", through, direct)
+	}
+	if st := c.Stats(); st.Hits < 400 {
+		t.Errorf("hits = %d, want every request after the first a hit", st.Hits)
+	}
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

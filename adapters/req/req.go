@@ -78,7 +78,7 @@ func Install(c *req.Client, cache *core.Cache) {
 func Wrap(cache *core.Cache) req.HttpRoundTripWrapperFunc {
 	return func(next http.RoundTripper) req.HttpRoundTripFunc {
 		return func(r *http.Request) (*http.Response, error) {
-			return cache.Do(r, next.RoundTrip)
+			return cache.DoTransport(r, next)
 		}
 	}
 }

@@ -84,11 +84,12 @@ func NewTransport(cache *core.Cache, base http.RoundTripper) *Transport {
 	return &Transport{cache: cache, next: base}
 }
 
-func (t *Transport) send(req *http.Request) (*http.Response, error) {
+// base is the transport misses are sent to.
+func (t *Transport) base() http.RoundTripper {
 	if t.next != nil {
-		return t.next.RoundTrip(req)
+		return t.next
 	}
-	return http.DefaultTransport.RoundTrip(req)
+	return http.DefaultTransport
 }
 
 // CloseIdleConnections closes the idle connections of the transport below
@@ -116,7 +117,7 @@ func (t *Transport) CloseIdleConnections() {
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.GetBody == nil || req.Body == nil || req.Body == http.NoBody ||
 		req.Method == "" || req.Method == http.MethodGet || req.Method == http.MethodHead {
-		return t.cache.Do(req, t.send)
+		return t.cache.DoTransport(req, t.base())
 	}
 	body, err := req.GetBody()
 	if err != nil {
@@ -126,7 +127,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := new(http.Request)
 	*r = *req
 	r.Body = body
-	resp, err := t.cache.Do(r, t.send)
+	resp, err := t.cache.DoTransport(r, t.base())
 	// The cache has read (and closed) the body GetBody gave; the attempt's
 	// own body is closed unread.
 	req.Body.Close()
