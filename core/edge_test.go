@@ -263,6 +263,55 @@ func TestLookupStates(t *testing.T) {
 	}
 }
 
+// TestFreshnessBeforeResponseTime checks RFC 9111 §4.2 for a lookup whose
+// clock reads earlier than the stored response's response_time (another
+// goroutine stored it after this lookup read the clock, or the clock
+// stepped back): the response is fresh when its freshness lifetime exceeds
+// its current age, and the resident time in that age is never negative
+// (§4.2.3), so a response with no lifetime left (max-age=0, or an Age that
+// uses it up) is never fresh, and min-fresh counts from the response time.
+func TestFreshnessBeforeResponseTime(t *testing.T) {
+	tests := []struct {
+		name   string
+		header http.Header // of the stored response, besides an ETag
+		reqCC  string
+		want   core.State
+	}{
+		{"max-age=0", http.Header{"Cache-Control": {"max-age=0"}}, "", core.Revalidate},
+		{"lifetime used up by Age", http.Header{"Cache-Control": {"max-age=5"}, "Age": {"5"}}, "", core.Revalidate},
+		{"lifetime left", http.Header{"Cache-Control": {"max-age=60"}}, "", core.Hit},
+		{"min-fresh beyond the lifetime left", http.Header{"Cache-Control": {"max-age=60"}}, "min-fresh=61", core.Revalidate},
+		{"min-fresh of the lifetime left", http.Header{"Cache-Control": {"max-age=60"}}, "min-fresh=60", core.Hit},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now()
+			c := rvNew(t, nil, core.WithClock(func() time.Time { return now }))
+			send := func(r *http.Request) (*http.Response, error) {
+				h := tc.header.Clone()
+				h["Etag"] = []string{`"e"`}
+				return rvResp(r, http.StatusOK, h, "v"), nil
+			}
+			rvDo(t, c, rvGet(t, context.Background(), http.MethodGet, "http://example.test/f", nil), send)
+			now = now.Add(-10 * time.Second) // before the response time
+			var h http.Header
+			if tc.reqCC != "" {
+				h = http.Header{"Cache-Control": {tc.reqCC}}
+			}
+			lr, err := c.Lookup(context.Background(), rvGet(t, context.Background(), http.MethodGet, "http://example.test/f", h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lr.Response != nil {
+				lr.Response.Body.Close()
+			}
+			if lr.State != tc.want {
+				t.Errorf("state = %v, want %v", lr.State, tc.want)
+			}
+		})
+	}
+}
+
 // TestStorableNeedsFreshnessInformation checks RFC 9111 §3: a response whose
 // status is not heuristically cacheable is stored only with explicit
 // freshness (or public/private), or a lifetime the user configured.

@@ -591,6 +591,15 @@ type usage struct {
 func (c *Cache) usageOf(x *exchange) usage {
 	e, now := x.entry, x.now
 	age := rfc9111.CurrentAge(e.InitialAge, e.ResponseTime, now)
+	// Expires is the response time plus what the lifetime leaves after the
+	// initial age, so now is before it exactly when the lifetime exceeds
+	// the current age (§4.2), once now is no earlier than the response
+	// time: the resident time in the age is never negative (§4.2.3; this
+	// lookup may have read the clock before another request stored the
+	// response it finds).
+	if now.Before(e.ResponseTime) {
+		now = e.ResponseTime
+	}
 	u := usage{
 		fresh:        e.Expires.IsZero() || now.Before(e.Expires),
 		onlyIfCached: x.ro.onlyIfCached || x.reqCC.OnlyIfCached,

@@ -222,8 +222,9 @@ func TestRevalidatedResponsesIndependent(t *testing.T) {
 		in := core.InfoOf(resp)
 		if err != nil || string(b) != "body of "+path || resp.Header.Get("X-Path") != path ||
 			resp.Header.Get("Etag") != `"`+path+`"` || resp.Trailer.Get("X-Sum") != path || !in.Revalidated {
-			t.Errorf("%s: body %q (%v), X-Path %q, ETag %q, trailer %v, Revalidated %v",
-				path, b, err, resp.Header.Get("X-Path"), resp.Header.Get("Etag"), resp.Trailer, in.Revalidated)
+			t.Errorf("%s: body %q (%v), X-Path %q, ETag %q, trailer %v, Revalidated %v (Cache-Status %q, Age %q)",
+				path, b, err, resp.Header.Get("X-Path"), resp.Header.Get("Etag"), resp.Trailer, in.Revalidated,
+				resp.Header.Values("Cache-Status"), resp.Header.Get("Age"))
 		}
 		for k := range resp.Header { // the receiver owns what it was handed
 			resp.Header[k] = []string{"changed"}
