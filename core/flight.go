@@ -29,6 +29,9 @@ type flight struct {
 	status int
 	// once makes the leader's publish happen once (see Cache.publish).
 	once sync.Once
+	// joined counts the requests that found the flight (under the group's
+	// mutex): each may read entry once done is closed.
+	joined int
 }
 
 // flightGroup coalesces identical misses and revalidations.
@@ -43,6 +46,7 @@ func (g *flightGroup) join(key string) (*flight, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if f, ok := g.m[key]; ok {
+		f.joined++
 		return f, false
 	}
 	f := &flight{done: make(chan struct{}), streaming: make(chan struct{})}
@@ -55,6 +59,18 @@ func (g *flightGroup) finish(key string, f *flight, e *Entry, storeKey string, s
 	g.forget(key, f)
 	f.entry, f.key, f.status = e, storeKey, status
 	close(f.done)
+}
+
+// seal removes f from the group, so that no request joins it any more,
+// and reports whether any did: when none did, nothing will read the entry
+// the leader publishes, and the leader may hand it to its own caller.
+func (g *flightGroup) seal(key string, f *flight) (joined bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m[key] == f {
+		delete(g.m, key)
+	}
+	return f.joined > 0
 }
 
 // forget removes f from the group (unless another flight took its place), so

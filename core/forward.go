@@ -105,6 +105,15 @@ func (c *Cache) publish(x *exchange, e *Entry, key string) {
 	})
 }
 
+// shared reports whether the entry the leader x is about to publish may
+// be read by another request: false when x leads no flight, or leads one
+// that no request joined, which it then seals (a request arriving later
+// reads the store instead). The leader's own response may then take the
+// entry's header over instead of a copy.
+func (c *Cache) shared(x *exchange) bool {
+	return x.fl != nil && c.flights.seal(x.fk, x.fl)
+}
+
 // settle hands the outcome of an exchange to the flight it leads: at once,
 // or, for a body being streamed into the store, once the stream ends (the
 // waiters' bounded wait starts now).

@@ -236,9 +236,12 @@ var noUpdate = map[string]bool{
 
 // mergeHeader updates stored with the fields of newer (RFC 9111 §3.2),
 // except the fields excepted from storage (§3.1) by newer's framing or by
-// the directives of the merged header.
+// the directives of the merged header, and returns it. It merges in place:
+// stored must be the caller's own (the lookup's copy of the entry, which
+// nothing else refers to); a nil stored gives a new header. The values
+// taken from newer are copied.
 func (c *Cache) mergeHeader(stored, newer http.Header) http.Header {
-	out := stored.Clone()
+	out := stored
 	if out == nil {
 		out = make(http.Header, len(newer))
 	}

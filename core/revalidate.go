@@ -96,7 +96,17 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, x *exchange, 
 		// ne copied what it keeps of the entry the lookup decoded, and
 		// nothing else refers to that one (see entryPool).
 		releaseEntry(old)
-		r := c.serveLookup(ctx, req, x, fwdStatus(x.fwd, detailNone, http.StatusNotModified, false, false), withBody)
+		cs := fwdStatus(x.fwd, detailNone, http.StatusNotModified, false, false)
+		if !c.shared(x) {
+			// Nobody else reads ne: the response takes it over.
+			r := c.serveOwned(ctx, req, ne, x.key, cs, withBody)
+			if r == nil {
+				return outcome{}, errStreamGone
+			}
+			x.entry = nil
+			return outcome{resp: r}, nil
+		}
+		r := c.serveLookup(ctx, req, x, cs, withBody)
 		if r == nil {
 			return outcome{}, errStreamGone // fetch it again, unconditionally
 		}
@@ -135,6 +145,8 @@ func (c *Cache) freshen(ctx context.Context, req *http.Request, x *exchange, h h
 	old := x.entry
 	now := c.cfg.now()
 	ne := *old
+	// The exchange owns old's header (see mergeHeader), and old is not
+	// used once freshened: the merge takes it over.
 	ne.Header = c.mergeHeader(old.Header, h)
 	ne.RequestTime = x.reqTime
 	if ne.RequestTime.IsZero() || ne.RequestTime.After(now) {
@@ -209,6 +221,16 @@ func (c *Cache) serveEntry(ctx context.Context, req *http.Request, e *Entry, key
 		return nil
 	}
 	releaseEntry(own)
+	return r
+}
+
+// serveOwned builds a caller's response from e, which nothing else refers
+// to: the response takes its header over (see serveEntry for the rest).
+func (c *Cache) serveOwned(ctx context.Context, req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
+	r, err := c.respond(ctx, new(served), req, e, key, c.cfg.now(), cacheStatus, withBody)
+	if err != nil {
+		return nil
+	}
 	return r
 }
 
