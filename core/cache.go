@@ -23,6 +23,9 @@ type Cache struct {
 	// slots is the store's SlotGetter, when it implements it, and owner
 	// marks the decoded forms this Cache keeps in its slots (local.go).
 	slots SlotGetter
+	// slotSets is the store's SlotSetter, when it implements it and the
+	// codec is BinaryCodec (see SlotSetter).
+	slotSets SlotSetter
 	// views is the store's ViewGetter, when it implements it (view.go).
 	views   ViewGetter
 	owner   *slotOwner
@@ -85,6 +88,7 @@ func New(store Store, opts ...Option) (*Cache, error) {
 	c.local, _ = store.(LocalGetter)
 	c.localSlots = localSlotGetter(store)
 	c.slots = slotGetter(store)
+	c.slotSets = slotSetter(store, c.cfg.codec)
 	c.views = viewGetter(store)
 	c.owner = new(slotOwner)
 	c.logLimit.now = time.Now
@@ -253,17 +257,36 @@ func (c *Cache) writeEntry(ctx context.Context, key string, e *Entry) bool {
 // setEntry encodes and stores e under key, returning the error; failures are
 // logged and counted.
 func (c *Cache) setEntry(ctx context.Context, key string, e *Entry) error {
+	return c.set(ctx, key, e, false)
+}
+
+// writeRead is writeEntry for an entry about to be read again: with a
+// SlotSetter store, its decoded form goes into the new value's slot.
+func (c *Cache) writeRead(ctx context.Context, key string, e *Entry) bool {
+	return c.set(ctx, key, e, c.slotSets != nil && e.Variants == nil) == nil
+}
+
+// set is setEntry, filling the stored value's slot from e when prime.
+func (c *Cache) set(ctx context.Context, key string, e *Entry, prime bool) error {
 	data, err := c.cfg.codec.Encode(e)
 	if err != nil {
 		c.storeFailed(ctx, "encode", key, err)
 		return &Error{Op: "encode", Key: key, Err: err}
 	}
 	meta := Meta{Expires: e.Deletion, URL: e.URL, Method: e.Method, Status: e.Status, Size: int64(len(data)), Created: e.Created}
-	err = c.call(ctx, "set", key, onRequest, func(ctx context.Context) error {
+	var slot *DecodedSlot
+	err = c.call(ctx, "set", key, onRequest, func(ctx context.Context) (err error) {
+		if prime {
+			slot, err = c.slotSets.SetSlot(ctx, key, data, meta)
+			return err
+		}
 		return c.store.Set(ctx, key, data, meta)
 	})
 	if err != nil {
 		return &Error{Op: "set", Key: key, Err: err}
+	}
+	if slot != nil {
+		slot.p.Store(binaryDecoded(c.owner, e, data))
 	}
 	c.stats.stores.Add(1)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // LocalGetter is implemented by stores that can answer some reads from
@@ -87,15 +88,17 @@ type DecodedSlot struct {
 }
 
 // decodedEntry is a value decoded by the Cache that owns it (a store may be
-// shared by Caches with different codecs). e is never modified once stored
+// shared by Caches with different codecs). It is never modified once stored
 // in a slot, and never handed out: every read gets a copy (copyTo).
 type decodedEntry struct {
 	owner *slotOwner
-	e     Entry
-	// header lists e.Header's fields, and nvals counts their values, so
-	// that the copy every hit makes of it does not iterate over a map.
-	header []headerField
-	nvals  int
+	// e is the entry but for its header: e.Header is nil, and header
+	// lists its fields (hasHeader: it has one), nvals counting their
+	// values, so that the copy every hit makes does not iterate over a map.
+	e         Entry
+	header    []headerField
+	nvals     int
+	hasHeader bool
 }
 
 // headerField is one field of a header.
@@ -111,12 +114,76 @@ func newDecodedEntry(owner *slotOwner, codec Codec, data []byte) (*decodedEntry,
 	if err := codec.Decode(data, &d.e); err != nil {
 		return nil, err
 	}
-	d.header = make([]headerField, 0, len(d.e.Header))
-	for k, vs := range d.e.Header {
+	d.takeHeader(false)
+	return d, nil
+}
+
+// takeHeader moves d.e.Header into d.header, copying the value slices when
+// copyVals (the header is someone else's, who may change them). An empty
+// header is none, as BinaryCodec decodes it.
+func (d *decodedEntry) takeHeader(copyVals bool) {
+	h := d.e.Header
+	d.e.Header = nil
+	if len(h) == 0 {
+		return
+	}
+	d.hasHeader = true
+	d.header = make([]headerField, 0, len(h))
+	var backing []string
+	if copyVals {
+		n := 0
+		for _, vs := range h {
+			n += len(vs)
+		}
+		backing = make([]string, n)
+	}
+	for k, vs := range h {
+		if copyVals {
+			m := copy(backing, vs)
+			vs, backing = backing[:m:m], backing[m:]
+		}
 		d.header = append(d.header, headerField{k, vs})
 		d.nvals += len(vs)
 	}
-	return d, nil
+}
+
+// binaryDecoded returns the decodedEntry BinaryCodec.Decode would give for
+// data, BinaryCodec's encoding of e (a response, not a variant index),
+// without decoding it: e as that decoding rebuilds it. Key is not encoded;
+// times come back as time.Unix gives them (no monotonic reading, the local
+// zone); empty headers come back as none; the body is the end of data. e
+// stays its owner's: its headers are copied.
+func binaryDecoded(owner *slotOwner, e *Entry, data []byte) *decodedEntry {
+	d := &decodedEntry{owner: owner, e: *e}
+	d.e.Key = ""
+	for _, t := range [...]*time.Time{&d.e.RequestTime, &d.e.ResponseTime, &d.e.Created, &d.e.Expires, &d.e.Deletion} {
+		if !t.IsZero() {
+			*t = time.Unix(t.Unix(), int64(t.Nanosecond()))
+		}
+	}
+	d.e.Trailer, d.e.VaryHeader = asDecodedHeader(e.Trailer), asDecodedHeader(e.VaryHeader)
+	d.e.Body = data[len(data)-len(e.Body) : len(data) : len(data)]
+	d.takeHeader(true)
+	return d
+}
+
+// asDecodedHeader is h as BinaryCodec decodes it: a copy, nil when empty,
+// every value list non-nil.
+func asDecodedHeader(h http.Header) http.Header {
+	if len(h) == 0 {
+		return nil
+	}
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	backing := make([]string, n)
+	out := make(http.Header, len(h))
+	for k, vs := range h {
+		m := copy(backing, vs)
+		out[k], backing = backing[:m:m], backing[m:]
+	}
+	return out
 }
 
 // copyTo sets *dst to a copy of d.e that its user owns as it owns a freshly
@@ -127,7 +194,7 @@ func newDecodedEntry(owner *slotOwner, codec Codec, data []byte) (*decodedEntry,
 // see Store) and Variants (never modified once decoded).
 func (d *decodedEntry) copyTo(dst *Entry) {
 	*dst = d.e
-	if d.e.Header != nil {
+	if d.hasHeader {
 		backing := make([]string, d.nvals)
 		h := make(http.Header, len(d.header)+2) // room for Age and Cache-Status
 		for _, f := range d.header {
@@ -170,6 +237,34 @@ type slotOwner struct{ _ byte }
 type SlotGetter interface {
 	GetSlot(ctx context.Context, key string) (value []byte, slot *DecodedSlot, err error)
 	SlotStore() Store
+}
+
+// SlotSetter is implemented by SlotGetters that can say which slot a Set
+// gave the value it stored. A Cache with the default codec (BinaryCodec)
+// then fills that slot with the entry it has just written when the entry is
+// about to be read again (a stored response a 304 refreshed: the next hit
+// would otherwise decode what was just encoded), building the decoded form
+// from the entry itself.
+//
+// Contract: SetSlot is Set (the same effects, errors and handling of ctx);
+// on success it also returns the slot of the value stored, new and empty,
+// or nil when Set stored no value (an expiry in the past, a value too large
+// to keep). SlotStore is SlotGetter's: the Cache uses SetSlot only when it
+// is the store it was given.
+type SlotSetter interface {
+	SlotGetter
+	SetSlot(ctx context.Context, key string, value []byte, meta Meta) (*DecodedSlot, error)
+}
+
+// slotSetter returns store's SlotSetter when store is one itself and the
+// codec is BinaryCodec, whose decoding binaryDecoded reproduces; nil
+// otherwise.
+func slotSetter(store Store, codec Codec) SlotSetter {
+	ss, ok := store.(SlotSetter)
+	if _, binary := codec.(BinaryCodec); !ok || !binary || slotGetter(store) == nil {
+		return nil
+	}
+	return ss
 }
 
 // slotGetter returns store's SlotGetter when store is one itself (see

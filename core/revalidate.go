@@ -161,7 +161,9 @@ func (c *Cache) freshen(ctx context.Context, req *http.Request, x *exchange, h h
 		ne.Expires, ne.Deletion = now, now
 	}
 	if !c.cfg.readOnly {
-		c.writeEntry(ctx, x.key, &ne)
+		// It was just read (this lookup found it) and is served now: the
+		// next read likely follows.
+		c.writeRead(ctx, x.key, &ne)
 		c.extendIndex(ctx, x, &ne)
 	}
 	return &ne

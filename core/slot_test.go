@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hoardhttp/hoard/core"
 	"github.com/hoardhttp/hoard/stores/memstore"
@@ -279,5 +280,74 @@ func TestSlotConcurrentHits(t *testing.T) {
 	}
 	if sent.Load() != 1 {
 		t.Errorf("origin requests = %d, want 1", sent.Load())
+	}
+}
+
+// TestSlotPrimedAsDecoded: the hit that follows a 304 over memstore is
+// served from the decoded form the Cache wrote into the slot (BinaryCodec,
+// SlotSetter); a second Cache over the same store, which decodes the stored
+// bytes, serves the same response: header, trailer, body and Info. The
+// receiver of the refreshed response may change it without reaching either.
+func TestSlotPrimedAsDecoded(t *testing.T) {
+	st, err := memstore.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2031, 2, 3, 4, 5, 6, 789, time.FixedZone("Y", -7200)) // not the local zone
+	now := func() time.Time { return clock }
+	primed, err := core.New(st, core.WithClock(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primed.Close()
+	decoding, err := core.New(st, core.WithClock(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(r *http.Request) (*http.Response, error) {
+		h := http.Header{"Etag": {`"v"`}, "Cache-Control": {"max-age=0"}, "Vary": {"Accept"}, "X-Multi": {"1", "2"}, "X-Empty": {}}
+		if r.Header.Get("If-None-Match") == `"v"` {
+			h = http.Header{"Etag": {`"v"`}, "Cache-Control": {"max-age=60"}, "X-From-304": {"yes"}}
+			return rvResp(r, http.StatusNotModified, h, ""), nil
+		}
+		resp := rvResp(r, http.StatusOK, h, "body")
+		resp.Trailer = http.Header{"X-Sum": {"s"}}
+		return resp, nil
+	}
+	get := func() *http.Request {
+		return rvGet(t, context.Background(), http.MethodGet, "http://example.test/p", http.Header{"Accept": {"a"}})
+	}
+	rvDo(t, primed, get(), send)
+	clock = clock.Add(time.Second)
+	resp, err := primed.Do(get(), send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !core.InfoOf(resp).Revalidated {
+		t.Fatalf("second request: %+v, want revalidated", core.InfoOf(resp))
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	mutate(resp)
+	clock = clock.Add(time.Second)
+	// primed's hit reads the form it wrote (decoding's read then puts its own in the slot).
+	a, err := primed.Do(get(), send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := decoding.Do(get(), send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ia, ib := core.InfoOf(a), core.InfoOf(b)
+	sa, sb := takeSnapshot(t, a), takeSnapshot(t, b)
+	if !reflect.DeepEqual(sa, sb) {
+		t.Errorf("hit after the 304:\n primed %+v\ndecoded %+v", sa, sb)
+	}
+	if !ia.FromCache || ia.Revalidated || ia != ib || a.Header.Get("Age") != b.Header.Get("Age") {
+		t.Errorf("Info: primed %+v (Age %s), decoded %+v (Age %s)", ia, a.Header.Get("Age"), ib, b.Header.Get("Age"))
+	}
+	if sa.header.Get("X-From-304") != "yes" || sa.body != "body" || sa.trailer.Get("X-Sum") != "s" {
+		t.Errorf("hit after the 304: %+v; want the merged header, the body and the trailer", sa)
 	}
 }

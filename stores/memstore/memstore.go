@@ -46,7 +46,8 @@ type Options struct {
 }
 
 // Store is an in-memory core.Store bounded by Options.MaxBytes. It also
-// implements core.SlotGetter (a cache decodes each value once), core.Lister,
+// implements core.SlotGetter (a cache decodes each value once) and
+// core.SlotSetter (a value a 304 refreshed is not decoded at all), core.Lister,
 // core.Clearer and io.Closer. Create it with New; the zero value is not
 // usable.
 type Store struct {
@@ -67,6 +68,7 @@ type entry struct {
 var (
 	_ core.Store      = (*Store)(nil)
 	_ core.SlotGetter = (*Store)(nil)
+	_ core.SlotSetter = (*Store)(nil)
 	_ core.Lister     = (*Store)(nil)
 	_ core.Clearer    = (*Store)(nil)
 	_ io.Closer       = (*Store)(nil)
@@ -173,15 +175,31 @@ func (s *Store) get(ctx context.Context, key string) (*entry, error) {
 // write is done when Set returns: a Get that follows finds the value until it
 // is evicted.
 func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Meta) error {
+	_, err := s.set(ctx, key, value, meta)
+	return err
+}
+
+// SetSlot implements core.SlotSetter: Set, with the slot of the value
+// stored (nil when none is: an expiry in the past, a value over the bound).
+func (s *Store) SetSlot(ctx context.Context, key string, value []byte, meta core.Meta) (*core.DecodedSlot, error) {
+	e, err := s.set(ctx, key, value, meta)
+	if e == nil {
+		return nil, err
+	}
+	return &e.slot, err
+}
+
+// set is Set, returning the entry stored (nil when none is).
+func (s *Store) set(ctx context.Context, key string, value []byte, meta core.Meta) (*entry, error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: set: %w", err)
+		return nil, fmt.Errorf("memstore: set: %w", err)
 	}
 	if s.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	if !meta.Expires.IsZero() && !time.Now().Before(meta.Expires) {
 		s.cache.Invalidate(key)
-		return nil
+		return nil, nil
 	}
 	if value == nil {
 		value = []byte{} // an empty value is a hit, and Get says so with a non-nil slice
@@ -190,7 +208,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 		// A value the bound cannot hold replaces the previous one with
 		// nothing, as a rejected write does.
 		s.cache.Invalidate(key)
-		return nil
+		return nil, nil
 	}
 	meta.Size = int64(len(value))
 	// The key and the URL share one allocation: one object fewer per entry
@@ -200,7 +218,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, meta core.Met
 	e := &entry{value: value, meta: meta}
 	e.meta.URL = ku[len(key):]
 	s.cache.Set(ku[:len(key)], e)
-	return nil
+	return e, nil
 }
 
 // Delete removes key. Deleting a missing key is not an error.
