@@ -173,17 +173,7 @@ func asDecodedHeader(h http.Header) http.Header {
 	if len(h) == 0 {
 		return nil
 	}
-	n := 0
-	for _, vs := range h {
-		n += len(vs)
-	}
-	backing := make([]string, n)
-	out := make(http.Header, len(h))
-	for k, vs := range h {
-		m := copy(backing, vs)
-		out[k], backing = backing[:m:m], backing[m:]
-	}
-	return out
+	return cloneHeader(h, 0)
 }
 
 // copyTo sets *dst to a copy of d.e that its user owns as it owns a freshly

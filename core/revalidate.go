@@ -97,18 +97,19 @@ func (c *Cache) revalidate(ctx context.Context, req *http.Request, x *exchange, 
 		// nothing else refers to that one (see entryPool).
 		releaseEntry(old)
 		cs := fwdStatus(x.fwd, detailNone, http.StatusNotModified, false, false)
-		if !c.shared(x) {
-			// Nobody else reads ne: the response takes it over.
-			r := c.serveOwned(ctx, req, ne, x.key, cs, withBody)
-			if r == nil {
-				return outcome{}, errStreamGone
-			}
-			x.entry = nil
-			return outcome{resp: r}, nil
+		shared := c.shared(x)
+		var r *http.Response
+		if shared {
+			r = c.serveLookup(ctx, req, x, cs, withBody)
+		} else {
+			r = c.serveOwned(ctx, req, ne, x.key, cs, withBody) // nobody else reads ne
 		}
-		r := c.serveLookup(ctx, req, x, cs, withBody)
 		if r == nil {
 			return outcome{}, errStreamGone // fetch it again, unconditionally
+		}
+		if !shared {
+			x.entry = nil // the response owns its header now
+			return outcome{resp: r}, nil
 		}
 		return outcome{resp: r, entry: ne, key: x.key}, nil
 	case resp.StatusCode == http.StatusNotModified && x.callerIf:
@@ -214,15 +215,13 @@ func (c *Cache) headUpdate(ctx context.Context, req *http.Request, x *exchange, 
 // corrupt stream is deleted and counted by openStream); it returns nil when
 // that fails (the caller must then fetch the response itself).
 func (c *Cache) serveEntry(ctx context.Context, req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
-	s := new(served)
 	own := scratchEntry()
 	*own = *e
 	own.Header = e.Header.Clone()
-	r, err := c.respond(ctx, s, req, own, key, c.cfg.now(), cacheStatus, withBody)
-	if err != nil {
-		return nil
+	r := c.serveOwned(ctx, req, own, key, cacheStatus, withBody)
+	if r != nil {
+		releaseEntry(own)
 	}
-	releaseEntry(own)
 	return r
 }
 
