@@ -64,11 +64,16 @@ func (in Info) IsExpired() bool {
 
 type infoKey struct{}
 
-// InfoOf returns how the cache produced resp. It reads the information the
-// cache attached to the response's request context; for a response whose
-// Request was replaced on the way, it falls back to the Cache-Status field,
-// which carries everything but Created and Expires. A response that did not go
-// through a hoard cache gives the zero Info.
+// InfoOf returns how the cache produced resp. It reads the Info from the
+// response's Body, which the cache built, and, for a Body something has
+// wrapped since, from the response's Request context: the cache attaches
+// the Info there to every response it forwarded from the origin, and to a
+// response from the store when the request carried Cancel, as http.Client
+// sets it on every request it sends under a Timeout (the case where it
+// wraps every Body). Otherwise it falls back to the Cache-Status field,
+// which carries the flags and, with the Age field, Age, but not Key,
+// Created or Expires. A response that did not go through a hoard cache
+// gives the zero Info.
 func InfoOf(resp *http.Response) Info {
 	if resp == nil {
 		return Info{}

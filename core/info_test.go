@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -84,4 +85,73 @@ func TestInfoIsExpired(t *testing.T) {
 			}
 		}
 	})
+}
+
+// wrappedBody stands for a middleware's body wrapper (http.Client's for a
+// Timeout, a tracer's): InfoOf cannot see the cache's body through it.
+type wrappedBody struct{ io.ReadCloser }
+
+// TestInfoOfWrappedBody checks where InfoOf finds a hit's Info once its
+// Body is wrapped. A request that carries Cancel, as http.Client sets it on
+// every request it sends under a Timeout (the case where it wraps every
+// Body), gets a Request whose context holds the whole Info and still
+// answers the request context's values; any other hit's Request is the
+// request itself, and InfoOf reads what the Cache-Status field says.
+func TestInfoOfWrappedBody(t *testing.T) {
+	type ctxKey struct{}
+	ctx := context.WithValue(context.Background(), ctxKey{}, "caller's value")
+	c := rvNew(t, nil)
+	send := func(r *http.Request) (*http.Response, error) {
+		return rvResp(r, http.StatusOK, http.Header{"Cache-Control": {"max-age=600"}}, "body"), nil
+	}
+	rvDo(t, c, rvGet(t, ctx, "GET", "http://example.test/a", nil), send)
+	for _, tc := range []struct {
+		name     string
+		cancel   bool
+		wantFull bool // Key, Created and Expires are there
+	}{
+		{name: "request with Cancel", cancel: true, wantFull: true},
+		{name: "request without Cancel", cancel: false, wantFull: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := rvGet(t, ctx, "GET", "http://example.test/a", nil)
+			if tc.cancel {
+				req.Cancel = make(chan struct{})
+			}
+			resp, err := c.Do(req, send)
+			if err != nil {
+				t.Fatal(err)
+			}
+			direct := core.InfoOf(resp)
+			if !direct.FromCache || direct.Key == "" || direct.Created.IsZero() || direct.Expires.IsZero() {
+				t.Fatalf("InfoOf before wrapping = %+v, want a hit with Key, Created and Expires", direct)
+			}
+			resp.Body = wrappedBody{resp.Body}
+			got := core.InfoOf(resp)
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || string(b) != "body" {
+				t.Fatalf("body %q, %v; want body", b, err)
+			}
+			if tc.wantFull {
+				if got != direct {
+					t.Errorf("InfoOf through the wrapper = %+v, want %+v", got, direct)
+				}
+				if resp.Request == req {
+					t.Error("Request is the request served; want a copy whose context carries the Info")
+				}
+			} else {
+				want := core.Info{FromCache: true, Age: direct.Age}
+				if got != want {
+					t.Errorf("InfoOf through the wrapper = %+v, want what Cache-Status says, %+v", got, want)
+				}
+				if resp.Request != req {
+					t.Error("Request is a copy; want the request served")
+				}
+			}
+			if v := resp.Request.Context().Value(ctxKey{}); v != "caller's value" {
+				t.Errorf("Request context value = %v, want the caller's", v)
+			}
+		})
+	}
 }

@@ -702,7 +702,7 @@ func (c *Cache) revalidation(ctx context.Context, req *http.Request, x *exchange
 // belongs to another write or fails its checks cannot be served: it is
 // deleted (and, when corrupt, counted) and the request becomes a miss.
 func (c *Cache) serve(ctx context.Context, req *http.Request, x *exchange, e *Entry, act State, cacheStatus string, withBody bool) error {
-	r, err := c.respond(ctx, new(served), req, e, x.key, x.now, cacheStatus, withBody)
+	r, err := c.respond(ctx, newServed(req), req, e, x.key, x.now, cacheStatus, withBody)
 	if err != nil {
 		if !errors.Is(err, errStreamCorrupt) { // a corrupt one is deleted already
 			c.deleteKey(ctx, x.key)
@@ -805,7 +805,7 @@ func (c *Cache) notModified(req *http.Request, e *Entry, key string, now time.Ti
 	ne.Status = http.StatusNotModified
 	ne.Header = h
 	ne.Body, ne.Trailer, ne.Streamed = nil, nil, false
-	r := c.build(new(served), req, &ne, key, now, cacheStatus, false)
+	r := c.build(newServed(req), req, &ne, key, now, cacheStatus, false)
 	r.ContentLength = 0 // RFC 9110 §15.4.5: no content
 	return r
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,17 +43,55 @@ func statusLine(code int) string {
 }
 
 // served is a response built from a stored entry, allocated in one piece:
-// the response, its body reader, its Info, the context InfoOf reads, the
-// request that carries it, and the Age and Cache-Status values. The entry
-// it is built from is not part of it: the response keeps only what build
-// copies out (see scratchEntry).
+// the response, its body reader, its Info, and the Age and Cache-Status
+// values. The entry it is built from is not part of it: the response keeps
+// only what build copies out (see scratchEntry). Make one with newServed.
 type served struct {
 	resp http.Response
-	req  http.Request
 	body body // body.stream, when set, is the body of a streamed entry
 	info Info
-	ictx infoContext
 	vals [2]string
+	// tagged, when set, is the record this one is part of, which also holds
+	// the copy of the request served whose context carries the Info; nil:
+	// the response's Request is that request itself.
+	tagged *servedTagged
+}
+
+// servedTagged is a served allocated with a copy of the request served
+// whose context it is: the context of the request served, with the Info
+// for InfoOf.
+type servedTagged struct {
+	served
+	req http.Request
+	context.Context
+}
+
+// Value returns the Info for InfoOf, and the request context's values.
+func (st *servedTagged) Value(key any) any {
+	if _, ok := key.(infoKey); ok {
+		return &st.info
+	}
+	return st.Context.Value(key)
+}
+
+// newServed returns the record the response to req is built in. InfoOf
+// reads a response's Info from its Body, which the cache built, and, when
+// something has wrapped that Body since, from its Request's context. The
+// wrapper every hit could meet is http.Client's, which wraps the Body of
+// each response while a Timeout is set; it then sets Cancel on the request
+// it hands a RoundTripper it does not know, as it knows none of hoard's
+// (net/http's setRequestCancel). Such a request gets a copy whose context
+// carries the Info, allocated with the record; every other response's
+// Request is the request itself, the copy being half of what a hit would
+// allocate. A Body replaced by other middleware above the cache leaves
+// InfoOf the Cache-Status field (see InfoOf).
+func newServed(req *http.Request) *served {
+	if req.Cancel == nil {
+		return new(served)
+	}
+	st := new(servedTagged)
+	st.tagged = st
+	return &st.served
 }
 
 // entryPool holds the Entries lookups decode into. A hit's response keeps
@@ -121,9 +160,12 @@ func (c *Cache) build(s *served, req *http.Request, e *Entry, key string, now ti
 		r.ContentLength = e.BodySize
 	}
 	r.Uncompressed = e.Uncompressed
-	s.ictx = infoContext{Context: req.Context(), info: &s.info}
-	s.req = *req.WithContext(&s.ictx) // the copy WithContext makes stays on the stack
-	r.Request = &s.req
+	r.Request = req
+	if st := s.tagged; st != nil {
+		st.Context = req.Context()
+		st.req = *req.WithContext(st) // the copy WithContext makes stays on the stack
+		r.Request = &st.req
+	}
 	return r
 }
 
@@ -247,7 +289,7 @@ func formatFwdStatus(fwd Forward, d detail, fwdStatus int, stored, collapsed boo
 
 // gatewayTimeout is the synthetic only-if-cached response (RFC 9111 §5.2.1.7).
 func (c *Cache) gatewayTimeout(req *http.Request) *http.Response {
-	s := new(served)
+	s := newServed(req)
 	e := new(Entry)
 	e.Status = http.StatusGatewayTimeout
 	e.Header = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}

@@ -228,7 +228,7 @@ func (c *Cache) serveEntry(ctx context.Context, req *http.Request, e *Entry, key
 // serveOwned builds a caller's response from e, which nothing else refers
 // to: the response takes its header over (see serveEntry for the rest).
 func (c *Cache) serveOwned(ctx context.Context, req *http.Request, e *Entry, key, cacheStatus string, withBody bool) *http.Response {
-	r, err := c.respond(ctx, new(served), req, e, key, c.cfg.now(), cacheStatus, withBody)
+	r, err := c.respond(ctx, newServed(req), req, e, key, c.cfg.now(), cacheStatus, withBody)
 	if err != nil {
 		return nil
 	}
