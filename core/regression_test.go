@@ -14,13 +14,15 @@ import (
 	"github.com/hoardhttp/hoard/stores/memstore"
 )
 
-// rvClock is an injected clock for the review tests.
+// rvClock is an injected clock for the review tests. It starts at the real
+// time: memstore drops entries past their deletion time by the real clock,
+// so a clock fixed at a date would have them vanish once that date passed.
 type rvClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func newRVClock() *rvClock { return &rvClock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)} }
+func newRVClock() *rvClock { return &rvClock{t: time.Now().UTC().Truncate(time.Second)} }
 
 func (c *rvClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *rvClock) Advance(d time.Duration) {
