@@ -57,9 +57,9 @@ type served struct {
 	tagged *servedTagged
 }
 
-// servedTagged is a served allocated with a copy of the request served
-// whose context it is: the context of the request served, with the Info
-// for InfoOf.
+// servedTagged is a served allocated with a copy of the request served.
+// It is that copy's context: the request's own context, which answers
+// InfoOf with the Info.
 type servedTagged struct {
 	served
 	req http.Request
