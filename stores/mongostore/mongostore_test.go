@@ -122,6 +122,17 @@ func (h *harness) MakeStore(ctx context.Context) (core.Store, error) {
 	h.mu.Lock()
 	h.names = append(h.names, name)
 	h.mu.Unlock()
+	// New bounds its server check and index creation by
+	// core.DefaultOpenTimeout (5 s) when ctx has no deadline. The test
+	// server is one FerretDB shared by make test's parallel jobs, and
+	// while the LargeBody job writes its 1 GiB into it, creating a new
+	// collection's indexes has been seen to wait longer than that; what
+	// the scenarios check starts once the store is open.
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+	}
 	st, err := mongostore.New(ctx, h.client, &mongostore.Options{Database: testDatabase, Collection: name})
 	if err != nil {
 		return nil, err
