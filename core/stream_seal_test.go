@@ -273,7 +273,11 @@ func TestStreamCorruptionOnEveryServePath(t *testing.T) {
 				const n = 4
 				st := newFlipStore(t)
 				o := newMarkedOrigin("max-age=600")
-				c := quietCache(t, st, core.WithCodec(cc.codec))
+				// The waiters must wait for the leader's stream, however
+				// slowly a loaded machine writes it: after the default
+				// collapse wait (1 s) they would be sent to the origin on
+				// their own and never read it.
+				c := quietCache(t, st, core.WithCodec(cc.codec), core.WithCollapseWait(30*time.Second))
 				release := make(chan struct{})
 				var first atomic.Bool
 				send := func(r *http.Request) (*http.Response, error) {

@@ -172,7 +172,10 @@ func TestStreamingBodies(t *testing.T) {
 func TestStreamingCollapsedWaiters(t *testing.T) {
 	const size, n = 2 << 20, 8
 	st := newStreamStore(t)
-	c, err := core.New(st)
+	// The waiters wait for the leader's stream however slowly a loaded
+	// machine writes it, not the default collapse wait (1 s), after which
+	// each would go to the origin on its own.
+	c, err := core.New(st, core.WithCollapseWait(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
