@@ -228,15 +228,20 @@ func (s *observedStream) Close() error {
 }
 
 // infoContext carries an Info in a request context without a second
-// allocation: it is allocated together with the response.
+// allocation: it is allocated with the Info (see forwarded; a hit's
+// servedTagged is such a context itself).
 type infoContext struct {
 	context.Context
 	info *Info
 }
 
-func (c *infoContext) Value(key any) any {
+func (c *infoContext) Value(key any) any { return infoValue(c.Context, c.info, key) }
+
+// infoValue is the Value of a context that carries in for InfoOf over
+// parent, whose values it answers otherwise.
+func infoValue(parent context.Context, in *Info, key any) any {
 	if _, ok := key.(infoKey); ok {
-		return c.info
+		return in
 	}
-	return c.Context.Value(key)
+	return parent.Value(key)
 }

@@ -67,12 +67,7 @@ type servedTagged struct {
 }
 
 // Value returns the Info for InfoOf, and the request context's values.
-func (st *servedTagged) Value(key any) any {
-	if _, ok := key.(infoKey); ok {
-		return &st.info
-	}
-	return st.Context.Value(key)
-}
+func (st *servedTagged) Value(key any) any { return infoValue(st.Context, &st.info, key) }
 
 // newServed returns the record the response to req is built in. InfoOf
 // reads a response's Info from its Body, which the cache built, and, when
